@@ -1,0 +1,422 @@
+//! The plugin configuration: parsed once in `on_configure`, compiled into an immutable
+//! [`FilterConfig`] that requests only read.
+//!
+//! ```yaml
+//! workload: {namespace: foo, labels: {app: httpbin}}
+//! rootNamespace: istio-system          # optional
+//! policies:                            # Istio resources as kubectl prints them,
+//! - apiVersion: security.istio.io/v1   #   or one string of `---`-separated documents
+//!   kind: RequestAuthentication
+//!   ...
+//! ```
+
+pub mod error;
+pub mod istio;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use error::ConfigError;
+use istio::{JwtRule, ObjectMeta, RequestAuthenticationSpec};
+pub use scope::Workload;
+
+use crate::extract::Location;
+use crate::jwt::{Audiences, Jwks};
+use crate::request_authn::{Provider, RequestAuthn};
+
+/// Istio's default root namespace (`meshConfig.rootNamespace`).
+pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+
+/// The `apiVersion`s accepted for Istio security resources (one schema).
+const API_VERSIONS: [&str; 2] = ["security.istio.io/v1", "security.istio.io/v1beta1"];
+
+/// What the filter enforces for this workload, compiled from the plugin configuration.
+#[derive(Debug, Clone)]
+pub struct FilterConfig {
+    /// The merged RequestAuthentication rules that apply to the workload.
+    pub request_authn: RequestAuthn,
+    /// One line for the log: what applies, and what was ignored as out of scope.
+    pub summary: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPluginConfig {
+    #[serde(default)]
+    workload: Option<Workload>,
+    #[serde(default)]
+    root_namespace: Option<String>,
+    #[serde(default)]
+    policies: Option<Value>,
+}
+
+/// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Resource {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted and ignored: `kubectl get -o yaml` prints it
+    status: Option<Value>,
+}
+
+impl FilterConfig {
+    /// Parses and compiles a plugin configuration (YAML or JSON bytes).
+    pub fn parse(bytes: &[u8]) -> Result<FilterConfig, ConfigError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| ConfigError::Syntax(format!("not UTF-8: {e}")))?;
+        let top: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        if !top.is_object() {
+            return Err(ConfigError::Syntax(
+                "expected a mapping with `workload` and `policies` at the top".into(),
+            ));
+        }
+        let raw: RawPluginConfig = typed(top, "")?;
+        let workload = raw.workload.ok_or_else(|| {
+            ConfigError::field(
+                "workload",
+                "required: the namespace and labels of the workload this Envoy fronts, e.g. \
+                 `workload: {namespace: foo, labels: {app: httpbin}}`",
+            )
+        })?;
+        workload.validate()?;
+        let root_namespace = raw
+            .root_namespace
+            .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.into());
+        if root_namespace.is_empty() {
+            return Err(ConfigError::field("rootNamespace", "must not be empty"));
+        }
+        let policies = policy_documents(raw.policies)?;
+
+        let mut providers = Vec::new();
+        let mut applied = Vec::new();
+        let mut ignored = Vec::new();
+        for (path, doc) in policies {
+            let policy = Policy::compile(doc, &path)?;
+            let id = format!("{}/{}", policy.namespace, policy.name);
+            if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
+                applied.push(id);
+                providers.extend(policy.providers);
+            } else {
+                ignored.push(id);
+            }
+        }
+        // istiod concatenates the rules of every matching policy and sorts them by issuer
+        // (`newPolicyApplier`); the order decides which rule is tried first.
+        providers.sort_by(|a: &Provider, b: &Provider| a.issuer.cmp(&b.issuer));
+        let summary = format!(
+            "workload {}: {} jwtRules from RequestAuthentication [{}]; not selected: [{}]",
+            workload,
+            providers.len(),
+            applied.join(", "),
+            ignored.join(", ")
+        );
+        Ok(FilterConfig {
+            request_authn: RequestAuthn::new(providers),
+            summary,
+        })
+    }
+}
+
+/// The policy documents with their paths: a YAML list, or one string of YAML documents
+/// (a pasted file), each possibly a `kind: List`.
+fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, ConfigError> {
+    let docs: Vec<(String, Value)> = match policies {
+        None | Some(Value::Null) => {
+            return Err(ConfigError::field(
+                "policies",
+                "required: a list of Istio resources, or one string holding `---`-separated \
+                 YAML documents",
+            ))
+        }
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("policies[{i}]"), v))
+            .collect(),
+        Some(Value::String(text)) => {
+            let mut docs = Vec::new();
+            for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+                let value = Value::deserialize(doc).map_err(|e| {
+                    ConfigError::field(format!("policies (document {i})"), e.to_string())
+                })?;
+                if !value.is_null() {
+                    docs.push((format!("policies (document {i})"), value));
+                }
+            }
+            docs
+        }
+        Some(_) => {
+            return Err(ConfigError::field(
+                "policies",
+                "expected a list of resources or a string of YAML documents",
+            ))
+        }
+    };
+    let mut flat = Vec::with_capacity(docs.len());
+    for (path, doc) in docs {
+        let is_list = doc.get("kind").and_then(Value::as_str) == Some("List");
+        match (is_list, doc) {
+            (true, Value::Object(mut list)) => {
+                let items = match list.remove("items") {
+                    Some(Value::Array(items)) => items,
+                    _ => {
+                        return Err(ConfigError::field(
+                            format!("{path}.items"),
+                            "a `kind: List` needs an `items` list",
+                        ))
+                    }
+                };
+                flat.extend(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, v)| (format!("{path}.items[{j}]"), v)),
+                );
+            }
+            (_, doc) => flat.push((path, doc)),
+        }
+    }
+    Ok(flat)
+}
+
+/// Deserializes `value`, naming the failing field by its path below `prefix`.
+fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (prefix.is_empty(), inner.as_str()) {
+            (true, ".") => "(top level)".to_owned(),
+            (true, _) => inner,
+            (false, ".") => prefix.to_owned(),
+            (false, _) => format!("{prefix}.{inner}"),
+        };
+        ConfigError::field(path, e.into_inner().to_string())
+    })
+}
+
+/// One compiled RequestAuthentication.
+struct Policy {
+    name: String,
+    namespace: String,
+    selector: Option<BTreeMap<String, String>>,
+    providers: Vec<Provider>,
+}
+
+impl Policy {
+    fn compile(doc: Value, path: &str) -> Result<Policy, ConfigError> {
+        if !doc.is_object() {
+            return Err(ConfigError::field(
+                path,
+                "expected a resource (a mapping with apiVersion, kind, metadata, spec)",
+            ));
+        }
+        let resource: Resource = typed(doc, path)?;
+        let kind = resource.kind.unwrap_or_default();
+        match kind.as_str() {
+            "RequestAuthentication" => {}
+            "PeerAuthentication" => {
+                return Err(ConfigError::field(
+                    format!("{path}.kind"),
+                    "PeerAuthentication is not supported by this version yet; supported kinds: RequestAuthentication",
+                ))
+            }
+            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication")),
+            other => {
+                return Err(ConfigError::field(
+                    format!("{path}.kind"),
+                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication"),
+                ))
+            }
+        }
+        let api_version = resource.api_version.unwrap_or_default();
+        if !API_VERSIONS.contains(&api_version.as_str()) {
+            return Err(ConfigError::field(
+                format!("{path}.apiVersion"),
+                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
+            ));
+        }
+        let name = resource.metadata.name;
+        let namespace = match resource.metadata.namespace {
+            Some(ns) if !ns.is_empty() => ns,
+            _ => {
+                return Err(ConfigError::field(
+                    format!("{path}.metadata.namespace"),
+                    "required: the namespace decides which workloads the policy applies to",
+                ))
+            }
+        };
+        let spec_path = format!("{path}.spec");
+        let spec: RequestAuthenticationSpec = typed(
+            resource.spec.unwrap_or(Value::Object(Default::default())),
+            &spec_path,
+        )?;
+        if spec.target_ref.is_some() || spec.target_refs.is_some() {
+            let field = if spec.target_ref.is_some() {
+                "targetRef"
+            } else {
+                "targetRefs"
+            };
+            return Err(ConfigError::field(
+                format!("{spec_path}.{field}"),
+                "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
+                 see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
+            ));
+        }
+        let providers = spec
+            .jwt_rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| compile_rule(rule, &format!("{spec_path}.jwtRules[{i}]")))
+            .collect::<Result<_, _>>()?;
+        Ok(Policy {
+            name,
+            namespace,
+            selector: spec.selector.map(|s| s.match_labels),
+            providers,
+        })
+    }
+}
+
+fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
+    let not_yet = |field: &str, what: &str| {
+        ConfigError::field(
+            format!("{path}.{field}"),
+            format!("{what} is not supported by this version of mesh-authn yet"),
+        )
+    };
+    if !rule.output_payload_to_header.is_empty() {
+        return Err(not_yet(
+            "outputPayloadToHeader",
+            "copying the payload to a header",
+        ));
+    }
+    if !rule.output_claim_to_headers.is_empty() {
+        return Err(not_yet("outputClaimToHeaders", "copying claims to headers"));
+    }
+    if !rule.space_delimited_claims.is_empty() {
+        return Err(not_yet(
+            "spaceDelimitedClaims",
+            "splitting claims for AuthorizationPolicy",
+        ));
+    }
+    match rule.presence.as_deref() {
+        None | Some("OPTIONAL") => {}
+        Some("REQUIRED") => return Err(not_yet("presence", "`presence: REQUIRED`")),
+        Some(other) => {
+            return Err(ConfigError::field(
+                format!("{path}.presence"),
+                format!("`{other}` is not OPTIONAL or REQUIRED"),
+            ))
+        }
+    }
+    if let Some(timeout) = &rule.timeout {
+        parse_duration(timeout).ok_or_else(|| {
+            ConfigError::field(
+                format!("{path}.timeout"),
+                format!("`{timeout}` is not a duration such as `5s` or `0.5s`"),
+            )
+        })?;
+    }
+    if rule.issuer.is_empty() && rule.jwks.is_empty() && rule.jwks_uri.is_empty() {
+        return Err(ConfigError::field(
+            format!("{path}.issuer"),
+            "empty, and neither `jwks` nor `jwksUri` is set: there is nothing to verify tokens with",
+        ));
+    }
+    if !rule.jwks.is_empty() && !rule.jwks_uri.is_empty() {
+        return Err(ConfigError::field(
+            format!("{path}.jwksUri"),
+            "set together with `jwks`; use only one of them",
+        ));
+    }
+    if !rule.jwks_uri.is_empty() {
+        return Err(not_yet(
+            "jwksUri",
+            "fetching a remote JWKS; inline the key set with `jwks`",
+        ));
+    }
+    if rule.jwks.is_empty() {
+        return Err(not_yet(
+            "jwks",
+            "OIDC discovery (no `jwks` and no `jwksUri`); inline the key set with `jwks`",
+        ));
+    }
+    let jwks = Jwks::parse(&rule.jwks)
+        .map_err(|e| ConfigError::field(format!("{path}.jwks"), e.to_string()))?;
+    for (i, aud) in rule.audiences.iter().enumerate() {
+        if aud.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.audiences[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
+
+    let mut locations = Vec::new();
+    for (i, h) in rule.from_headers.iter().enumerate() {
+        if h.name.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromHeaders[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Header {
+            name: h.name.to_ascii_lowercase(),
+            prefix: h.prefix.clone(),
+        });
+    }
+    for (i, p) in rule.from_params.iter().enumerate() {
+        if p.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromParams[{i}]"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Param(p.clone()));
+    }
+    for (i, c) in rule.from_cookies.iter().enumerate() {
+        if c.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromCookies[{i}]"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Cookie(c.clone()));
+    }
+    if locations.is_empty() {
+        locations = Location::defaults();
+    }
+    Ok(Provider {
+        issuer: rule.issuer,
+        audiences: Audiences::new(&rule.audiences),
+        jwks: Rc::new(jwks),
+        locations,
+        forward: rule.forward_original_token,
+    })
+}
+
+/// A proto3 JSON Duration (`"5s"`, `"0.5s"`), in milliseconds.
+fn parse_duration(text: &str) -> Option<u64> {
+    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
+    if !(0.0..=315_576_000_000.0).contains(&seconds) {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((seconds * 1000.0) as u64)
+}
+
+#[cfg(test)]
+mod tests;

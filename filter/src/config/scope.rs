@@ -1,0 +1,98 @@
+//! Which policies apply to the workload this Envoy fronts (istiod's `getConfigsForWorkload`
+//! and `ShouldAttachPolicy` for selectors).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The workload: its namespace and labels, as Kubernetes would give them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// The workload's namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// The workload's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Workload {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.namespace.is_empty() {
+            return Err(ConfigError::field(
+                "workload.namespace",
+                "required: the workload's namespace",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a policy in `namespace` with this selector applies: the policy must live in the
+    /// workload's namespace or the root namespace (where it is mesh-wide), and every label of
+    /// its selector must be on the workload. No selector, or an empty one, selects every
+    /// workload in scope.
+    pub fn is_selected(
+        &self,
+        namespace: &str,
+        selector: Option<&BTreeMap<String, String>>,
+        root_namespace: &str,
+    ) -> bool {
+        if namespace != self.namespace && namespace != root_namespace {
+            return false;
+        }
+        selector.is_none_or(|labels| labels.iter().all(|(k, v)| self.labels.get(k) == Some(v)))
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{{", self.namespace)?;
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { "" } else { "," })?;
+        }
+        write!(f, "}}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn namespace_root_namespace_and_selector_subset() {
+        let w = Workload {
+            namespace: "foo".into(),
+            labels: labels(&[("app", "httpbin"), ("version", "v1")]),
+        };
+        let root = "istio-system";
+        let cases: &[(&str, Option<&[(&str, &str)]>, bool)] = &[
+            ("foo", None, true),
+            ("foo", Some(&[]), true),
+            ("foo", Some(&[("app", "httpbin")]), true),
+            ("foo", Some(&[("app", "httpbin"), ("version", "v1")]), true),
+            ("foo", Some(&[("app", "httpbin"), ("version", "v2")]), false),
+            ("foo", Some(&[("app", "other")]), false),
+            ("foo", Some(&[("team", "x")]), false),
+            ("bar", None, false),
+            ("bar", Some(&[("app", "httpbin")]), false),
+            ("istio-system", None, true),
+            ("istio-system", Some(&[("app", "httpbin")]), true),
+            ("istio-system", Some(&[("app", "other")]), false),
+        ];
+        for (ns, sel, want) in cases {
+            let sel = sel.map(labels);
+            assert_eq!(w.is_selected(ns, sel.as_ref(), root), *want, "{ns} {sel:?}");
+        }
+    }
+}

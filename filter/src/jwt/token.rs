@@ -1,0 +1,414 @@
+//! A compact JWS parsed the way jwt_verify_lib's `Jwt::parseFromString` parses it: the same
+//! checks in the same order, each failure with its own status.
+
+use serde_json::{Map, Value};
+
+use super::b64;
+use super::status::AuthnStatus;
+
+/// The longest token the filter parses. Envoy bounds request headers at 60 KiB by default; a
+/// bound of our own keeps a query parameter or a raised header limit from feeding megabytes to
+/// the base64 and JSON decoders.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// The JWS algorithms Envoy `jwt_authn` accepts in a token header (`jwt.cc#isImplemented`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the names are the JWA names
+pub enum Alg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+    HS256,
+    HS384,
+    HS512,
+    EdDSA,
+}
+
+impl Alg {
+    /// The algorithm named by a JWS `alg`, case-sensitively; `None` for `none` and the rest.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Some(match name {
+            "RS256" => Alg::RS256,
+            "RS384" => Alg::RS384,
+            "RS512" => Alg::RS512,
+            "PS256" => Alg::PS256,
+            "PS384" => Alg::PS384,
+            "PS512" => Alg::PS512,
+            "ES256" => Alg::ES256,
+            "ES384" => Alg::ES384,
+            "ES512" => Alg::ES512,
+            "HS256" => Alg::HS256,
+            "HS384" => Alg::HS384,
+            "HS512" => Alg::HS512,
+            "EdDSA" => Alg::EdDSA,
+            _ => return None,
+        })
+    }
+
+    /// The JWA name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
+            Alg::HS256 => "HS256",
+            Alg::HS384 => "HS384",
+            Alg::HS512 => "HS512",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// A parsed token. Registered claims are typed; the whole payload is kept for claim outputs.
+#[derive(Debug, Clone)]
+pub struct Jwt {
+    /// Header `alg`.
+    pub alg: Alg,
+    /// Header `kid`; empty when absent (jwt_verify_lib treats both alike).
+    pub kid: String,
+    /// Payload `iss`; empty when absent.
+    pub iss: String,
+    /// Payload `sub`; empty when absent.
+    pub sub: String,
+    /// Payload `aud`, a string read as a one-element list.
+    pub audiences: Vec<String>,
+    /// Payload `iat`; 0 when absent.
+    pub iat: u64,
+    /// Payload `nbf`; 0 when absent.
+    pub nbf: u64,
+    /// Payload `exp`; 0 when absent, meaning "never expires".
+    pub exp: u64,
+    /// The payload's base64url text exactly as it stood in the token.
+    pub payload_b64: String,
+    /// The payload JSON object.
+    pub payload: Map<String, Value>,
+    /// `header "." payload`, the bytes the signature covers.
+    pub signing_input: String,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+impl Jwt {
+    /// Parses a compact JWS. Like absl's `StrSplit(.., SkipEmpty())`, empty sections are
+    /// skipped, so a leading or trailing `.` is tolerated; what remains must be three sections.
+    pub fn parse(token: &str) -> Result<Jwt, AuthnStatus> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthnStatus::JwtBadFormat);
+        }
+        let mut sections = token.split('.').filter(|s| !s.is_empty());
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+            sections.next(),
+            sections.next(),
+            sections.next(),
+            sections.next(),
+        ) else {
+            return Err(AuthnStatus::JwtBadFormat);
+        };
+
+        let header = decode_object(
+            header_b64,
+            AuthnStatus::JwtHeaderParseErrorBadBase64,
+            AuthnStatus::JwtHeaderParseErrorBadJson,
+        )?;
+        let alg = match header.get("alg") {
+            Some(Value::String(name)) => {
+                Alg::from_name(name).ok_or(AuthnStatus::JwtHeaderNotImplementedAlg)?
+            }
+            _ => return Err(AuthnStatus::JwtHeaderBadAlg),
+        };
+        let kid = optional_string(&header, "kid", AuthnStatus::JwtHeaderBadKid)?;
+
+        let payload = decode_object(
+            payload_b64,
+            AuthnStatus::JwtPayloadParseErrorBadBase64,
+            AuthnStatus::JwtPayloadParseErrorBadJson,
+        )?;
+        let iss = optional_string(
+            &payload,
+            "iss",
+            AuthnStatus::JwtPayloadParseErrorIssNotString,
+        )?;
+        let sub = optional_string(
+            &payload,
+            "sub",
+            AuthnStatus::JwtPayloadParseErrorSubNotString,
+        )?;
+        let iat = optional_u64(
+            &payload,
+            "iat",
+            AuthnStatus::JwtPayloadParseErrorIatNotInteger,
+            AuthnStatus::JwtPayloadParseErrorIatOutOfRange,
+        )?;
+        let nbf = optional_u64(
+            &payload,
+            "nbf",
+            AuthnStatus::JwtPayloadParseErrorNbfNotInteger,
+            AuthnStatus::JwtPayloadParseErrorNbfOutOfRange,
+        )?;
+        let exp = optional_u64(
+            &payload,
+            "exp",
+            AuthnStatus::JwtPayloadParseErrorExpNotInteger,
+            AuthnStatus::JwtPayloadParseErrorExpOutOfRange,
+        )?;
+        optional_string(
+            &payload,
+            "jti",
+            AuthnStatus::JwtPayloadParseErrorJtiNotString,
+        )?;
+        let audiences = match payload.get("aud") {
+            None => Vec::new(),
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| match v {
+                    Value::String(aud) => Ok(aud.clone()),
+                    _ => Err(AuthnStatus::JwtPayloadParseErrorAudNotString),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(AuthnStatus::JwtPayloadParseErrorAudNotString),
+        };
+
+        let signature =
+            b64::decode(signature_b64).ok_or(AuthnStatus::JwtSignatureParseErrorBadBase64)?;
+
+        Ok(Jwt {
+            alg,
+            kid,
+            iss,
+            sub,
+            audiences,
+            iat,
+            nbf,
+            exp,
+            payload_b64: payload_b64.to_owned(),
+            payload,
+            signing_input: format!("{header_b64}.{payload_b64}"),
+            signature,
+        })
+    }
+
+    /// `nbf`/`exp` against `now` with `clock_skew` seconds of tolerance either way
+    /// (`jwt.cc#verifyTimeConstraint`): not-yet-valid is checked first.
+    pub fn check_time(&self, now: u64, clock_skew: u64) -> Result<(), AuthnStatus> {
+        if now.saturating_add(clock_skew) < self.nbf {
+            return Err(AuthnStatus::JwtNotYetValid);
+        }
+        if self.exp != 0 && now > self.exp.saturating_add(clock_skew) {
+            return Err(AuthnStatus::JwtExpired);
+        }
+        Ok(())
+    }
+}
+
+fn decode_object(
+    section: &str,
+    bad_base64: AuthnStatus,
+    bad_json: AuthnStatus,
+) -> Result<Map<String, Value>, AuthnStatus> {
+    let bytes = b64::decode(section).ok_or(bad_base64)?;
+    serde_json::from_slice::<Map<String, Value>>(&bytes).map_err(|_| bad_json)
+}
+
+fn optional_string(
+    object: &Map<String, Value>,
+    name: &str,
+    wrong_type: AuthnStatus,
+) -> Result<String, AuthnStatus> {
+    match object.get(name) {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(wrong_type),
+    }
+}
+
+/// jwt_verify_lib reads numeric claims as doubles: any JSON number is accepted, fractions are
+/// truncated, and negative or ≥ 2^64 values are out of range.
+fn optional_u64(
+    object: &Map<String, Value>,
+    name: &str,
+    wrong_type: AuthnStatus,
+    out_of_range: AuthnStatus,
+) -> Result<u64, AuthnStatus> {
+    match object.get(name) {
+        None => Ok(0),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                return Ok(v);
+            }
+            let v = n.as_f64().ok_or(out_of_range)?;
+            // u64::MAX as f64 is 2^64, the first value out of range.
+            if v < 0.0 || v >= u64::MAX as f64 || v.is_nan() {
+                return Err(out_of_range);
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(v as u64)
+        }
+        Some(_) => Err(wrong_type),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    fn token(header: &str, payload: &str, sig: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(sig)
+        )
+    }
+
+    fn parse(header: &str, payload: &str) -> Result<Jwt, AuthnStatus> {
+        Jwt::parse(&token(header, payload, b"sig"))
+    }
+
+    #[test]
+    fn parses_registered_claims() {
+        let jwt = parse(
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#"{"iss":"https://example.com","sub":"me","aud":["a","b"],"iat":1,"nbf":2,"exp":3.9}"#,
+        )
+        .unwrap();
+        assert_eq!(jwt.alg, Alg::RS256);
+        assert_eq!(jwt.kid, "k1");
+        assert_eq!(jwt.iss, "https://example.com");
+        assert_eq!(jwt.sub, "me");
+        assert_eq!(jwt.audiences, ["a", "b"]);
+        assert_eq!((jwt.iat, jwt.nbf, jwt.exp), (1, 2, 3));
+        assert_eq!(jwt.signature, b"sig");
+    }
+
+    #[test]
+    fn each_malformation_has_its_status() {
+        use AuthnStatus::*;
+        let cases: &[(&str, &str, AuthnStatus)] = &[
+            (r#"{"alg":1}"#, "{}", JwtHeaderBadAlg),
+            ("{}", "{}", JwtHeaderBadAlg),
+            (r#"{"alg":"none"}"#, "{}", JwtHeaderNotImplementedAlg),
+            (r#"{"alg":"rs256"}"#, "{}", JwtHeaderNotImplementedAlg),
+            (r#"{"alg":"RS256","kid":7}"#, "{}", JwtHeaderBadKid),
+            ("[1]", "{}", JwtHeaderParseErrorBadJson),
+            (r#"{"alg":"RS256"}"#, "nope", JwtPayloadParseErrorBadJson),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"iss":1}"#,
+                JwtPayloadParseErrorIssNotString,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"sub":null}"#,
+                JwtPayloadParseErrorSubNotString,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"iat":"1"}"#,
+                JwtPayloadParseErrorIatNotInteger,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"iat":-1}"#,
+                JwtPayloadParseErrorIatOutOfRange,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"nbf":true}"#,
+                JwtPayloadParseErrorNbfNotInteger,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"nbf":1e30}"#,
+                JwtPayloadParseErrorNbfOutOfRange,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"exp":[1]}"#,
+                JwtPayloadParseErrorExpNotInteger,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"exp":18446744073709551616}"#,
+                JwtPayloadParseErrorExpOutOfRange,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"jti":2}"#,
+                JwtPayloadParseErrorJtiNotString,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"aud":["a",2]}"#,
+                JwtPayloadParseErrorAudNotString,
+            ),
+            (
+                r#"{"alg":"RS256"}"#,
+                r#"{"aud":{}}"#,
+                JwtPayloadParseErrorAudNotString,
+            ),
+        ];
+        for (header, payload, want) in cases {
+            assert_eq!(
+                parse(header, payload).unwrap_err(),
+                *want,
+                "{header} {payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn section_count_and_encoding() {
+        use AuthnStatus::*;
+        assert_eq!(Jwt::parse("abc").unwrap_err(), JwtBadFormat);
+        assert_eq!(Jwt::parse("a.b").unwrap_err(), JwtBadFormat);
+        assert_eq!(Jwt::parse("a.b.c.d").unwrap_err(), JwtBadFormat);
+        assert_eq!(Jwt::parse("").unwrap_err(), JwtBadFormat);
+        assert_eq!(Jwt::parse("a.b.").unwrap_err(), JwtBadFormat);
+        assert_eq!(
+            Jwt::parse("a*.b.c").unwrap_err(),
+            JwtHeaderParseErrorBadBase64
+        );
+        let good = token(r#"{"alg":"ES256"}"#, "{}", b"s");
+        let (hp, _) = good.rsplit_once('.').unwrap();
+        assert_eq!(
+            Jwt::parse(&format!("{hp}.***")).unwrap_err(),
+            JwtSignatureParseErrorBadBase64
+        );
+        let (h, _) = hp.split_once('.').unwrap();
+        assert_eq!(
+            Jwt::parse(&format!("{h}.%%.c2ln")).unwrap_err(),
+            JwtPayloadParseErrorBadBase64
+        );
+        // Empty sections are skipped, as absl::SkipEmpty does.
+        let jwt = Jwt::parse(&format!(".{good}.")).unwrap();
+        assert_eq!(jwt.signing_input, hp);
+        let too_long = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(Jwt::parse(&too_long).unwrap_err(), JwtBadFormat);
+    }
+
+    #[test]
+    fn time_checks_with_skew() {
+        let jwt = parse(r#"{"alg":"RS256"}"#, r#"{"nbf":1000,"exp":2000}"#).unwrap();
+        assert_eq!(jwt.check_time(939, 60), Err(AuthnStatus::JwtNotYetValid));
+        assert_eq!(jwt.check_time(940, 60), Ok(()));
+        assert_eq!(jwt.check_time(2060, 60), Ok(()));
+        assert_eq!(jwt.check_time(2061, 60), Err(AuthnStatus::JwtExpired));
+        let forever = parse(r#"{"alg":"RS256"}"#, "{}").unwrap();
+        assert_eq!(forever.check_time(u64::MAX, 60), Ok(()));
+    }
+}

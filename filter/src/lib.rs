@@ -1,0 +1,31 @@
+//! **mesh-authn**: Istio's `RequestAuthentication` (and, later, `PeerAuthentication`) enforced
+//! by a proxy-wasm filter in stock Envoy, with Envoy `jwt_authn`'s behaviour where Istio users
+//! rely on it.
+//!
+//! The crate is a pure core that compiles and tests natively, and a thin adapter:
+//!
+//! - [`config`]: the plugin configuration (Istio resources as pasted), compiled once;
+//! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
+//! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
+//! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
+//! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
+//! - [`request`]: the request as bytes;
+//! - `proxy`: the only module that talks to the host (proxy-wasm root and HTTP contexts).
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod decision;
+pub mod extract;
+pub mod jwt;
+pub mod request;
+pub mod request_authn;
+
+pub mod proxy;
+
+/// The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else.
+mod entrypoint {
+    proxy_wasm::main! {{
+        crate::proxy::start();
+    }}
+}

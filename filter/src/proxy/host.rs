@@ -1,0 +1,287 @@
+//! Fallible host calls. The SDK's `hostcalls::*` panic on any status they do not expect and
+//! its map getters unwrap UTF-8; a panic takes the whole VM down. These wrappers declare the
+//! same ABI imports with a plain `u32` status (an unknown value from the host cannot become an
+//! invalid enum) and turn every status into a `Result`.
+
+use std::ptr::{null, null_mut};
+
+/// A proxy-wasm status other than `Ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostStatus(pub u32);
+
+impl core::fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = match self.0 {
+            1 => "NotFound",
+            2 => "BadArgument",
+            3 => "SerializationFailure",
+            4 => "ParseFailure",
+            7 => "Empty",
+            8 => "CasMismatch",
+            10 => "InternalFailure",
+            _ => "unknown status",
+        };
+        write!(f, "{name} ({})", self.0)
+    }
+}
+
+const OK: u32 = 0;
+const NOT_FOUND: u32 = 1;
+const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
+
+/// proxy-wasm log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Trace = 0,
+    Debug = 1,
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+fn check(status: u32) -> Result<(), HostStatus> {
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostStatus(status))
+    }
+}
+
+/// Takes ownership of a buffer the host allocated through the SDK's
+/// `proxy_on_memory_allocate` (a leaked `Vec<u8>` of exactly `size` bytes).
+///
+/// # Safety
+/// `data` must be null or come from the host for this call with this `size`.
+unsafe fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the SDK allocator returned `data` as a Vec<u8> with capacity `size`.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
+}
+
+/// Writes a log line; a failure to log is ignored (there is nowhere else to say it).
+pub fn log(level: LogLevel, message: &str) {
+    // SAFETY: pointer and length describe `message`.
+    let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
+}
+
+/// The host's log level, if it says.
+pub fn log_level() -> Option<LogLevel> {
+    let mut level = 0u32;
+    // SAFETY: `level` is a valid out-pointer.
+    let status = unsafe { proxy_get_log_level(&mut level) };
+    if status != OK {
+        return None;
+    }
+    Some(match level {
+        0 => LogLevel::Trace,
+        1 => LogLevel::Debug,
+        2 => LogLevel::Info,
+        3 => LogLevel::Warn,
+        4 => LogLevel::Error,
+        _ => LogLevel::Critical,
+    })
+}
+
+/// The host's clock, in whole Unix seconds.
+pub fn now_unix_seconds() -> Result<u64, HostStatus> {
+    let mut nanos = 0u64;
+    // SAFETY: `nanos` is a valid out-pointer.
+    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos / 1_000_000_000)
+}
+
+/// The plugin configuration bytes (empty when there are none).
+pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
+    let status = unsafe {
+        proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut data, &mut len)
+    };
+    match status {
+        OK => Ok(unsafe { take_host_buffer(data, len) }),
+        NOT_FOUND => Ok(Vec::new()),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Every request header as `(name, value)` bytes, in order.
+pub fn request_headers() -> Result<Vec<(Vec<u8>, Vec<u8>)>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
+    check(unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, &mut data, &mut len) })?;
+    let bytes = unsafe { take_host_buffer(data, len) };
+    deserialize_pairs(&bytes).ok_or(HostStatus(3))
+}
+
+/// Removes every value of a request header.
+pub fn remove_request_header(name: &str) -> Result<(), HostStatus> {
+    // SAFETY: pointer and length describe `name`.
+    check(unsafe {
+        proxy_remove_header_map_value(MAP_HTTP_REQUEST_HEADERS, name.as_ptr(), name.len())
+    })
+}
+
+/// Sets a request header to one value.
+pub fn replace_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: pointers and lengths describe `name` and `value`.
+    check(unsafe {
+        proxy_replace_header_map_value(
+            MAP_HTTP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Sends a local reply instead of forwarding the request.
+pub fn send_local_response(
+    code: u32,
+    details: &str,
+    body: &[u8],
+    headers: &[(&str, &[u8])],
+) -> Result<(), HostStatus> {
+    let headers = serialize_pairs(headers);
+    // SAFETY: every pointer/length pair describes a live slice.
+    check(unsafe {
+        proxy_send_local_response(
+            code,
+            if details.is_empty() {
+                null()
+            } else {
+                details.as_ptr()
+            },
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+/// The proxy-wasm map encoding: a u32 count, then (name length, value length) u32 pairs, then
+/// each name and value followed by a NUL. `None` if the host's bytes do not add up.
+pub(crate) fn deserialize_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
+    };
+    let count = u32_at(0)?;
+    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
+    if data_at > bytes.len() {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    for i in 0..count {
+        let sizes_at = 4 + i * 8;
+        let name_len = u32_at(sizes_at)?;
+        let value_len = u32_at(sizes_at + 4)?;
+        let name = bytes.get(data_at..data_at.checked_add(name_len)?)?.to_vec();
+        data_at = data_at.checked_add(name_len)?.checked_add(1)?;
+        let value = bytes
+            .get(data_at..data_at.checked_add(value_len)?)?
+            .to_vec();
+        data_at = data_at.checked_add(value_len)?.checked_add(1)?;
+        pairs.push((name, value));
+    }
+    Some(pairs)
+}
+
+pub(crate) fn serialize_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+    let size: usize = 4 + pairs
+        .iter()
+        .map(|(n, v)| 8 + n.len() + v.len() + 2)
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(&len32(pairs.len()));
+    for (n, v) in pairs {
+        out.extend_from_slice(&len32(n.len()));
+        out.extend_from_slice(&len32(v.len()));
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip_and_truncated_input_is_refused() {
+        let pairs: &[(&str, &[u8])] = &[(":path", b"/x"), ("authorization", b"Bearer \xff\x00t")];
+        let bytes = serialize_pairs(pairs);
+        let back = deserialize_pairs(&bytes).unwrap();
+        assert_eq!(
+            back,
+            vec![
+                (b":path".to_vec(), b"/x".to_vec()),
+                (b"authorization".to_vec(), b"Bearer \xff\x00t".to_vec())
+            ]
+        );
+        for cut in 1..bytes.len() {
+            assert_ne!(
+                deserialize_pairs(&bytes[..cut]),
+                Some(back.clone()),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(deserialize_pairs(&[255, 255, 255, 255]), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
+//! and the pure core and never decides anything itself.
+
+pub mod host;
+mod http;
+mod root;
+
+use host::LogLevel;
+
+/// The artifact's identity, logged once at VM start so every Envoy log says what runs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MESH_AUTHN_GIT_HASH"),
+    ")"
+);
+
+struct HostLogger;
+
+static LOGGER: HostLogger = HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            log::Level::Error => LogLevel::Error,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Trace => LogLevel::Trace,
+        };
+        host::log(level, &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Registers the logger, the panic hook and the root context. Called from `_initialize`, where
+/// Envoy allows no host calls yet.
+pub fn start() {
+    // Our own logger, not the SDK's: the SDK unwraps the result of every log call.
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    // With panic = "abort" a panic still kills the VM; this leaves a readable last line.
+    std::panic::set_hook(Box::new(|info| {
+        host::log(LogLevel::Critical, &format!("mesh-authn panicked: {info}"));
+    }));
+    proxy_wasm::set_root_context(|_| Box::new(root::RootFilter::default()));
+}
+
+/// Follows the host's log level, so debug lines cost nothing unless Envoy wants them.
+pub(crate) fn follow_host_log_level() {
+    let filter = match host::log_level() {
+        Some(LogLevel::Trace) => log::LevelFilter::Trace,
+        Some(LogLevel::Debug) => log::LevelFilter::Debug,
+        Some(LogLevel::Info) | None => log::LevelFilter::Info,
+        Some(LogLevel::Warn) => log::LevelFilter::Warn,
+        Some(LogLevel::Error) | Some(LogLevel::Critical) => log::LevelFilter::Error,
+    };
+    log::set_max_level(filter);
+}

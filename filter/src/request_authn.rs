@@ -1,0 +1,148 @@
+//! RequestAuthentication semantics over one request, as Istio configures Envoy `jwt_authn`
+//! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement
+//!
+//! - one rule: `requires_any[P0, allow_missing]`;
+//! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`.
+//!
+//! So a request without tokens passes, every token at a rule's locations must verify, and a
+//! verified token is removed (unless `forwardOriginalToken`) before the next branch looks,
+//! which is what makes Envoy's result order-dependent; this module reproduces that order.
+
+use std::rc::Rc;
+
+use crate::decision::Decision;
+use crate::extract::{FoundToken, Location, RequestState};
+use crate::jwt::{verify, Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::request::Request;
+
+/// One `jwtRule` compiled: Envoy's `JwtProvider`.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Required `iss`; empty accepts any.
+    pub issuer: String,
+    /// Accepted audiences.
+    pub audiences: Audiences,
+    /// The key set.
+    pub jwks: Rc<Jwks>,
+    /// Where its tokens are.
+    pub locations: Vec<Location>,
+    /// `forwardOriginalToken`.
+    pub forward: bool,
+}
+
+/// The merged rules of every RequestAuthentication that applies to the workload.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAuthn {
+    providers: Vec<Provider>,
+}
+
+/// A provider's verdict on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Verified,
+    Failed(AuthnStatus),
+}
+
+impl RequestAuthn {
+    /// From providers already in Istio's order (sorted by issuer).
+    pub fn new(providers: Vec<Provider>) -> RequestAuthn {
+        RequestAuthn { providers }
+    }
+
+    /// The providers, in evaluation order.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// Decides the request at `now` (Unix seconds).
+    pub fn authenticate(&self, request: &Request, now: u64) -> Decision {
+        let mut state = RequestState::new(request);
+        let verdict = match self.providers.as_slice() {
+            [] => Verdict::Verified,
+            [only] => match verify_provider(only, &mut state, now) {
+                Verdict::Failed(AuthnStatus::JwtMissed) => Verdict::Verified,
+                other => other,
+            },
+            many => self.any_of_all(many, &mut state, now),
+        };
+        match verdict {
+            Verdict::Verified => Decision::allow(&state),
+            Verdict::Failed(status) => Decision::Deny(status),
+        }
+    }
+
+    /// `requires_any[P0..Pn-1, requires_all[any(Pi, allow_missing)...]]`, with Envoy's error
+    /// aggregation (`verifier.cc#AnyVerifierImpl`).
+    fn any_of_all(
+        &self,
+        providers: &[Provider],
+        state: &mut RequestState<'_>,
+        now: u64,
+    ) -> Verdict {
+        let mut statuses = Vec::with_capacity(providers.len() + 1);
+        for p in providers {
+            match verify_provider(p, state, now) {
+                Verdict::Verified => return Verdict::Verified,
+                Verdict::Failed(s) => statuses.push(s),
+            }
+        }
+        // The requires_all branch runs on what earlier branches left of the request.
+        let mut all = Verdict::Verified;
+        for p in providers {
+            if let Verdict::Failed(s) = verify_provider(p, state, now) {
+                if !s.is_missing() {
+                    all = Verdict::Failed(s);
+                    break;
+                }
+            }
+        }
+        let Verdict::Failed(all_status) = all else {
+            return Verdict::Verified;
+        };
+        statuses.push(all_status);
+        // Prefer errors that are neither JwtMissed nor JwtUnknownIssuer (the last such wins);
+        // prefer JwtUnknownIssuer over JwtMissed.
+        let mut final_status = AuthnStatus::JwtMissed;
+        for s in statuses {
+            let plain = s != AuthnStatus::JwtMissed && s != AuthnStatus::JwtUnknownIssuer;
+            if plain || final_status == AuthnStatus::JwtMissed {
+                final_status = s;
+            }
+        }
+        Verdict::Failed(final_status)
+    }
+}
+
+/// Envoy's `ProviderVerifier`: every token at the provider's locations must verify, the last
+/// extracted first; the first failure ends it. A verified token is removed at once unless the
+/// rule forwards it.
+fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, now: u64) -> Verdict {
+    let tokens = state.extract(&provider.locations);
+    if tokens.is_empty() {
+        return Verdict::Failed(AuthnStatus::JwtMissed);
+    }
+    for FoundToken { location, token } in tokens.iter().rev() {
+        if let Err(status) = verify_token(provider, token, now) {
+            return Verdict::Failed(status);
+        }
+        if !provider.forward {
+            state.remove(location);
+        }
+    }
+    Verdict::Verified
+}
+
+/// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token
+/// with a forged signature says `Jwt is expired`.
+pub fn verify_token(provider: &Provider, token: &str, now: u64) -> Result<Jwt, AuthnStatus> {
+    let jwt = Jwt::parse(token)?;
+    if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
+        return Err(AuthnStatus::JwtUnknownIssuer);
+    }
+    jwt.check_time(now, CLOCK_SKEW_SECS)?;
+    if !provider.audiences.allows(&jwt.audiences) {
+        return Err(AuthnStatus::JwtAudienceNotAllowed);
+    }
+    verify::verify_signature(&jwt, &provider.jwks)?;
+    Ok(jwt)
+}

