@@ -104,9 +104,7 @@ impl<'r> RequestState<'r> {
             return None;
         }
         let path = self.request.path();
-        let Some(q) = path.iter().position(|&b| b == b'?') else {
-            return None;
-        };
+        let q = path.iter().position(|&b| b == b'?')?;
         let (base, query) = path.split_at(q);
         let query = query.get(1..).unwrap_or_default();
         let kept: Vec<&[u8]> = query

@@ -21,11 +21,4 @@ pub mod jwt;
 pub mod request;
 pub mod request_authn;
 
-pub mod proxy;
-
-/// The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else.
-mod entrypoint {
-    proxy_wasm::main! {{
-        crate::proxy::start();
-    }}
-}
+mod proxy;

@@ -1,15 +1,18 @@
 //! The request as the core sees it: header pairs as bytes. Built by the adapter from the host,
 //! and by tests and fuzzers directly, so the core never touches the host.
 
+/// `(name, value)` header pairs as bytes, in order.
+pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Request headers in arrival order. Names are lower case, as Envoy hands them to filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    headers: HeaderPairs,
 }
 
 impl Request {
     /// From `(name, value)` pairs; names are lower-cased.
-    pub fn new(headers: Vec<(Vec<u8>, Vec<u8>)>) -> Request {
+    pub fn new(headers: HeaderPairs) -> Request {
         let headers = headers.into_iter().map(|(mut n, v)| {
             n.make_ascii_lowercase();
             (n, v)

@@ -76,7 +76,8 @@ mod tests {
             labels: labels(&[("app", "httpbin"), ("version", "v1")]),
         };
         let root = "istio-system";
-        let cases: &[(&str, Option<&[(&str, &str)]>, bool)] = &[
+        type Case<'a> = (&'a str, Option<&'a [(&'a str, &'a str)]>, bool);
+        let cases: &[Case] = &[
             ("foo", None, true),
             ("foo", Some(&[]), true),
             ("foo", Some(&[("app", "httpbin")]), true),

@@ -1,1 +1,257 @@
+use super::*;
 
+/// RFC 7517 Appendix A.1's RSA public key, as a one-key set.
+const JWKS: &str = r#"{"keys":[{"kty":"RSA","kid":"2011-04-29","alg":"RS256","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}]}"#;
+
+fn config(policies: &str) -> String {
+    format!("workload:\n  namespace: foo\n  labels: {{app: httpbin}}\npolicies:\n{policies}")
+}
+
+fn ra(name: &str, namespace: &str, spec: &str) -> String {
+    format!(
+        "- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: {name}, namespace: {namespace}}}\n  spec:\n{spec}"
+    )
+}
+
+fn rule(issuer: &str) -> String {
+    format!("    jwtRules:\n    - issuer: {issuer}\n      jwks: '{JWKS}'\n")
+}
+
+fn error(text: &str) -> String {
+    FilterConfig::parse(text.as_bytes())
+        .unwrap_err()
+        .to_string()
+}
+
+fn issuers(text: &str) -> Vec<String> {
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    c.request_authn
+        .providers()
+        .iter()
+        .map(|p| p.issuer.clone())
+        .collect()
+}
+
+#[test]
+fn accepts_a_resource_as_kubectl_prints_it() {
+    let text = format!(
+        "workload: {{namespace: foo, labels: {{app: httpbin}}}}
+rootNamespace: istio-system
+policies:
+- apiVersion: security.istio.io/v1beta1
+  kind: RequestAuthentication
+  metadata:
+    name: httpbin
+    namespace: foo
+    uid: 0b1c
+    resourceVersion: \"42\"
+    creationTimestamp: \"2026-01-01T00:00:00Z\"
+    labels: {{team: a}}
+    annotations: {{kubectl.kubernetes.io/last-applied-configuration: '{{}}'}}
+  spec:
+    selector:
+      matchLabels: {{app: httpbin}}
+    jwtRules:
+    - issuer: https://example.com
+      audiences: [example_service]
+      jwks: '{JWKS}'
+      forwardOriginalToken: true
+      fromHeaders: [{{name: X-Jwt, prefix: 'Bearer '}}]
+      fromParams: [token]
+      fromCookies: [session]
+      timeout: 5s
+  status: {{}}
+"
+    );
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    let p = &c.request_authn.providers()[0];
+    assert_eq!(p.issuer, "https://example.com");
+    assert!(p.forward);
+    assert_eq!(
+        p.locations,
+        vec![
+            Location::Header {
+                name: "x-jwt".into(),
+                prefix: "Bearer ".into()
+            },
+            Location::Param("token".into()),
+            Location::Cookie("session".into()),
+        ]
+    );
+    assert!(c.summary.contains("foo/httpbin"), "{}", c.summary);
+}
+
+#[test]
+fn json_is_accepted_and_snake_case_names_too() {
+    let jwks = serde_json::to_string(JWKS).unwrap();
+    let text = format!(
+        r#"{{"workload":{{"namespace":"foo"}},"policies":[{{"apiVersion":"security.istio.io/v1","kind":"RequestAuthentication","metadata":{{"name":"a","namespace":"foo"}},"spec":{{"jwt_rules":[{{"issuer":"i","jwks":{jwks},"forward_original_token":true}}]}}}}]}}"#
+    );
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    assert!(c.request_authn.providers()[0].forward);
+}
+
+#[test]
+fn defaults_when_no_location_is_set() {
+    let c = FilterConfig::parse(config(&ra("a", "foo", &rule("i"))).as_bytes()).unwrap();
+    assert_eq!(
+        c.request_authn.providers()[0].locations,
+        Location::defaults()
+    );
+    assert!(!c.request_authn.providers()[0].forward);
+}
+
+#[test]
+fn policies_as_one_string_of_yaml_documents_and_lists() {
+    let docs = format!(
+        "---\n{}\n---\napiVersion: v1\nkind: List\nitems:\n{}\n",
+        ra("a", "foo", &rule("b-issuer"))
+            .trim_start_matches("- ")
+            .replace("\n  ", "\n"),
+        ra("c", "istio-system", &rule("a-issuer"))
+    );
+    let text = format!(
+        "workload: {{namespace: foo}}\npolicies: |\n{}",
+        indent(&docs, "  ")
+    );
+    // Rules of every applicable policy, ordered by issuer as istiod orders them.
+    assert_eq!(issuers(&text), ["a-issuer", "b-issuer"]);
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+#[test]
+fn scoping_by_namespace_root_namespace_and_selector() {
+    let sel = |app: &str| format!("    selector: {{matchLabels: {{app: {app}}}}}\n");
+    let policies = [
+        ra("ns-wide", "foo", &rule("1-ns-wide")),
+        ra(
+            "mine",
+            "foo",
+            &format!("{}{}", sel("httpbin"), rule("2-mine")),
+        ),
+        ra(
+            "other-app",
+            "foo",
+            &format!("{}{}", sel("other"), rule("3-other-app")),
+        ),
+        ra("other-ns", "bar", &rule("4-other-ns")),
+        ra("mesh", "istio-system", &rule("5-mesh")),
+        ra(
+            "mesh-mine",
+            "istio-system",
+            &format!("{}{}", sel("httpbin"), rule("6-mesh-mine")),
+        ),
+        ra(
+            "mesh-other",
+            "istio-system",
+            &format!("{}{}", sel("other"), rule("7-mesh-other")),
+        ),
+    ]
+    .concat();
+    assert_eq!(
+        issuers(&config(&policies)),
+        ["1-ns-wide", "2-mine", "5-mesh", "6-mesh-mine"]
+    );
+    let custom_root = format!(
+        "rootNamespace: mesh-root\n{}",
+        config(&policies.replace("istio-system", "mesh-root"))
+    );
+    assert_eq!(
+        issuers(&custom_root),
+        ["1-ns-wide", "2-mine", "5-mesh", "6-mesh-mine"]
+    );
+}
+
+#[test]
+fn bad_configs_each_name_their_field() {
+    let cases: Vec<(String, &str)> = vec![
+        ("workload: {namespace: foo}\npolicies: [\n".into(), "plugin configuration is not valid YAML or JSON"),
+        ("- just a list".into(), "plugin configuration is not valid YAML or JSON: expected a mapping"),
+        ("policies: []".into(), "workload: required"),
+        ("workload: {labels: {a: b}}\npolicies: []".into(), "workload.namespace: required"),
+        ("workload: {namespace: foo}\npolices: []".into(), "polices: unknown field `polices`, expected one of `workload`, `rootNamespace`, `policies`"),
+        ("workload: {namespace: foo}".into(), "policies: required"),
+        (config(&ra("a", "foo", "    jwtRulez: []\n")), "policies[0].spec.jwtRulez: unknown field `jwtRulez`"),
+        (
+            config(&ra("a", "foo", &format!("{}      forwardOriginalToken: \"yes\"\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].forwardOriginalToken: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            config(&ra("a", "foo", "    jwtRules:\n    - audiences: [x]\n")),
+            "policies[0].spec.jwtRules[0].issuer: empty, and neither `jwks` nor `jwksUri` is set",
+        ),
+        (
+            config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwks: '{\"keys\": 1}'\n")),
+            "policies[0].spec.jwtRules[0].jwks: [keys] in Jwks is not an array",
+        ),
+        (
+            config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwks: 'nope'\n")),
+            "policies[0].spec.jwtRules[0].jwks: Jwks is an invalid JSON",
+        ),
+        (
+            config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwks: '{\"keys\":[{\"kty\":\"RSA\"}]}'\n")),
+            "policies[0].spec.jwtRules[0].jwks: Jwks doesn't have any valid public key (keys[0]: [n] field is missing for a RSA key)",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      jwksUri: https://x/jwks\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].jwksUri: set together with `jwks`",
+        ),
+        (
+            config(&ra("a", "foo", "    targetRefs: [{kind: Gateway, name: gw}]\n")),
+            "policies[0].spec.targetRefs: attaches the policy to a Gateway",
+        ),
+        (
+            config(&ra("a", "foo", &rule("i")).replace("RequestAuthentication", "AuthorizationPolicy")),
+            "policies[0].kind: unsupported kind `AuthorizationPolicy`; supported kinds: RequestAuthentication",
+        ),
+        (
+            config(&ra("a", "foo", &rule("i")).replace("security.istio.io/v1", "security.istio.io/v1alpha1")),
+            "policies[0].apiVersion: `security.istio.io/v1alpha1` is not one of",
+        ),
+        (
+            config(&ra("a", "foo", &rule("i")).replace("namespace: foo}", "}")),
+            "policies[0].metadata.namespace: required",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      audiences: ['']\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].audiences[0]: must not be empty",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      timeout: 5m\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].timeout: `5m` is not a duration",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      presence: REQUIRED\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].presence: `presence: REQUIRED` is not supported by this version",
+        ),
+        (
+            config(&format!("{}  extra: 1\n", ra("a", "foo", &rule("i")))),
+            "policies[0].extra: unknown field `extra`",
+        ),
+        ("workload: {namespace: foo}\npolicies: 7".into(), "policies: expected a list of resources"),
+    ];
+    for (text, want) in cases {
+        let got = error(&text);
+        assert!(
+            got.starts_with(want),
+            "for\n{text}\nwant a message starting with: {want}\ngot: {got}"
+        );
+        assert!(
+            !got.contains('\n') || got.starts_with("plugin configuration is not valid"),
+            "one line: {got}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_policy_is_an_error_even_when_it_does_not_apply() {
+    let text = config(&ra(
+        "a",
+        "elsewhere",
+        "    jwtRules:\n    - issuer: i\n      jwks: 'nope'\n",
+    ));
+    assert!(error(&text).starts_with("policies[0].spec.jwtRules[0].jwks"));
+}

@@ -41,6 +41,11 @@ impl log::Log for HostLogger {
     fn flush(&self) {}
 }
 
+// The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else.
+proxy_wasm::main! {{
+    start();
+}}
+
 /// Registers the logger, the panic hook and the root context. Called from `_initialize`, where
 /// Envoy allows no host calls yet.
 pub fn start() {

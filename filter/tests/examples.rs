@@ -1,0 +1,30 @@
+//! The shipped example configurations go through the filter's real parser, so an example the
+//! filter would refuse fails the build.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use mesh_authn::config::FilterConfig;
+
+#[test]
+fn plugin_config_example_is_accepted_and_scoped() {
+    let text = include_str!("../../examples/plugin-config.yaml");
+    let config = FilterConfig::parse(text.as_bytes()).unwrap();
+    let issuers: Vec<_> = config
+        .request_authn
+        .providers()
+        .iter()
+        .map(|p| p.issuer.as_str())
+        .collect();
+    assert_eq!(issuers, ["https://example.com"]);
+    assert!(
+        config.summary.contains("not selected: [bar/someone-else]"),
+        "{}",
+        config.summary
+    );
+}
