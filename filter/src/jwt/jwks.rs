@@ -88,8 +88,7 @@ impl Jwks {
         if text.len() > MAX_JWKS_BYTES {
             return Err(JwksError::TooLarge(text.len()));
         }
-        let doc: Map<String, Value> =
-            serde_json::from_str(text).map_err(|_| JwksError::InvalidJson)?;
+        let doc = super::json::parse_object(text.as_bytes()).ok_or(JwksError::InvalidJson)?;
         let entries = match doc.get("keys") {
             None => return Err(JwksError::NoKeys),
             Some(Value::Array(entries)) => entries,

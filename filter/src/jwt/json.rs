@@ -1,0 +1,103 @@
+//! JSON for untrusted documents (token header and payload, JWKS): like serde_json, except that
+//! a repeated object key is an error at any depth. Envoy's parser (protobuf's JSON→Struct)
+//! refuses duplicates too; accepting them would let `{"iss":"a","iss":"b"}` mean one thing to
+//! us and another to the upstream that reads the forwarded token.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Parses a JSON object, refusing duplicate keys anywhere inside it.
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let value = map.next_value_seed(StrictValue)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_object;
+
+    #[test]
+    fn objects_parse_and_duplicates_at_any_depth_are_refused() {
+        let ok = parse_object(br#"{"a":1,"b":[true,null,-2,1.5,"s",{"c":{}}]}"#).unwrap();
+        assert_eq!(ok["b"][5]["c"], serde_json::json!({}));
+        assert!(parse_object(br#"{"iss":"a","iss":"b"}"#).is_none());
+        assert!(parse_object(br#"{"x":{"k":1,"k":1}}"#).is_none());
+        assert!(parse_object(br#"{"x":[{"k":1,"k":2}]}"#).is_none());
+        assert!(parse_object(b"[1]").is_none());
+        assert!(parse_object(b"{} trailing").is_none());
+        assert!(parse_object(b"{\"a\":1,}").is_none());
+    }
+}
