@@ -43,7 +43,7 @@ lint:
 	$(CARGO) clippy -p mesh-authn --all-targets --target wasm32-wasip1 -- -D warnings
 
 unit-and-host-tests:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-targets
 
 ## demo-check: the demo's curl lines, once, failing if any result differs from the expected.
 demo-check:

@@ -291,30 +291,41 @@ impl Policy {
 }
 
 fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
-    let not_yet = |field: &str, what: &str| {
+    let not_yet = |field: &str, what: &str, instead: &str| {
+        let instead = if instead.is_empty() {
+            String::new()
+        } else {
+            format!("; {instead}")
+        };
         ConfigError::field(
             format!("{path}.{field}"),
-            format!("{what} is not supported by this version of mesh-authn yet"),
+            format!("{what} is not supported by this version of mesh-authn yet{instead}"),
         )
     };
     if !rule.output_payload_to_header.is_empty() {
         return Err(not_yet(
             "outputPayloadToHeader",
             "copying the payload to a header",
+            "",
         ));
     }
     if !rule.output_claim_to_headers.is_empty() {
-        return Err(not_yet("outputClaimToHeaders", "copying claims to headers"));
+        return Err(not_yet(
+            "outputClaimToHeaders",
+            "copying claims to headers",
+            "",
+        ));
     }
     if !rule.space_delimited_claims.is_empty() {
         return Err(not_yet(
             "spaceDelimitedClaims",
             "splitting claims for AuthorizationPolicy",
+            "",
         ));
     }
     match rule.presence.as_deref() {
         None | Some("OPTIONAL") => {}
-        Some("REQUIRED") => return Err(not_yet("presence", "`presence: REQUIRED`")),
+        Some("REQUIRED") => return Err(not_yet("presence", "`presence: REQUIRED`", "")),
         Some(other) => {
             return Err(ConfigError::field(
                 format!("{path}.presence"),
@@ -345,13 +356,15 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
     if !rule.jwks_uri.is_empty() {
         return Err(not_yet(
             "jwksUri",
-            "fetching a remote JWKS; inline the key set with `jwks`",
+            "fetching a remote JWKS",
+            "inline the key set with `jwks`",
         ));
     }
     if rule.jwks.is_empty() {
         return Err(not_yet(
             "jwks",
-            "OIDC discovery (no `jwks` and no `jwksUri`); inline the key set with `jwks`",
+            "OIDC discovery (no `jwks` and no `jwksUri`)",
+            "inline the key set with `jwks`",
         ));
     }
     let jwks = Jwks::parse(&rule.jwks)

@@ -1,0 +1,411 @@
+//! Runs the real Envoy with the built `.wasm`, from the `envoy/mesh-authn.yaml` template, on
+//! ports the kernel chooses (read back from the admin API, so there is no race on a port).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::http;
+
+/// How long Envoy gets to become ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to start Envoy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--concurrency` (worker threads).
+    pub concurrency: u32,
+    /// `-l` log level.
+    pub log_level: String,
+    /// The bootstrap template under `envoy/`.
+    pub template: String,
+    /// Extra `(placeholder, value)` pairs for templates that have more placeholders.
+    pub extra_values: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            concurrency: 1,
+            log_level: "info".to_owned(),
+            template: "mesh-authn.yaml".to_owned(),
+            extra_values: Vec::new(),
+        }
+    }
+}
+
+/// Envoy exited, or did not become ready in time.
+pub struct StartError {
+    /// The exit status; `None` when Envoy was killed after the timeout.
+    pub status: Option<ExitStatus>,
+    /// What went wrong, in a sentence.
+    pub reason: String,
+    /// Envoy's captured stdout and stderr.
+    pub log: String,
+}
+
+impl fmt::Debug for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; Envoy's log:\n{}", self.reason, self.log)
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+type SpawnRequest = (Command, Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` so that the child gets SIGKILL when this process dies, however it dies (Linux
+/// `PR_SET_PDEATHSIG`). The signal follows the thread that forked, so every child is forked by
+/// one spawner thread that lives as long as the process; an Envoy may then be kept in a static
+/// or handed between threads.
+pub fn spawn_tied_to_process(mut cmd: Command) -> std::io::Result<Child> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: the closure runs between fork and exec and only calls prctl and getppid,
+        // both async-signal-safe; it allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before prctl.
+                if libc::getppid() == 1 {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    static SPAWNER: OnceLock<Mutex<Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("child-spawner".to_owned())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawn the spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}
+
+/// The Envoy bootstrap for `plugin_config_yaml` in front of `127.0.0.1:upstream_port`, with
+/// admin and listener on port 0.
+pub fn render_config(plugin_config_yaml: &str, upstream_port: u16) -> String {
+    render_config_with(plugin_config_yaml, upstream_port, &Options::default())
+}
+
+fn render_config_with(plugin_config_yaml: &str, upstream_port: u16, options: &Options) -> String {
+    let wasm = crate::wasm_path();
+    let upstream = upstream_port.to_string();
+    let plugin = crate::yaml_string_literal(plugin_config_yaml);
+    let wasm = wasm.to_string_lossy();
+    let mut values: Vec<(&str, &str)> = vec![
+        ("ADMIN_PORT", "0"),
+        ("LISTEN_PORT", "0"),
+        ("UPSTREAM_PORT", &upstream),
+        ("WASM_PATH", &wasm),
+        ("PLUGIN_CONFIG", &plugin),
+    ];
+    values.extend(
+        options
+            .extra_values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    crate::render_envoy_template(&options.template, &values)
+}
+
+/// A running Envoy; killed (and waited for) on drop.
+pub struct Envoy {
+    child: Child,
+    port: u16,
+    admin_port: u16,
+    log_path: PathBuf,
+    dir: TempDir,
+}
+
+impl Envoy {
+    /// Starts Envoy with the filter configured by `plugin_config_yaml`, in front of the
+    /// upstream at `127.0.0.1:upstream_port`, and waits until it is ready.
+    pub fn start(plugin_config_yaml: &str, upstream_port: u16) -> Result<Envoy, StartError> {
+        Envoy::start_with(plugin_config_yaml, upstream_port, &Options::default())
+    }
+
+    pub fn start_with(
+        plugin_config_yaml: &str,
+        upstream_port: u16,
+        options: &Options,
+    ) -> Result<Envoy, StartError> {
+        let config = render_config_with(plugin_config_yaml, upstream_port, options);
+        Envoy::start_config(&config, options)
+    }
+
+    /// Starts Envoy with a complete bootstrap (whose admin address must use port 0 or a free
+    /// one) and waits until it is ready.
+    pub fn start_config(config: &str, options: &Options) -> Result<Envoy, StartError> {
+        let dir = TempDir::new("mesh-authn-envoy");
+        let config_path = dir.0.join("envoy.yaml");
+        let admin_path = dir.0.join("admin-address");
+        let log_path = dir.0.join("envoy.log");
+        std::fs::write(&config_path, config).expect("write envoy.yaml");
+        let log = File::create(&log_path).expect("create envoy.log");
+        let mut cmd = Command::new(crate::envoy_bin());
+        cmd.arg("-c")
+            .arg(&config_path)
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .arg("--use-dynamic-base-id")
+            .arg("--concurrency")
+            .arg(options.concurrency.to_string())
+            .arg("-l")
+            .arg(&options.log_level)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        let child = spawn_tied_to_process(cmd).unwrap_or_else(|e| {
+            panic!("cannot run {}: {e}", crate::envoy_bin().display());
+        });
+        let mut envoy = Envoy {
+            child,
+            port: 0,
+            admin_port: 0,
+            log_path,
+            dir,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = envoy.child.try_wait() {
+                return Err(StartError {
+                    status: Some(status),
+                    reason: format!("Envoy exited during start-up with {status}"),
+                    log: envoy.log(),
+                });
+            }
+            if Instant::now() > deadline {
+                let _ = envoy.child.kill();
+                let status = envoy.child.wait().ok();
+                return Err(StartError {
+                    status,
+                    reason: format!("Envoy was not ready after {READY_TIMEOUT:?}"),
+                    log: envoy.log(),
+                });
+            }
+            if envoy.admin_port == 0 {
+                envoy.admin_port = read_admin_port(&admin_path).unwrap_or(0);
+            }
+            if envoy.admin_port != 0 {
+                let ready = http::try_request(envoy.admin_port, "GET", "/ready", &[], "")
+                    .is_ok_and(|r| r.status == 200);
+                if ready {
+                    if let Some(port) = listener_port(envoy.admin_port) {
+                        envoy.port = port;
+                        return Ok(envoy);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The HTTP listener's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin API's port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Envoy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything Envoy wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Where the log is written (inside a temporary directory removed on drop).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The temporary directory holding the config and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    /// `GET` on the admin API.
+    pub fn admin_get(&self, path: &str) -> http::Response {
+        http::get(self.admin_port, path, &[])
+    }
+
+    /// The admin `/stats` text.
+    pub fn stats(&self) -> String {
+        self.admin_get("/stats").body
+    }
+
+    /// One counter or gauge from `/stats`, by its full name.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        self.stats().lines().find_map(|l| {
+            let (n, v) = l.split_once(": ")?;
+            (n == name).then(|| v.trim().parse().ok()).flatten()
+        })
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills Envoy and waits for it (also done on drop).
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!(
+                "---- last lines of Envoy's log ({}) ----",
+                self.log_path.display()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+            eprintln!("---- end of Envoy's log ----");
+        }
+    }
+}
+
+fn read_admin_port(path: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let addr: std::net::SocketAddr = text.trim().parse().ok()?;
+    (addr.port() != 0).then_some(addr.port())
+}
+
+/// The first listener's bound port from admin `/listeners?format=json`.
+fn listener_port(admin_port: u16) -> Option<u16> {
+    let r = http::try_request(admin_port, "GET", "/listeners?format=json", &[], "").ok()?;
+    let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+    let statuses = v.get("listener_statuses")?.as_array()?;
+    statuses.iter().find_map(|s| {
+        let port = s
+            .pointer("/local_address/socket_address/port_value")?
+            .as_u64()?;
+        u16::try_from(port).ok().filter(|p| *p != 0)
+    })
+}
+
+/// Runs `envoy --mode validate -c <config_path>`: whether it passed, and its output.
+pub fn validate(config_path: &Path) -> (bool, String) {
+    let out = Command::new(crate::envoy_bin())
+        .arg("--mode")
+        .arg("validate")
+        .arg("-c")
+        .arg(config_path)
+        .arg("--use-dynamic-base-id")
+        .arg("-l")
+        .arg("info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", crate::envoy_bin().display()));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Renders the bootstrap for `plugin_config_yaml` and validates it with
+/// `envoy --mode validate`.
+pub fn validate_plugin_config(plugin_config_yaml: &str, upstream_port: u16) -> (bool, String) {
+    validate_template(
+        &Options::default().template,
+        plugin_config_yaml,
+        upstream_port,
+    )
+}
+
+/// Renders the template `envoy/<template>` with the standard placeholders and validates it
+/// with `envoy --mode validate` (which also loads the `.wasm` and runs its configuration).
+pub fn validate_template(
+    template: &str,
+    plugin_config_yaml: &str,
+    upstream_port: u16,
+) -> (bool, String) {
+    let options = Options {
+        template: template.to_owned(),
+        ..Options::default()
+    };
+    let dir = TempDir::new("mesh-authn-validate");
+    let path = dir.0.join("envoy.yaml");
+    let config = render_config_with(plugin_config_yaml, upstream_port, &options);
+    std::fs::write(&path, config).expect("write config");
+    validate(&path)
+}

@@ -1,0 +1,40 @@
+//! Every Envoy config shipped in `envoy/` passes `envoy --mode validate` with the real `.wasm`
+//! and the example plugin configuration. A template with a placeholder this test does not fill
+//! fails here, so a new config cannot go unchecked.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use host_tests::envoy::validate_template;
+use host_tests::workspace_root;
+
+#[test]
+fn every_shipped_envoy_config_validates() {
+    let example =
+        std::fs::read_to_string(workspace_root().join("examples/plugin-config.yaml")).unwrap();
+    let mut templates: Vec<String> = std::fs::read_dir(workspace_root().join("envoy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
+        .collect();
+    templates.sort();
+    assert!(!templates.is_empty(), "no Envoy configs found in envoy/");
+    for template in &templates {
+        let (ok, output) = validate_template(template, &example, 9);
+        assert!(
+            ok,
+            "envoy --mode validate refused envoy/{template}:\n{output}"
+        );
+        assert!(output.contains("OK"), "envoy/{template}: {output}");
+        // The filter itself ran its configuration inside the validating Envoy.
+        assert!(
+            output.contains("configured: workload foo"),
+            "envoy/{template}: {output}"
+        );
+    }
+}
