@@ -14,7 +14,7 @@ export ENVOY_BIN := $(abspath $(ENVOY))
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
-	$(CARGO) run --quiet --release -p host-tests --bin demo
+	$(CARGO) run --quiet -p host-tests --bin demo
 
 ## test: formatting, clippy (host and wasm32-wasip1), unit tests, and tests against the built
 ## .wasm in the real Envoy.

@@ -21,4 +21,6 @@ fn main() {
     println!("cargo:rustc-env=MESH_AUTHN_GIT_HASH={hash}{suffix}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/index");
+    println!("cargo:rerun-if-changed=../.git/refs/heads");
+    println!("cargo:rerun-if-changed=../.git/packed-refs");
 }

@@ -620,3 +620,70 @@ fn root_namespace_policy_without_selector_applies() {
     );
     assert_eq!(envoy.stat("http.ingress.downstream_rq_4xx"), Some(1));
 }
+
+/// The filter's lines in Envoy's log (`wasm log mesh-authn mesh-authn: ...`) at `level`.
+fn filter_lines(envoy: &Envoy, level: &str) -> Vec<String> {
+    envoy
+        .log()
+        .lines()
+        .filter(|l| l.contains("wasm log mesh-authn") && l.contains(&format!("][{level}][")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn logs_version_and_config_once_per_vm_and_nothing_per_request() {
+    let upstream = EchoUpstream::start();
+    let envoy = start(&default_policy_config(), &upstream);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(host_tests::workspace_root())
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    assert_eq!(head.len(), 12, "git rev-parse gave {head:?}");
+
+    let started = filter_lines(&envoy, "info");
+    let version_lines: Vec<_> = started.iter().filter(|l| l.ends_with(" started")).collect();
+    assert!(
+        !version_lines.is_empty(),
+        "no version line in:\n{}",
+        envoy.log()
+    );
+    for line in &version_lines {
+        assert!(
+            line.contains(&format!("(git {head}")),
+            "version line without HEAD {head}: {line}"
+        );
+    }
+    let before = filter_lines(&envoy, "info").len()
+        + filter_lines(&envoy, "warning").len()
+        + filter_lines(&envoy, "error").len();
+
+    let valid = RSA.mint(claims(ISSUER, Some(AUDIENCE), 600));
+    let expired = RSA.mint(claims(ISSUER, Some(AUDIENCE), -3600));
+    for _ in 0..10 {
+        assert_eq!(http::get(envoy.port(), "/", &[]).status, 200);
+        assert_eq!(
+            http::get(envoy.port(), "/", &[("Authorization", &bearer(&valid))]).status,
+            200
+        );
+        assert_eq!(
+            http::get(envoy.port(), "/", &[("Authorization", &bearer(&expired))]).status,
+            401
+        );
+        assert_eq!(
+            http::get(envoy.port(), "/", &[("Authorization", "Bearer garbage")]).status,
+            401
+        );
+    }
+    let after = filter_lines(&envoy, "info").len()
+        + filter_lines(&envoy, "warning").len()
+        + filter_lines(&envoy, "error").len();
+    assert_eq!(
+        after,
+        before,
+        "the filter logged per request:\n{}",
+        envoy.log()
+    );
+}
