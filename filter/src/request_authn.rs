@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use crate::decision::Decision;
 use crate::extract::{FoundToken, Location, RequestState};
-use crate::jwt::{verify, Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::jwt::verify::{self, SignatureVerifier};
+use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
 use crate::request::Request;
 
 /// One `jwtRule` compiled: Envoy's `JwtProvider`.
@@ -36,6 +37,15 @@ pub struct RequestAuthn {
     providers: Vec<Provider>,
 }
 
+/// What verification needs from outside the request: the clock and the signature backend.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// Now, in Unix seconds.
+    pub now: u64,
+    /// The signature backend.
+    pub crypto: &'a dyn SignatureVerifier,
+}
+
 /// A provider's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -54,16 +64,16 @@ impl RequestAuthn {
         &self.providers
     }
 
-    /// Decides the request at `now` (Unix seconds).
-    pub fn authenticate(&self, request: &Request, now: u64) -> Decision {
+    /// Decides the request.
+    pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision {
         let mut state = RequestState::new(request);
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
-            [only] => match verify_provider(only, &mut state, now) {
+            [only] => match verify_provider(only, &mut state, env) {
                 Verdict::Failed(AuthnStatus::JwtMissed) => Verdict::Verified,
                 other => other,
             },
-            many => self.any_of_all(many, &mut state, now),
+            many => self.any_of_all(many, &mut state, env),
         };
         match verdict {
             Verdict::Verified => Decision::allow(&state),
@@ -77,11 +87,11 @@ impl RequestAuthn {
         &self,
         providers: &[Provider],
         state: &mut RequestState<'_>,
-        now: u64,
+        env: &Env<'_>,
     ) -> Verdict {
         let mut statuses = Vec::with_capacity(providers.len() + 1);
         for p in providers {
-            match verify_provider(p, state, now) {
+            match verify_provider(p, state, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
             }
@@ -89,7 +99,7 @@ impl RequestAuthn {
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;
         for p in providers {
-            if let Verdict::Failed(s) = verify_provider(p, state, now) {
+            if let Verdict::Failed(s) = verify_provider(p, state, env) {
                 if !s.is_missing() {
                     all = Verdict::Failed(s);
                     break;
@@ -116,13 +126,13 @@ impl RequestAuthn {
 /// Envoy's `ProviderVerifier`: every token at the provider's locations must verify, the last
 /// extracted first; the first failure ends it. A verified token is removed at once unless the
 /// rule forwards it.
-fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, now: u64) -> Verdict {
+fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<'_>) -> Verdict {
     let tokens = state.extract(&provider.locations);
     if tokens.is_empty() {
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        if let Err(status) = verify_token(provider, token, now) {
+        if let Err(status) = verify_token(provider, token, env) {
             return Verdict::Failed(status);
         }
         if !provider.forward {
@@ -134,15 +144,15 @@ fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, now: u64) 
 
 /// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token
 /// with a forged signature says `Jwt is expired`.
-pub fn verify_token(provider: &Provider, token: &str, now: u64) -> Result<Jwt, AuthnStatus> {
+pub fn verify_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, AuthnStatus> {
     let jwt = Jwt::parse(token)?;
     if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
         return Err(AuthnStatus::JwtUnknownIssuer);
     }
-    jwt.check_time(now, CLOCK_SKEW_SECS)?;
+    jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
     if !provider.audiences.allows(&jwt.audiences) {
         return Err(AuthnStatus::JwtAudienceNotAllowed);
     }
-    verify::verify_signature(&jwt, &provider.jwks)?;
+    verify::verify_signature(&jwt, &provider.jwks, env.crypto)?;
     Ok(jwt)
 }

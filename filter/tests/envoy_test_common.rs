@@ -33,7 +33,7 @@ fn envoy_fixture_tokens_get_envoys_statuses() {
         ("NonExpiringToken", Err(AuthnStatus::JwtAudienceNotAllowed)),
     ];
     for (name, want) in cases {
-        let got = verify_token(&p, &token(name), NOW).map(|_| ());
+        let got = verify_token(&p, &token(name), &ENV).map(|_| ());
         assert_eq!(got, *want, "{name}");
     }
 }
@@ -51,7 +51,7 @@ fn every_single_bit_flip_of_the_signature_fails() {
         bad[bit / 8] ^= 1 << (bit % 8);
         let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&bad));
         assert_eq!(
-            verify_token(&p, &forged, NOW).unwrap_err(),
+            verify_token(&p, &forged, &ENV).unwrap_err(),
             AuthnStatus::JwtVerificationFail,
             "bit {bit}"
         );
@@ -59,7 +59,7 @@ fn every_single_bit_flip_of_the_signature_fails() {
     for len in 1..sig.len() {
         let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&sig[..len]));
         assert_eq!(
-            verify_token(&p, &forged, NOW).unwrap_err(),
+            verify_token(&p, &forged, &ENV).unwrap_err(),
             AuthnStatus::JwtVerificationFail,
             "len {len}"
         );
@@ -72,7 +72,7 @@ fn expired_and_forged_says_expired_as_envoy_checks_time_before_signature() {
     let expired = token("ExpiredToken");
     let forged = format!("{}AAAA", expired.trim_end_matches(|c| c != '.'));
     assert_eq!(
-        verify_token(&p, &forged, NOW).unwrap_err(),
+        verify_token(&p, &forged, &ENV).unwrap_err(),
         AuthnStatus::JwtExpired
     );
 }

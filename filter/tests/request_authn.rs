@@ -20,7 +20,7 @@ use mesh_authn::request::Request;
 use mesh_authn::request_authn::RequestAuthn;
 
 fn run(authn: &RequestAuthn, pairs: &[(&str, &str)]) -> Decision {
-    authn.authenticate(&Request::from_pairs(pairs), NOW)
+    authn.authenticate(&Request::from_pairs(pairs), &ENV)
 }
 
 fn allowed(remove: &[&str], path: Option<&str>) -> Decision {

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+/// Kubernetes labels, or a `matchLabels` selector.
+pub type Labels = BTreeMap<String, String>;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -33,7 +36,7 @@ pub struct ObjectMeta {
 pub struct WorkloadSelector {
     /// Labels a workload must all carry.
     #[serde(default, alias = "match_labels")]
-    pub match_labels: BTreeMap<String, String>,
+    pub match_labels: Labels,
 }
 
 /// `RequestAuthentication.spec`.

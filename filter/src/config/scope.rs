@@ -1,11 +1,11 @@
 //! Which policies apply to the workload this Envoy fronts (istiod's `getConfigsForWorkload`
 //! and `ShouldAttachPolicy` for selectors).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 
+use super::istio::Labels;
 use super::ConfigError;
 
 /// The workload: its namespace and labels, as Kubernetes would give them.
@@ -17,7 +17,7 @@ pub struct Workload {
     pub namespace: String,
     /// The workload's labels.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
 }
 
 impl Workload {
@@ -38,7 +38,7 @@ impl Workload {
     pub fn is_selected(
         &self,
         namespace: &str,
-        selector: Option<&BTreeMap<String, String>>,
+        selector: Option<&Labels>,
         root_namespace: &str,
     ) -> bool {
         if namespace != self.namespace && namespace != root_namespace {
@@ -62,7 +62,7 @@ impl fmt::Display for Workload {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

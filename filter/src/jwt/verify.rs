@@ -15,7 +15,11 @@ use super::token::{Alg, Jwt};
 /// verifies wins. No candidate ⇒ [`AuthnStatus::JwksKidAlgMismatch`]; candidates that all fail ⇒
 /// [`AuthnStatus::JwtVerificationFail`]. The key's type, not the token's `alg`, decides the
 /// family, so an RSA or EC key is never used as an HMAC secret.
-pub fn verify_signature(jwt: &Jwt, jwks: &Jwks) -> Result<(), AuthnStatus> {
+pub fn verify_signature(
+    jwt: &Jwt,
+    jwks: &Jwks,
+    crypto: &dyn SignatureVerifier,
+) -> Result<(), AuthnStatus> {
     let mut candidate = false;
     for jwk in jwks.keys() {
         if !jwt.kid.is_empty() && !jwk.kid.is_empty() && jwk.kid != jwt.kid {
@@ -25,7 +29,7 @@ pub fn verify_signature(jwt: &Jwt, jwks: &Jwks) -> Result<(), AuthnStatus> {
             continue;
         }
         candidate = true;
-        if signature_matches(
+        if crypto.verify(
             jwt.alg,
             &jwk.key,
             jwt.signing_input.as_bytes(),
@@ -41,23 +45,34 @@ pub fn verify_signature(jwt: &Jwt, jwks: &Jwks) -> Result<(), AuthnStatus> {
     })
 }
 
-/// The signature backend seam: one key, one algorithm, one verdict. Today this is pure Rust
-/// (RustCrypto); the host-crypto backend (Envoy's `verify_signature` foreign function) slots in
-/// here, chosen per algorithm. Combinations not supported yet answer `false`: fail closed.
-fn signature_matches(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-    match (key, alg) {
-        (PublicKey::Rsa(key), Alg::RS256) => {
-            let digest = Sha256::digest(message);
-            key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
-                .is_ok()
-        }
-        (PublicKey::P256(key), Alg::ES256) => {
-            use p256::ecdsa::signature::Verifier as _;
-            match p256::ecdsa::Signature::from_slice(signature) {
-                Ok(signature) => key.verify(message, &signature).is_ok(),
-                Err(_) => false,
+/// The signature backend seam: one key, one algorithm, one verdict. [`PureRust`] runs
+/// everywhere; the proxy adapter adds Envoy's `verify_signature` foreign function (host crypto)
+/// and picks per algorithm. An unsupported combination answers `false`: fail closed.
+pub trait SignatureVerifier {
+    /// Whether `signature` is `alg`'s signature of `message` under `key`.
+    fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// Signature checks in pure Rust (RustCrypto), inside the VM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PureRust;
+
+impl SignatureVerifier for PureRust {
+    fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        match (key, alg) {
+            (PublicKey::Rsa(key), Alg::RS256) => {
+                let digest = Sha256::digest(message);
+                key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
+                    .is_ok()
             }
+            (PublicKey::P256(key), Alg::ES256) => {
+                use p256::ecdsa::signature::Verifier as _;
+                match p256::ecdsa::Signature::from_slice(signature) {
+                    Ok(signature) => key.verify(message, &signature).is_ok(),
+                    Err(_) => false,
+                }
+            }
+            _ => false,
         }
-        _ => false,
     }
 }

@@ -8,7 +8,9 @@ use proxy_wasm::types::Action;
 use super::host;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply};
+use crate::jwt::verify::PureRust;
 use crate::request::Request;
+use crate::request_authn::Env;
 
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
@@ -52,7 +54,11 @@ impl HttpContext for AuthnHttp {
             Ok(now) => now,
             Err(status) => return self.refuse(&format!("cannot read the clock: {status}")),
         };
-        match authn.authenticate(&request, now) {
+        let env = Env {
+            now,
+            crypto: &PureRust,
+        };
+        match authn.authenticate(&request, &env) {
             Decision::Allow(mutations) => {
                 for name in &mutations.remove_headers {
                     if let Err(status) = host::remove_request_header(name) {

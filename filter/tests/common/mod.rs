@@ -13,13 +13,20 @@
 use std::rc::Rc;
 
 use mesh_authn::extract::Location;
+use mesh_authn::jwt::verify::PureRust;
 use mesh_authn::jwt::{Audiences, Jwks};
-use mesh_authn::request_authn::Provider;
+use mesh_authn::request_authn::{Env, Provider};
 use serde_json::Value;
 
 /// A time at which Envoy's fixture tokens are valid (exp 2001001001) and `ExpiredToken`
 /// (exp 1205005587) is not.
 pub const NOW: u64 = 1_700_000_000;
+
+/// The environment the native tests verify in: [`NOW`] and the pure-Rust backend.
+pub const ENV: Env<'static> = Env {
+    now: NOW,
+    crypto: &PureRust,
+};
 
 pub fn fixture() -> Value {
     let text = include_str!("../fixtures/envoy_jwt_authn_test_common.json");

@@ -1,0 +1,179 @@
+//! Compiling a `RequestAuthentication` spec into Envoy `jwt_authn`-style providers.
+
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::istio::{JwtRule, Labels, RequestAuthenticationSpec};
+use super::{typed, ConfigError};
+use crate::extract::Location;
+use crate::jwt::{Audiences, Jwks};
+use crate::request_authn::Provider;
+
+/// A spec's selector (`None`: namespace-wide) and its rules compiled, in document order.
+pub(super) fn compile(
+    spec: Value,
+    spec_path: &str,
+) -> Result<(Option<Labels>, Vec<Provider>), ConfigError> {
+    let spec: RequestAuthenticationSpec = typed(spec, spec_path)?;
+    if spec.target_ref.is_some() || spec.target_refs.is_some() {
+        let field = if spec.target_ref.is_some() {
+            "targetRef"
+        } else {
+            "targetRefs"
+        };
+        return Err(ConfigError::field(
+            format!("{spec_path}.{field}"),
+            "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
+             see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
+        ));
+    }
+    let providers: Vec<Provider> = spec
+        .jwt_rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, rule)| compile_rule(rule, &format!("{spec_path}.jwtRules[{i}]")))
+        .collect::<Result<_, _>>()?;
+    Ok((spec.selector.map(|s| s.match_labels), providers))
+}
+
+fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
+    let not_yet = |field: &str, what: &str, instead: &str| {
+        let instead = if instead.is_empty() {
+            String::new()
+        } else {
+            format!("; {instead}")
+        };
+        ConfigError::field(
+            format!("{path}.{field}"),
+            format!("{what} is not supported by this version of mesh-authn yet{instead}"),
+        )
+    };
+    if !rule.output_payload_to_header.is_empty() {
+        return Err(not_yet(
+            "outputPayloadToHeader",
+            "copying the payload to a header",
+            "",
+        ));
+    }
+    if !rule.output_claim_to_headers.is_empty() {
+        return Err(not_yet(
+            "outputClaimToHeaders",
+            "copying claims to headers",
+            "",
+        ));
+    }
+    if !rule.space_delimited_claims.is_empty() {
+        return Err(not_yet(
+            "spaceDelimitedClaims",
+            "splitting claims for AuthorizationPolicy",
+            "",
+        ));
+    }
+    match rule.presence.as_deref() {
+        None | Some("OPTIONAL") => {}
+        Some("REQUIRED") => return Err(not_yet("presence", "`presence: REQUIRED`", "")),
+        Some(other) => {
+            return Err(ConfigError::field(
+                format!("{path}.presence"),
+                format!("`{other}` is not OPTIONAL or REQUIRED"),
+            ))
+        }
+    }
+    if let Some(timeout) = &rule.timeout {
+        parse_duration(timeout).ok_or_else(|| {
+            ConfigError::field(
+                format!("{path}.timeout"),
+                format!("`{timeout}` is not a duration such as `5s` or `0.5s`"),
+            )
+        })?;
+    }
+    if rule.issuer.is_empty() && rule.jwks.is_empty() && rule.jwks_uri.is_empty() {
+        return Err(ConfigError::field(
+            format!("{path}.issuer"),
+            "empty, and neither `jwks` nor `jwksUri` is set: there is nothing to verify tokens with",
+        ));
+    }
+    if !rule.jwks.is_empty() && !rule.jwks_uri.is_empty() {
+        return Err(ConfigError::field(
+            format!("{path}.jwksUri"),
+            "set together with `jwks`; use only one of them",
+        ));
+    }
+    if !rule.jwks_uri.is_empty() {
+        return Err(not_yet(
+            "jwksUri",
+            "fetching a remote JWKS",
+            "inline the key set with `jwks`",
+        ));
+    }
+    if rule.jwks.is_empty() {
+        return Err(not_yet(
+            "jwks",
+            "OIDC discovery (no `jwks` and no `jwksUri`)",
+            "inline the key set with `jwks`",
+        ));
+    }
+    let jwks = Jwks::parse(&rule.jwks)
+        .map_err(|e| ConfigError::field(format!("{path}.jwks"), e.to_string()))?;
+    for (i, aud) in rule.audiences.iter().enumerate() {
+        if aud.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.audiences[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
+
+    let mut locations = Vec::new();
+    for (i, h) in rule.from_headers.iter().enumerate() {
+        if h.name.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromHeaders[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Header {
+            name: h.name.to_ascii_lowercase(),
+            prefix: h.prefix.clone(),
+        });
+    }
+    for (i, p) in rule.from_params.iter().enumerate() {
+        if p.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromParams[{i}]"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Param(p.clone()));
+    }
+    for (i, c) in rule.from_cookies.iter().enumerate() {
+        if c.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.fromCookies[{i}]"),
+                "must not be empty",
+            ));
+        }
+        locations.push(Location::Cookie(c.clone()));
+    }
+    if locations.is_empty() {
+        locations = Location::defaults();
+    }
+    Ok(Provider {
+        issuer: rule.issuer,
+        audiences: Audiences::new(&rule.audiences),
+        jwks: Rc::new(jwks),
+        locations,
+        forward: rule.forward_original_token,
+    })
+}
+
+/// A proto3 JSON Duration (`"5s"`, `"0.5s"`), in milliseconds.
+fn parse_duration(text: &str) -> Option<u64> {
+    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
+    if !(0.0..=315_576_000_000.0).contains(&seconds) {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((seconds * 1000.0) as u64)
+}
