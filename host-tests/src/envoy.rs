@@ -399,8 +399,19 @@ pub fn validate_template(
     plugin_config_yaml: &str,
     upstream_port: u16,
 ) -> (bool, String) {
+    validate_template_with(template, plugin_config_yaml, upstream_port, &[])
+}
+
+/// [`validate_template`] with values for a template's extra placeholders.
+pub fn validate_template_with(
+    template: &str,
+    plugin_config_yaml: &str,
+    upstream_port: u16,
+    extra_values: &[(String, String)],
+) -> (bool, String) {
     let options = Options {
         template: template.to_owned(),
+        extra_values: extra_values.to_vec(),
         ..Options::default()
     };
     let dir = TempDir::new("mesh-authn-validate");

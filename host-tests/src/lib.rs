@@ -9,9 +9,11 @@
     clippy::indexing_slicing
 )]
 
+pub mod certs;
 pub mod envoy;
 pub mod http;
 pub mod servers;
+pub mod tls;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
