@@ -12,6 +12,7 @@
 pub mod certs;
 pub mod envoy;
 pub mod http;
+pub mod mtls_envoy;
 pub mod servers;
 pub mod tls;
 pub mod tokens;
