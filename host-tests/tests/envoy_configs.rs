@@ -49,3 +49,25 @@ fn every_shipped_envoy_config_validates() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mtls_template_validates_with_the_peer_authentication_example() {
+    let example =
+        std::fs::read_to_string(workspace_root().join("examples/peer-authentication.yaml"))
+            .unwrap();
+    let dir = std::env::temp_dir().join(format!("mesh-authn-pa-config-{}", std::process::id()));
+    let mut extra = TestPki::generate()
+        .write_server_files(&dir)
+        .template_values();
+    extra.extend([
+        ("PORT_A".to_owned(), "0".to_owned()),
+        ("PORT_B".to_owned(), "0".to_owned()),
+    ]);
+    let (ok, output) = validate_template_with("mesh-authn-mtls.yaml", &example, 9, &extra);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "envoy --mode validate refused it:\n{output}");
+    assert!(
+        output.contains("PeerAuthentication STRICT, port 8080 DISABLE"),
+        "{output}"
+    );
+}
