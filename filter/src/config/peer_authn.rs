@@ -228,9 +228,12 @@ pub(super) fn compose(
     root_namespace: &str,
     trust_domains: &[String],
 ) -> Result<Composed, ConfigError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for p in policies {
-        if !seen.insert((p.namespace.as_str(), p.name.as_str())) {
+    for (i, p) in policies.iter().enumerate() {
+        let earlier = policies.get(..i).unwrap_or_default();
+        if earlier
+            .iter()
+            .any(|q| q.namespace == p.namespace && q.name == p.name)
+        {
             return Err(ConfigError::field(
                 "policies",
                 format!(
@@ -274,13 +277,22 @@ pub(super) fn compose(
     let mut mode = MtlsMode::Permissive;
     let mut decided_by = Vec::new();
     let mut workload_policy = None;
-    for (level, bucket) in &mut levels {
-        bucket.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
-        let Some((oldest, younger)) = bucket.split_first() else {
+    for (level, bucket) in &levels {
+        // The oldest by istiod's order; the others in document order for the warning.
+        let Some(oldest) = bucket
+            .iter()
+            .copied()
+            .min_by(|a, b| a.age_key().cmp(&b.age_key()))
+        else {
             continue;
         };
+        let younger: Vec<String> = bucket
+            .iter()
+            .filter(|p| !std::ptr::eq(**p, oldest))
+            .map(|p| p.id())
+            .collect();
         if !younger.is_empty() {
-            let names: Vec<String> = younger.iter().map(|p| p.id()).collect();
+            let names = younger;
             warnings.push(format!(
                 "PeerAuthentication [{}] ignored: {} is the oldest at the {level} level, and \
                  istiod applies only the oldest",
@@ -297,7 +309,7 @@ pub(super) fn compose(
             oldest.mode.map_or("UNSET", MtlsMode::as_str)
         ));
         if *level == "workload" {
-            workload_policy = Some(*oldest);
+            workload_policy = Some(oldest);
         }
     }
     let per_port: BTreeMap<u32, MtlsMode> = workload_policy
