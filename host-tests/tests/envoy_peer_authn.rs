@@ -509,3 +509,128 @@ fn refusal_body_and_warnings_are_readable() {
         "{log}"
     );
 }
+
+/// Envoy configured as istiod configures a STRICT inbound listener (`BuildInboundTLS`): a TLS
+/// chain only, client certificate required, validated against the mesh CA, URI SAN prefix
+/// `spiffe://cluster.local/`. No wasm filter.
+const NATIVE_STRICT: &str = r#"
+admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+static_resources:
+  listeners:
+  - name: native-strict
+    address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    listener_filters:
+    - name: envoy.filters.listener.tls_inspector
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector
+    filter_chains:
+    - filter_chain_match: {transport_protocol: tls}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          require_client_certificate: true
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {filename: "SERVER_CERT"}
+              private_key: {filename: "SERVER_KEY"}
+            validation_context:
+              trusted_ca: {filename: "CLIENT_CA"}
+              match_typed_subject_alt_names:
+              - san_type: URI
+                matcher: {prefix: "spiffe://cluster.local/"}
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: native
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{match: {prefix: "/"}, route: {cluster: upstream}}]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 2s
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: UPSTREAM_PORT}}}
+"#;
+
+/// The same connections against native Envoy set up as Istio's STRICT and against the filter
+/// under STRICT with `trustDomain`: exactly the same connections reach the upstream. Where
+/// native Envoy refuses the connection, the filter answers 403 (the documented deviation), or
+/// the listener refuses it too (untrusted CA).
+#[test]
+fn strict_lets_through_what_native_envoy_as_istio_configures_it_lets_through() {
+    let upstream = EchoUpstream::start();
+    let dir = std::env::temp_dir().join(format!("mesh-authn-native-{}", std::process::id()));
+    let files = PKI.write_server_files(&dir);
+    let config = NATIVE_STRICT
+        .replace("SERVER_CERT", &files.server_cert.to_string_lossy())
+        .replace("SERVER_KEY", &files.server_key.to_string_lossy())
+        .replace("CLIENT_CA", &files.ca_cert.to_string_lossy())
+        .replace("UPSTREAM_PORT", &upstream.port.to_string());
+    let native = host_tests::envoy::Envoy::start_config(&config, &Default::default())
+        .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
+    let ours = MtlsEnvoy::start(&PKI, upstream.port, |_, _| {
+        plugin_config(TRUST_DOMAIN, &[pa("default", "istio-system", STRICT)])
+    })
+    .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for conn in CONNS {
+        let reaches = |port: u16| {
+            let before = upstream.request_count();
+            let outcome = send(conn, port, &[]);
+            let reached = upstream.request_count() - before;
+            let passed =
+                matches!(&outcome, Outcome::Response(r) if r.status == 200) && reached == 1;
+            (passed, outcome)
+        };
+        let (native_passed, native_outcome) = reaches(native.port());
+        let (ours_passed, ours_outcome) = reaches(ours.port_a);
+        let describe = |o: &Outcome| match o {
+            Outcome::Response(r) => format!("{}", r.status),
+            Outcome::Refused(why) => format!("refused ({why})"),
+        };
+        rows.push(format!(
+            "{conn:?}: native {}, filter {}",
+            describe(&native_outcome),
+            describe(&ours_outcome)
+        ));
+        if native_passed != ours_passed {
+            failures.push(rows.last().cloned().unwrap_or_default());
+        }
+        // A connection native Envoy refuses is never answered 200 by the filter, and the
+        // filter's refusal is either the listener's or the 403.
+        if !ours_passed {
+            let ok = match &ours_outcome {
+                Outcome::Response(r) => r.status == 403,
+                Outcome::Refused(_) => true,
+            };
+            assert!(ok, "{conn:?}: {}", describe(&ours_outcome));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "differences:\n{}\nall:\n{}",
+        failures.join("\n"),
+        rows.join("\n")
+    );
+    // The native side refuses at L4: it never answers in HTTP.
+    assert!(
+        rows[0].starts_with("Plaintext: native refused"),
+        "{}",
+        rows[0]
+    );
+}
