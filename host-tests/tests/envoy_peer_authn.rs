@@ -498,6 +498,19 @@ fn refusal_body_and_warnings_are_readable() {
     };
     assert!(why.starts_with("read: "), "{why}");
     let log = setup.envoy.log();
+    // The access log names the refusals (response-code details without spaces); Envoy flushes
+    // it in the background, so wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for details in [
+        "/get 403 mesh_authn_peer_denied{strict_mtls_no_client_certificate} peer=-",
+        "/get 403 mesh_authn_peer_denied{strict_mtls_foreign_trust_domain} peer=spiffe://other.example/ns/foo/sa/bar",
+    ] {
+        while !setup.envoy.log().contains(details) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let log = setup.envoy.log();
+        assert!(log.contains(details), "{details} not in\n{log}");
+    }
     assert!(
         log.contains("configuration warning: PeerAuthentication istio-system/httpbin ignored"),
         "{log}"
