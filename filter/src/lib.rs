@@ -1,4 +1,4 @@
-//! **mesh-authn**: Istio's `RequestAuthentication` (and, later, `PeerAuthentication`) enforced
+//! **mesh-authn**: Istio's `RequestAuthentication` and `PeerAuthentication` enforced
 //! by a proxy-wasm filter in stock Envoy, with Envoy `jwt_authn`'s behaviour where Istio users
 //! rely on it.
 //!
@@ -7,6 +7,7 @@
 //! - [`config`]: the plugin configuration (Istio resources as pasted), compiled once;
 //! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
+//! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
 //! - [`request`]: the request as bytes;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod peer_authn;
 pub mod request;
 pub mod request_authn;
 

@@ -28,3 +28,17 @@ fn plugin_config_example_is_accepted_and_scoped() {
         config.summary
     );
 }
+
+#[test]
+fn peer_authentication_example_is_accepted_and_composed() {
+    use mesh_authn::peer_authn::MtlsMode;
+    let text = include_str!("../../examples/peer-authentication.yaml");
+    let config = FilterConfig::parse(text.as_bytes()).unwrap();
+    assert_eq!(config.peer_authn.mode(), MtlsMode::Strict);
+    assert_eq!(
+        config.peer_authn.per_port().get(&8080),
+        Some(&MtlsMode::Disable)
+    );
+    assert!(config.peer_authn.checks_trust_domain());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}

@@ -213,6 +213,9 @@ impl Envoy {
             .arg("--admin-address-path")
             .arg(&admin_path)
             .arg("--use-dynamic-base-id")
+            // Access logs reach the log file within 200 ms (Envoy's default is 10 s).
+            .arg("--file-flush-interval-msec")
+            .arg("200")
             .arg("--concurrency")
             .arg(options.concurrency.to_string())
             .arg("-l")
@@ -399,8 +402,19 @@ pub fn validate_template(
     plugin_config_yaml: &str,
     upstream_port: u16,
 ) -> (bool, String) {
+    validate_template_with(template, plugin_config_yaml, upstream_port, &[])
+}
+
+/// [`validate_template`] with values for a template's extra placeholders.
+pub fn validate_template_with(
+    template: &str,
+    plugin_config_yaml: &str,
+    upstream_port: u16,
+    extra_values: &[(String, String)],
+) -> (bool, String) {
     let options = Options {
         template: template.to_owned(),
+        extra_values: extra_values.to_vec(),
         ..Options::default()
     };
     let dir = TempDir::new("mesh-authn-validate");

@@ -116,7 +116,7 @@ pub fn send_raw(port: u16, raw: &[u8]) -> std::io::Result<Response> {
 
 /// Reads until EOF, or until a complete response when it is framed by Content-Length or
 /// chunking (so a server that keeps the connection open does not cost a timeout).
-fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
+fn read_response(stream: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if response_complete(buf) {
@@ -133,6 +133,14 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Reads one response from an already-written stream (e.g. TLS) and parses it; an I/O error
+/// before any byte arrived is returned as is.
+pub fn read_and_parse(stream: &mut impl Read) -> std::io::Result<Response> {
+    let mut buf = Vec::new();
+    read_response(stream, &mut buf)?;
+    parse_response(&buf)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

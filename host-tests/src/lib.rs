@@ -9,9 +9,12 @@
     clippy::indexing_slicing
 )]
 
+pub mod certs;
 pub mod envoy;
 pub mod http;
+pub mod mtls_envoy;
 pub mod servers;
+pub mod tls;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

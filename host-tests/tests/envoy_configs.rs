@@ -10,7 +10,8 @@
     clippy::indexing_slicing
 )]
 
-use host_tests::envoy::validate_template;
+use host_tests::certs::TestPki;
+use host_tests::envoy::validate_template_with;
 use host_tests::workspace_root;
 
 #[test]
@@ -24,8 +25,17 @@ fn every_shipped_envoy_config_validates() {
         .collect();
     templates.sort();
     assert!(!templates.is_empty(), "no Envoy configs found in envoy/");
+    // The mTLS template's certificate files and second port; unused by the other templates.
+    let dir = std::env::temp_dir().join(format!("mesh-authn-configs-{}", std::process::id()));
+    let mut extra = TestPki::generate()
+        .write_server_files(&dir)
+        .template_values();
+    extra.extend([
+        ("PORT_A".to_owned(), "0".to_owned()),
+        ("PORT_B".to_owned(), "0".to_owned()),
+    ]);
     for template in &templates {
-        let (ok, output) = validate_template(template, &example, 9);
+        let (ok, output) = validate_template_with(template, &example, 9, &extra);
         assert!(
             ok,
             "envoy --mode validate refused envoy/{template}:\n{output}"
@@ -37,4 +47,27 @@ fn every_shipped_envoy_config_validates() {
             "envoy/{template}: {output}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mtls_template_validates_with_the_peer_authentication_example() {
+    let example =
+        std::fs::read_to_string(workspace_root().join("examples/peer-authentication.yaml"))
+            .unwrap();
+    let dir = std::env::temp_dir().join(format!("mesh-authn-pa-config-{}", std::process::id()));
+    let mut extra = TestPki::generate()
+        .write_server_files(&dir)
+        .template_values();
+    extra.extend([
+        ("PORT_A".to_owned(), "0".to_owned()),
+        ("PORT_B".to_owned(), "0".to_owned()),
+    ]);
+    let (ok, output) = validate_template_with("mesh-authn-mtls.yaml", &example, 9, &extra);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "envoy --mode validate refused it:\n{output}");
+    assert!(
+        output.contains("PeerAuthentication STRICT, port 8080 DISABLE"),
+        "{output}"
+    );
 }

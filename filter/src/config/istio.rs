@@ -122,3 +122,29 @@ pub struct ClaimToHeader {
     /// Claim path.
     pub claim: String,
 }
+
+/// `PeerAuthentication.spec` (istio/api `security/v1beta1/peer_authentication.proto`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PeerAuthenticationSpec {
+    /// Workloads in the policy's namespace it applies to; absent or empty: namespace-wide
+    /// (mesh-wide in the root namespace).
+    #[serde(default)]
+    pub selector: Option<WorkloadSelector>,
+    /// The workload-wide mode.
+    #[serde(default)]
+    pub mtls: Option<MutualTls>,
+    /// Per-port modes, keyed by the workload (destination) port as a decimal string (YAML and
+    /// proto JSON map keys).
+    #[serde(default, alias = "port_level_mtls")]
+    pub port_level_mtls: Option<BTreeMap<String, Option<MutualTls>>>,
+}
+
+/// `PeerAuthentication.MutualTLS`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MutualTls {
+    /// `UNSET`, `DISABLE`, `PERMISSIVE` or `STRICT`; absent: `UNSET`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}

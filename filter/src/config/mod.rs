@@ -4,6 +4,7 @@
 //! ```yaml
 //! workload: {namespace: foo, labels: {app: httpbin}}
 //! rootNamespace: istio-system          # optional
+//! trustDomain: cluster.local           # optional: STRICT peers must be spiffe://cluster.local/…
 //! policies:                            # Istio resources as kubectl prints them,
 //! - apiVersion: security.istio.io/v1   #   or one string of `---`-separated documents
 //!   kind: RequestAuthentication
@@ -12,6 +13,7 @@
 
 pub mod error;
 pub mod istio;
+mod peer_authn;
 mod request_authn;
 mod scope;
 
@@ -23,6 +25,7 @@ pub use error::ConfigError;
 use istio::{Labels, ObjectMeta};
 pub use scope::Workload;
 
+use crate::peer_authn::MtlsPolicy;
 use crate::request_authn::{Provider, RequestAuthn};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
@@ -36,6 +39,10 @@ const API_VERSIONS: [&str; 2] = ["security.istio.io/v1", "security.istio.io/v1be
 pub struct FilterConfig {
     /// The merged RequestAuthentication rules that apply to the workload.
     pub request_authn: RequestAuthn,
+    /// The composed PeerAuthentication mode (per port) and trust domains.
+    pub peer_authn: MtlsPolicy,
+    /// Problems to log once at configuration time (policies ignored as istiod ignores them).
+    pub warnings: Vec<String>,
     /// One line for the log: what applies, and what was ignored as out of scope.
     pub summary: String,
 }
@@ -49,6 +56,10 @@ struct RawPluginConfig {
     root_namespace: Option<String>,
     #[serde(default)]
     policies: Option<Value>,
+    #[serde(default)]
+    trust_domain: Option<String>,
+    #[serde(default)]
+    trust_domain_aliases: Option<Vec<String>>,
 }
 
 /// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
@@ -96,11 +107,17 @@ impl FilterConfig {
             return Err(ConfigError::field("rootNamespace", "must not be empty"));
         }
         let policies = policy_documents(raw.policies)?;
+        let trust_domains = peer_authn::trust_domains(raw.trust_domain, raw.trust_domain_aliases)?;
 
         let mut providers = Vec::new();
         let mut applied = Vec::new();
         let mut ignored = Vec::new();
+        let mut peer_policies = Vec::new();
         for (path, doc) in policies {
+            if peer_authn::is_peer_authentication(&doc) {
+                peer_policies.push(peer_authn::PeerPolicy::compile(doc, &path)?);
+                continue;
+            }
             let policy = Policy::compile(doc, &path)?;
             let id = format!("{}/{}", policy.namespace, policy.name);
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
@@ -113,15 +130,19 @@ impl FilterConfig {
         // istiod concatenates the rules of every matching policy and sorts them by issuer
         // (`newPolicyApplier`); the order decides which rule is tried first.
         providers.sort_by(|a: &Provider, b: &Provider| a.issuer.cmp(&b.issuer));
+        let peer = peer_authn::compose(&peer_policies, &workload, &root_namespace, &trust_domains)?;
         let summary = format!(
-            "workload {}: {} jwtRules from RequestAuthentication [{}]; not selected: [{}]",
+            "workload {}: {} jwtRules from RequestAuthentication [{}]; not selected: [{}]; {}",
             workload,
             providers.len(),
             applied.join(", "),
-            ignored.join(", ")
+            ignored.join(", "),
+            peer.summary
         );
         Ok(FilterConfig {
             request_authn: RequestAuthn::new(providers),
+            peer_authn: peer.policy,
+            warnings: peer.warnings,
             summary,
         })
     }
@@ -223,17 +244,11 @@ impl Policy {
         let kind = resource.kind.unwrap_or_default();
         match kind.as_str() {
             "RequestAuthentication" => {}
-            "PeerAuthentication" => {
-                return Err(ConfigError::field(
-                    format!("{path}.kind"),
-                    "PeerAuthentication is not supported by this version yet; supported kinds: RequestAuthentication",
-                ))
-            }
-            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication")),
+            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication")),
             other => {
                 return Err(ConfigError::field(
                     format!("{path}.kind"),
-                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication"),
+                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication"),
                 ))
             }
         }

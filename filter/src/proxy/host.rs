@@ -69,6 +69,12 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -209,6 +215,34 @@ pub fn send_local_response(
     })
 }
 
+/// A host property by its path segments (`["connection", "mtls"]`): `None` when the host says
+/// NotFound (Envoy: the attribute is absent); any other failure is an error.
+pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    let path = property_path(path);
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: pointer and length describe `path`; out-pointers are valid; on Ok the host hands
+    // over a buffer it allocated.
+    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut len) };
+    match status {
+        OK => Ok(Some(unsafe { take_host_buffer(data, len) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// The ABI's property path: the segments joined by NUL bytes.
+pub(crate) fn property_path(path: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+    for (i, segment) in path.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(segment.as_bytes());
+    }
+    out
+}
+
 /// The proxy-wasm map encoding: a u32 count, then (name length, value length) u32 pairs, then
 /// each name and value followed by a NUL. `None` if the host's bytes do not add up.
 pub(crate) fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
@@ -264,6 +298,15 @@ pub(crate) fn serialize_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_paths_join_segments_with_nul() {
+        assert_eq!(property_path(&["connection", "mtls"]), b"connection\0mtls");
+        assert_eq!(
+            property_path(&["destination", "port"]),
+            b"destination\0port"
+        );
+    }
 
     #[test]
     fn pairs_round_trip_and_truncated_input_is_refused() {

@@ -9,6 +9,7 @@ use super::host;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply};
 use crate::jwt::verify::PureRust;
+use crate::peer_authn::PeerVerdict;
 use crate::request::Request;
 use crate::request_authn::Env;
 
@@ -42,6 +43,13 @@ impl HttpContext for AuthnHttp {
         let Some(config) = self.config.clone() else {
             return self.refuse("the plugin has no valid configuration");
         };
+        // PeerAuthentication first, as Istio's filter chain refuses the connection before any
+        // HTTP filter runs; a refusal never reaches the upstream nor the JWT checks.
+        match super::peer::verdict(&config.peer_authn) {
+            Ok(PeerVerdict::Allow) => {}
+            Ok(PeerVerdict::Deny(denial)) => return send_reply(&denial.local_reply()),
+            Err(why) => return self.refuse(&why),
+        }
         let authn = &config.request_authn;
         if authn.providers().is_empty() {
             return Action::Continue;
@@ -91,4 +99,19 @@ impl HttpContext for AuthnHttp {
             }
         }
     }
+}
+
+/// Answers locally and stops the request.
+fn send_reply(reply: &LocalReply) -> Action {
+    let headers: Vec<(&str, &[u8])> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_slice()))
+        .collect();
+    if let Err(status) =
+        host::send_local_response(reply.code, &reply.details, reply.body.as_bytes(), &headers)
+    {
+        log::warn!("could not send a local reply: {status}");
+    }
+    Action::Pause
 }

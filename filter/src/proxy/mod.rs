@@ -3,6 +3,7 @@
 
 pub mod host;
 mod http;
+mod peer;
 mod root;
 
 use host::LogLevel;

@@ -36,6 +36,9 @@ impl RootContext for RootFilter {
         match FilterConfig::parse(&bytes) {
             Ok(config) => {
                 log::info!("configured: {}", config.summary);
+                for warning in &config.warnings {
+                    log::warn!("configuration warning: {warning}");
+                }
                 self.config = Some(Rc::new(config));
                 true
             }

@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use host_tests::certs::TestPki;
 use host_tests::envoy::Envoy;
 use host_tests::http;
+use host_tests::mtls_envoy::MtlsEnvoy;
 use host_tests::servers::{EchoUpstream, StaticServer};
 use host_tests::tokens::{self, claims, RsaIssuer};
 
@@ -220,12 +222,20 @@ fn run(once: bool) -> Result<ExitCode, String> {
             as_expected += 1;
         }
     }
-    let all_ok = as_expected == checks.len();
+    // PeerAuthentication: a second Envoy whose listener takes plaintext and TLS, under STRICT.
+    let mut total = checks.len();
+    let peer_envoy = if STOP.load(Ordering::SeqCst) {
+        None
+    } else {
+        let (envoy, passed, count) = peer_authn_demo(&demo_dir, upstream.port)?;
+        as_expected += passed;
+        total += count;
+        Some(envoy)
+    };
+
+    let all_ok = as_expected == total;
     // The plain "N passed, N failed" form, so CI logs read the demo check like a test run.
-    println!(
-        "demo: {as_expected} passed, {} failed",
-        checks.len() - as_expected
-    );
+    println!("demo: {as_expected} passed, {} failed", total - as_expected);
 
     let code = if once {
         if all_ok {
@@ -237,6 +247,7 @@ fn run(once: bool) -> Result<ExitCode, String> {
         wait_for_stop(&mut envoy, &base)
     };
     envoy.stop();
+    drop(peer_envoy);
     drop(envoy);
     drop(jwks_server);
     drop(upstream);
@@ -363,4 +374,142 @@ fn wait_for_stop(envoy: &mut Envoy, base: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+}
+
+/// A STRICT PeerAuthentication on an mTLS-capable listener: plaintext is refused (403),
+/// a client certificate from the mesh CA with a `cluster.local` SPIFFE identity gets through.
+/// Returns the running Envoy, the checks as expected, and the number of checks.
+fn peer_authn_demo(
+    demo_dir: &Path,
+    upstream_port: u16,
+) -> Result<(MtlsEnvoy, usize, usize), String> {
+    let pki = TestPki::generate();
+    let ca = demo_dir.join("ca.pem");
+    let cert = demo_dir.join("client.pem");
+    let key = demo_dir.join("client.key");
+    write(&ca, &pki.ca.cert_pem)?;
+    write(&cert, &pki.client_good.cert_pem)?;
+    write(&key, &pki.client_good.key_pem)?;
+    let config = |_: u16, _: u16| {
+        "# Written by `make demo` (host-tests/src/bin/demo.rs).\n\
+         workload: {namespace: foo, labels: {app: httpbin}}\n\
+         trustDomain: cluster.local\n\
+         policies:\n\
+         - apiVersion: security.istio.io/v1\n  \
+           kind: PeerAuthentication\n  \
+           metadata: {name: default, namespace: istio-system}\n  \
+           spec: {mtls: {mode: STRICT}}\n"
+            .to_owned()
+    };
+    let config_path = demo_dir.join("peer-authn-config.yaml");
+    write(&config_path, &config(0, 0))?;
+    let setup = MtlsEnvoy::start(&pki, upstream_port, config)
+        .map_err(|e| format!("the mTLS Envoy did not start: {e}"))?;
+    println!(
+        "PeerAuthentication STRICT (mesh-wide, {}), Envoy with TLS and plaintext on port {}",
+        config_path.display(),
+        setup.port_a
+    );
+    println!();
+    let plain_url = format!("http://127.0.0.1:{}/get", setup.port_a);
+    let tls_url = format!("https://localhost:{}/get", setup.port_a);
+    let mtls_args = vec![
+        "--cacert".to_owned(),
+        ca.to_string_lossy().into_owned(),
+        "--cert".to_owned(),
+        cert.to_string_lossy().into_owned(),
+        "--key".to_owned(),
+        key.to_string_lossy().into_owned(),
+    ];
+    let peer_checks: [(&str, Vec<String>, &str, u16); 2] = [
+        (
+            "STRICT mTLS, plaintext: refused",
+            Vec::new(),
+            &plain_url,
+            403,
+        ),
+        (
+            "STRICT mTLS, client certificate spiffe://cluster.local/ns/foo/sa/bar",
+            mtls_args,
+            &tls_url,
+            200,
+        ),
+    ];
+    let mut passed = 0;
+    for (label, args, url, want) in &peer_checks {
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        let printed: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("--") {
+                    a.clone()
+                } else {
+                    shell_quote(Path::new(a))
+                }
+            })
+            .collect();
+        println!("# {label}");
+        if printed.is_empty() {
+            println!("$ curl -s {url}");
+        } else {
+            println!("$ curl -s {} {url}", printed.join(" "));
+        }
+        let (status, summary) = curl_plain(url, args, demo_dir)?;
+        let ok = status == *want;
+        println!(
+            "  -> {status} (expected {want}) {}  {summary}",
+            if ok { "OK" } else { "UNEXPECTED" }
+        );
+        println!();
+        if ok {
+            passed += 1;
+        }
+    }
+    Ok((setup, passed, peer_checks.len()))
+}
+
+/// Runs curl with extra arguments: the status, and a one-line summary of the body.
+fn curl_plain(url: &str, args: &[String], demo_dir: &Path) -> Result<(u16, String), String> {
+    let body_path = demo_dir.join("last-response-body");
+    let _ = std::fs::remove_file(&body_path);
+    let out = Command::new("curl")
+        .arg("-sS")
+        .arg("--max-time")
+        .arg("10")
+        .arg("-o")
+        .arg(&body_path)
+        .arg("-w")
+        .arg("%{http_code}")
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run curl (is it installed?): {e}"))?;
+    let body = std::fs::read_to_string(&body_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&body_path);
+    let status: u16 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if !out.status.success() || status == 0 {
+        return Ok((
+            status,
+            format!(
+                "curl failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    let summary = match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(echo) if status == 200 => format!(
+            "upstream saw {} {}",
+            echo["method"].as_str().unwrap_or("?"),
+            echo["path"].as_str().unwrap_or("?")
+        ),
+        _ => format!("body: {}", excerpt(&body)),
+    };
+    Ok((status, summary))
 }

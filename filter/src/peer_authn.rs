@@ -1,0 +1,422 @@
+//! PeerAuthentication at L7: the composed mTLS mode of the workload (per destination port) and
+//! the verdict on one request from what Envoy says about its connection.
+//!
+//! Istio enforces the mode at L4 with filter chains (`filterchain_options.go`): under STRICT a
+//! plaintext connection matches no chain and is closed. An HTTP filter runs after the chain was
+//! chosen, so it can only refuse the request (403 here). What it sees, Envoy's attributes:
+//!
+//! - `connection.mtls`: a peer certificate was *presented* (Envoy's `peerCertificatePresented`),
+//!   not "validated": validation is the listener's `DownstreamTlsContext`'s job. Measured on
+//!   Envoy 1.40: present and `false` on plaintext and on TLS without a client certificate.
+//! - `connection.uri_san_peer_certificate`: the **first** URI SAN of the peer certificate; absent
+//!   without a certificate.
+//! - `destination.port`: the port the connection arrived on (the key of `portLevelMtls`).
+//!
+//! The compiled [`MtlsPolicy`] is built by `config::peer_authn` (istiod's
+//! `ComposePeerAuthentication`); this module only decides.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::decision::LocalReply;
+
+/// `PeerAuthentication.MutualTLS.Mode` after composition (`UNSET` has been resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MtlsMode {
+    /// The connection is not expected to be mTLS; both plaintext and mTLS pass.
+    Disable,
+    /// Both plaintext and mTLS pass (Istio's default when no policy applies).
+    Permissive,
+    /// Only connections that presented a client certificate pass.
+    Strict,
+}
+
+impl MtlsMode {
+    /// The Istio enum name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtlsMode::Disable => "DISABLE",
+            MtlsMode::Permissive => "PERMISSIVE",
+            MtlsMode::Strict => "STRICT",
+        }
+    }
+}
+
+impl fmt::Display for MtlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The workload's composed PeerAuthentication (istiod's `MergedPeerAuthentication`) plus the
+/// trust domains a STRICT peer must belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtlsPolicy {
+    mode: MtlsMode,
+    per_port: BTreeMap<u32, MtlsMode>,
+    /// `spiffe://<trust domain>/` for the trust domain and each alias; empty: no check.
+    spiffe_prefixes: Vec<String>,
+}
+
+impl Default for MtlsPolicy {
+    /// No PeerAuthentication: PERMISSIVE everywhere, as istiod.
+    fn default() -> Self {
+        MtlsPolicy::new(MtlsMode::Permissive, BTreeMap::new(), &[])
+    }
+}
+
+/// What Envoy says about the request's connection. `None`: the property is absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peer<'a> {
+    /// `connection.mtls`: a peer certificate was presented.
+    pub mtls: Option<bool>,
+    /// `connection.uri_san_peer_certificate`: the first URI SAN of the peer certificate.
+    pub uri_san: Option<&'a [u8]>,
+    /// `destination.port`.
+    pub port: Option<u32>,
+}
+
+/// The verdict on a request's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerVerdict {
+    /// The mode lets it through.
+    Allow,
+    /// STRICT refuses it.
+    Deny(PeerDenial),
+}
+
+/// Why STRICT refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerDenial {
+    /// Plaintext, or TLS without a client certificate.
+    NoClientCertificate,
+    /// A client certificate without a URI SAN, while trust domains are configured.
+    NoSpiffeId,
+    /// The certificate's first URI SAN is not `spiffe://<trust domain>/…` of a configured one.
+    ForeignTrustDomain,
+}
+
+impl PeerDenial {
+    /// The response body.
+    pub fn message(self) -> &'static str {
+        match self {
+            PeerDenial::NoClientCertificate => {
+                "mesh-authn: PeerAuthentication STRICT mTLS requires a client certificate; \
+                 this connection presented none"
+            }
+            PeerDenial::NoSpiffeId => {
+                "mesh-authn: PeerAuthentication STRICT mTLS requires a SPIFFE identity; \
+                 the client certificate has no URI SAN"
+            }
+            PeerDenial::ForeignTrustDomain => {
+                "mesh-authn: PeerAuthentication STRICT mTLS: the client certificate's SPIFFE \
+                 identity is not in the configured trust domain"
+            }
+        }
+    }
+
+    /// `%RESPONSE_CODE_DETAILS%`, no spaces.
+    pub fn details(self) -> &'static str {
+        match self {
+            PeerDenial::NoClientCertificate => {
+                "mesh_authn_peer_denied{strict_mtls_no_client_certificate}"
+            }
+            PeerDenial::NoSpiffeId => "mesh_authn_peer_denied{strict_mtls_no_spiffe_id}",
+            PeerDenial::ForeignTrustDomain => {
+                "mesh_authn_peer_denied{strict_mtls_foreign_trust_domain}"
+            }
+        }
+    }
+
+    /// The local reply: 403 with the message. Istio closes the connection at L4 instead (no
+    /// filter chain matches); an HTTP filter runs after that choice, so it answers in HTTP.
+    pub fn local_reply(self) -> LocalReply {
+        LocalReply {
+            code: 403,
+            headers: Vec::new(),
+            body: self.message(),
+            details: self.details().to_owned(),
+        }
+    }
+}
+
+impl MtlsPolicy {
+    /// A composed policy. `trust_domains`: the trust domain and its aliases (empty: any
+    /// certificate the listener accepted passes STRICT).
+    pub fn new(
+        mode: MtlsMode,
+        per_port: BTreeMap<u32, MtlsMode>,
+        trust_domains: &[String],
+    ) -> MtlsPolicy {
+        MtlsPolicy {
+            mode,
+            per_port,
+            spiffe_prefixes: trust_domains
+                .iter()
+                .map(|td| format!("spiffe://{td}/"))
+                .collect(),
+        }
+    }
+
+    /// The workload-wide mode.
+    pub fn mode(&self) -> MtlsMode {
+        self.mode
+    }
+
+    /// The `portLevelMtls` modes, `UNSET` already resolved.
+    pub fn per_port(&self) -> &BTreeMap<u32, MtlsMode> {
+        &self.per_port
+    }
+
+    /// Whether some port may be STRICT; when not, no request needs a look at its connection.
+    pub fn may_require_mtls(&self) -> bool {
+        self.mode == MtlsMode::Strict || self.per_port.values().any(|m| *m == MtlsMode::Strict)
+    }
+
+    /// Whether the decision depends on the destination port (some port's mode differs from the
+    /// workload's).
+    pub fn depends_on_port(&self) -> bool {
+        self.per_port.values().any(|m| *m != self.mode)
+    }
+
+    /// Whether STRICT also checks the SPIFFE trust domain of the peer's URI SAN.
+    pub fn checks_trust_domain(&self) -> bool {
+        !self.spiffe_prefixes.is_empty()
+    }
+
+    /// The mode for a connection to `port`. An unknown port, where the port matters, gets the
+    /// strictest mode configured for any port: failing closed.
+    pub fn mode_for(&self, port: Option<u32>) -> MtlsMode {
+        match port {
+            Some(port) => self.per_port.get(&port).copied().unwrap_or(self.mode),
+            None => self
+                .per_port
+                .values()
+                .copied()
+                .fold(self.mode, std::cmp::max),
+        }
+    }
+
+    /// The verdict on a request whose connection Envoy describes as `peer`.
+    pub fn decide(&self, peer: &Peer<'_>) -> PeerVerdict {
+        if self.mode_for(peer.port) != MtlsMode::Strict {
+            return PeerVerdict::Allow;
+        }
+        // An absent `connection.mtls` means no peer certificate.
+        if peer.mtls != Some(true) {
+            return PeerVerdict::Deny(PeerDenial::NoClientCertificate);
+        }
+        if !self.checks_trust_domain() {
+            return PeerVerdict::Allow;
+        }
+        let Some(san) = peer.uri_san else {
+            return PeerVerdict::Deny(PeerDenial::NoSpiffeId);
+        };
+        // Case-sensitive prefix, as Istio's `match_subject_alt_names` URI prefix is.
+        if self
+            .spiffe_prefixes
+            .iter()
+            .any(|prefix| san.starts_with(prefix.as_bytes()))
+        {
+            PeerVerdict::Allow
+        } else {
+            PeerVerdict::Deny(PeerDenial::ForeignTrustDomain)
+        }
+    }
+}
+
+impl fmt::Display for MtlsPolicy {
+    /// `STRICT`, `STRICT, port 8080 DISABLE`, `…; trust domains [cluster.local]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.mode)?;
+        for (port, mode) in &self.per_port {
+            write!(f, ", port {port} {mode}")?;
+        }
+        if !self.spiffe_prefixes.is_empty() {
+            let tds: Vec<&str> = self
+                .spiffe_prefixes
+                .iter()
+                .map(|p| p.trim_start_matches("spiffe://").trim_end_matches('/'))
+                .collect();
+            write!(
+                f,
+                "; STRICT peers must be in trust domains [{}]",
+                tds.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MtlsMode::*;
+
+    const GOOD: &[u8] = b"spiffe://cluster.local/ns/foo/sa/bar";
+    const ALIAS: &[u8] = b"spiffe://old.example/ns/foo/sa/bar";
+    const FOREIGN: &[u8] = b"spiffe://other.example/ns/foo/sa/bar";
+
+    fn policy(mode: MtlsMode, ports: &[(u32, MtlsMode)], tds: &[&str]) -> MtlsPolicy {
+        let tds: Vec<String> = tds.iter().map(|s| s.to_string()).collect();
+        MtlsPolicy::new(mode, ports.iter().copied().collect(), &tds)
+    }
+
+    fn peer(mtls: Option<bool>, san: Option<&'static [u8]>, port: Option<u32>) -> Peer<'static> {
+        Peer {
+            mtls,
+            uri_san: san,
+            port,
+        }
+    }
+
+    #[test]
+    fn decisions_by_mode_port_and_certificate() {
+        use PeerDenial::*;
+        use PeerVerdict::*;
+        let plain = |port| peer(Some(false), None, port);
+        let absent = |port| peer(None, None, port);
+        let cert = |san, port| peer(Some(true), san, port);
+        let ports = [(8080, Disable), (9090, Strict)];
+        let cases: Vec<(MtlsPolicy, Peer<'static>, PeerVerdict)> = vec![
+            // mode × plaintext / no property / certificate
+            (policy(Permissive, &[], &[]), plain(None), Allow),
+            (policy(Disable, &[], &[]), plain(None), Allow),
+            (
+                policy(Strict, &[], &[]),
+                plain(None),
+                Deny(NoClientCertificate),
+            ),
+            (
+                policy(Strict, &[], &[]),
+                absent(None),
+                Deny(NoClientCertificate),
+            ),
+            (policy(Strict, &[], &[]), cert(None, None), Allow),
+            (policy(Strict, &[], &[]), cert(Some(FOREIGN), None), Allow),
+            (policy(Permissive, &[], &[]), cert(Some(GOOD), None), Allow),
+            (policy(Disable, &[], &[]), cert(Some(GOOD), None), Allow),
+            // trust domains
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(Some(GOOD), None),
+                Allow,
+            ),
+            (
+                policy(Strict, &[], &["cluster.local", "old.example"]),
+                cert(Some(ALIAS), None),
+                Allow,
+            ),
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(Some(FOREIGN), None),
+                Deny(ForeignTrustDomain),
+            ),
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(None, None),
+                Deny(NoSpiffeId),
+            ),
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                plain(None),
+                Deny(NoClientCertificate),
+            ),
+            // a prefix of the trust domain is not the trust domain; the scheme is exact
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(Some(b"spiffe://cluster.local.evil/ns/foo/sa/bar"), None),
+                Deny(ForeignTrustDomain),
+            ),
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(Some(b"SPIFFE://cluster.local/ns/foo/sa/bar"), None),
+                Deny(ForeignTrustDomain),
+            ),
+            (
+                policy(Strict, &[], &["cluster.local"]),
+                cert(Some(b"spiffe://cluster.local"), None),
+                Deny(ForeignTrustDomain),
+            ),
+            // trust domains only matter under STRICT
+            (
+                policy(Permissive, &[], &["cluster.local"]),
+                cert(Some(FOREIGN), None),
+                Allow,
+            ),
+            // ports
+            (policy(Strict, &ports, &[]), plain(Some(8080)), Allow),
+            (
+                policy(Strict, &ports, &[]),
+                plain(Some(9090)),
+                Deny(NoClientCertificate),
+            ),
+            (
+                policy(Strict, &ports, &[]),
+                plain(Some(7070)),
+                Deny(NoClientCertificate),
+            ),
+            (policy(Permissive, &ports, &[]), plain(Some(7070)), Allow),
+            (
+                policy(Permissive, &ports, &[]),
+                plain(Some(9090)),
+                Deny(NoClientCertificate),
+            ),
+            (
+                policy(Permissive, &ports, &[]),
+                cert(None, Some(9090)),
+                Allow,
+            ),
+            // unknown port where the port matters: the strictest mode
+            (
+                policy(Permissive, &ports, &[]),
+                plain(None),
+                Deny(NoClientCertificate),
+            ),
+            (
+                policy(Permissive, &[(8080, Disable)], &[]),
+                plain(None),
+                Allow,
+            ),
+        ];
+        for (i, (policy, peer, want)) in cases.iter().enumerate() {
+            assert_eq!(policy.decide(peer), *want, "case {i}: {policy} {peer:?}");
+        }
+    }
+
+    #[test]
+    fn which_properties_are_needed() {
+        assert!(!policy(Permissive, &[], &[]).may_require_mtls());
+        assert!(!policy(Disable, &[(1, Permissive)], &[]).may_require_mtls());
+        assert!(policy(Disable, &[(1, Strict)], &[]).may_require_mtls());
+        assert!(policy(Strict, &[], &[]).may_require_mtls());
+        assert!(!policy(Strict, &[(1, Strict)], &[]).depends_on_port());
+        assert!(policy(Strict, &[(1, Disable)], &[]).depends_on_port());
+        assert!(!policy(Strict, &[], &[]).checks_trust_domain());
+        assert!(policy(Strict, &[], &["td"]).checks_trust_domain());
+    }
+
+    #[test]
+    fn replies_are_403_with_details_without_spaces() {
+        for d in [
+            PeerDenial::NoClientCertificate,
+            PeerDenial::NoSpiffeId,
+            PeerDenial::ForeignTrustDomain,
+        ] {
+            let reply = d.local_reply();
+            assert_eq!(reply.code, 403);
+            assert!(reply.body.contains("STRICT mTLS"), "{}", reply.body);
+            assert!(!reply.details.contains(' '), "{}", reply.details);
+        }
+    }
+
+    #[test]
+    fn display_names_modes_ports_and_trust_domains() {
+        let p = policy(Strict, &[(8080, Disable)], &["cluster.local", "old"]);
+        assert_eq!(
+            p.to_string(),
+            "STRICT, port 8080 DISABLE; STRICT peers must be in trust domains [cluster.local, old]"
+        );
+        assert_eq!(MtlsPolicy::default().to_string(), "PERMISSIVE");
+    }
+}
