@@ -141,7 +141,7 @@ fn hostile_requests_get_the_right_answer_and_the_vm_survives() {
     );
     let jku = format!("http://127.0.0.1:{}/jwks.json", jku_server.port);
 
-    let mut check = |case: &str, r: Response, status: u16, body: Option<&str>| {
+    let check = |case: &str, r: Response, status: u16, body: Option<&str>| {
         expect(case, &r, status, body);
         assert_alive(case, &envoy, &good, &forged);
     };
