@@ -10,7 +10,14 @@ CARGO         ?= cargo
 
 export ENVOY_BIN := $(abspath $(ENVOY))
 
-.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS  := jwt_parse jwks_parse plugin_config request_authn
+# The bounded run inside `make test`; the long run is `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS  ?= 10
+FUZZ_DIR      := filter/fuzz
+FUZZ_WORK     := target/fuzz-corpus
+
+.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
@@ -18,7 +25,7 @@ demo: setup wasm
 
 ## test: formatting, clippy (host and wasm32-wasip1), unit tests, and tests against the built
 ## .wasm in the real Envoy.
-test: setup lint wasm unit-and-host-tests demo-check
+test: setup lint wasm unit-and-host-tests demo-check fuzz
 
 setup: wasm-target envoy
 
@@ -48,6 +55,26 @@ unit-and-host-tests:
 ## demo-check: the demo's curl lines, once, failing if any result differs from the expected.
 demo-check:
 	$(CARGO) run --quiet -p host-tests --bin demo -- --once
+
+## fuzz: every libFuzzer target for FUZZ_SECONDS each, from the committed corpus, seeds and
+## regression inputs (read-only); new inputs go to $(FUZZ_WORK). cargo fuzz needs nightly
+## features (sanitizers): RUSTC_BOOTSTRAP=1 unlocks them on the stable toolchain.
+fuzz: fuzz-setup
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_WORK)/$$t $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t $(FUZZ_DIR)/regressions/$$t || exit 1; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  (cd filter && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t \
+	    ../$(FUZZ_WORK)/$$t fuzz/corpus/$$t fuzz/seeds/$$t fuzz/regressions/$$t \
+	    -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	       -artifact_prefix=../$(FUZZ_WORK)/$$t-) > $(FUZZ_WORK)/$$t.log 2>&1; rc=$$?; \
+	  grep -E '^(Done|INFO: seed corpus)' $(FUZZ_WORK)/$$t.log; \
+	  if [ $$rc -ne 0 ]; then tail -40 $(FUZZ_WORK)/$$t.log; echo "fuzz: $$t failed (log: $(FUZZ_WORK)/$$t.log)"; exit 1; fi; \
+	  if ls $(FUZZ_WORK)/$$t-* >/dev/null 2>&1; then echo "fuzz: $$t found a failure: $$(ls $(FUZZ_WORK)/$$t-*)"; exit 1; fi; \
+	done
+
+fuzz-setup:
+	@cargo fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)$$' || \
+	  $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
 
 clean:
 	$(CARGO) clean
