@@ -40,6 +40,13 @@ pub struct RequestState<'r> {
     request: &'r Request,
     removed_headers: Vec<String>,
     removed_params: Vec<String>,
+    /// Cookies of verified tokens, taken out of `Cookie` at the end only: Envoy never removes
+    /// them, so later rules still see them, as in Envoy.
+    removed_cookies: Vec<String>,
+    /// Output header names removed from the incoming request.
+    sanitized: Vec<String>,
+    /// Output headers added by verified tokens, in order.
+    added: Vec<(String, Vec<u8>)>,
 }
 
 /// A token found at a location.
@@ -58,6 +65,9 @@ impl<'r> RequestState<'r> {
             request,
             removed_headers: Vec::new(),
             removed_params: Vec::new(),
+            removed_cookies: Vec::new(),
+            sanitized: Vec::new(),
+            added: Vec::new(),
         }
     }
 
@@ -84,13 +94,64 @@ impl<'r> RequestState<'r> {
     }
 
     /// Takes a verified token out of the request: the whole header, or every occurrence of
-    /// the query parameter. A cookie stays, as in Envoy.
+    /// the query parameter. A cookie stays visible to later rules, as in Envoy, and is taken
+    /// out of `Cookie` only when the request goes upstream (Envoy leaves it there).
     pub fn remove(&mut self, location: &Location) {
         match location {
-            Location::Header { name, .. } => push_unique(&mut self.removed_headers, name),
+            Location::Header { name, .. } => {
+                push_unique(&mut self.removed_headers, name);
+                self.added.retain(|(n, _)| n != name);
+            }
             Location::Param(name) => push_unique(&mut self.removed_params, name),
-            Location::Cookie(_) => {}
+            Location::Cookie(name) => push_unique(&mut self.removed_cookies, name),
         }
+    }
+
+    /// Envoy's `sanitizeHeaders`: removes these output headers, the client's copies and any
+    /// an earlier rule added in this request.
+    pub fn sanitize<'n>(&mut self, names: impl Iterator<Item = &'n str>) {
+        for name in names {
+            push_unique(&mut self.sanitized, name);
+            self.added.retain(|(n, _)| n != name);
+        }
+    }
+
+    /// Appends an output header (Envoy's `addCopy`).
+    pub fn add_header(&mut self, name: String, value: Vec<u8>) {
+        self.added.push((name, value));
+    }
+
+    /// Output headers to add, in order, after the removals.
+    pub fn added_headers(&self) -> &[(String, Vec<u8>)] {
+        &self.added
+    }
+
+    /// Output header names removed from the incoming request.
+    pub fn sanitized_headers(&self) -> &[String] {
+        &self.sanitized
+    }
+
+    /// The `Cookie` header to send upstream when a verified token's cookie was removed:
+    /// `Some(None)` when no cookie is left, `None` when `Cookie` is unchanged. The other cookies
+    /// are kept byte for byte, in order, joined with `"; "`.
+    pub fn rewritten_cookie(&self) -> Option<Option<Vec<u8>>> {
+        if self.removed_cookies.is_empty() {
+            return None;
+        }
+        let mut kept: Vec<&[u8]> = Vec::new();
+        for header in self.request.values("cookie") {
+            for pair in header.split(|&b| b == b';') {
+                let pair = trim(pair);
+                if pair.is_empty() {
+                    continue;
+                }
+                let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+                if !self.removed_cookies.iter().any(|c| c.as_bytes() == name) {
+                    kept.push(pair);
+                }
+            }
+        }
+        Some((!kept.is_empty()).then(|| kept.join(&b"; "[..])))
     }
 
     /// Headers to remove before the request goes upstream.

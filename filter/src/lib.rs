@@ -7,6 +7,7 @@
 //! - [`config`]: the plugin configuration (Istio resources as pasted), compiled once;
 //! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
+//! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
 //! - [`request`]: the request as bytes;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod outputs;
 pub mod request;
 pub mod request_authn;
 

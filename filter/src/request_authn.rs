@@ -14,6 +14,7 @@ use crate::decision::Decision;
 use crate::extract::{FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
 use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::outputs::Outputs;
 use crate::request::Request;
 
 /// One `jwtRule` compiled: Envoy's `JwtProvider`.
@@ -29,6 +30,10 @@ pub struct Provider {
     pub locations: Vec<Location>,
     /// `forwardOriginalToken`.
     pub forward: bool,
+    /// `outputPayloadToHeader` and `outputClaimToHeaders`.
+    pub outputs: Outputs,
+    /// `presence: REQUIRED`: a request without a token at this rule's locations is refused.
+    pub required: bool,
 }
 
 /// The merged rules of every RequestAuthentication that applies to the workload.
@@ -67,17 +72,43 @@ impl RequestAuthn {
     /// Decides the request.
     pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision {
         let mut state = RequestState::new(request);
+        // Every rule's output headers go, whatever happens next: Envoy removes only those of
+        // the providers it reaches, which lets a client spoof the headers of a rule that a
+        // CORS preflight or an earlier rule's success skips.
+        state.sanitize(self.providers.iter().flat_map(|p| p.outputs.header_names()));
+        if is_cors_preflight(request) {
+            // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.
+            return Decision::allow(&state);
+        }
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
             [only] => match verify_provider(only, &mut state, env) {
-                Verdict::Failed(AuthnStatus::JwtMissed) => Verdict::Verified,
+                Verdict::Failed(AuthnStatus::JwtMissed) if !only.required => Verdict::Verified,
                 other => other,
             },
-            many => self.any_of_all(many, &mut state, env),
+            many => match self.any_of_all(many, &mut state, env) {
+                Verdict::Verified => self.required_present(request),
+                failed => failed,
+            },
         };
         match verdict {
             Verdict::Verified => Decision::allow(&state),
             Verdict::Failed(status) => Decision::Deny(status),
+        }
+    }
+
+    /// `presence: REQUIRED` with several rules: each required rule must have had a token at
+    /// its locations (whether another rule's token let the request through or not).
+    fn required_present(&self, request: &Request) -> Verdict {
+        let untouched = RequestState::new(request);
+        let missing = self
+            .providers
+            .iter()
+            .any(|p| p.required && untouched.extract(&p.locations).is_empty());
+        if missing {
+            Verdict::Failed(AuthnStatus::JwtMissed)
+        } else {
+            Verdict::Verified
         }
     }
 
@@ -127,19 +158,36 @@ impl RequestAuthn {
 /// extracted first; the first failure ends it. A verified token is removed at once unless the
 /// rule forwards it.
 fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<'_>) -> Verdict {
+    // Envoy sanitizes at every provider verification, which also drops what an earlier pass
+    // of the same provider added.
+    state.sanitize(provider.outputs.header_names());
     let tokens = state.extract(&provider.locations);
     if tokens.is_empty() {
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        if let Err(status) = verify_token(provider, token, env) {
-            return Verdict::Failed(status);
+        let jwt = match verify_token(provider, token, env) {
+            Ok(jwt) => jwt,
+            Err(status) => return Verdict::Failed(status),
+        };
+        for (name, value) in provider.outputs.headers_for(&jwt) {
+            state.add_header(name, value);
         }
         if !provider.forward {
             state.remove(location);
         }
     }
     Verdict::Verified
+}
+
+/// Envoy's `isCorsPreflightRequest`: `OPTIONS` with a non-empty `Origin` and
+/// `Access-Control-Request-Method`.
+fn is_cors_preflight(request: &Request) -> bool {
+    request.first(":method") == Some(b"OPTIONS")
+        && request.first("origin").is_some_and(|v| !v.is_empty())
+        && request
+            .first("access-control-request-method")
+            .is_some_and(|v| !v.is_empty())
 }
 
 /// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token

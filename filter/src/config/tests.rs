@@ -225,8 +225,24 @@ fn bad_configs_each_name_their_field() {
             "policies[0].spec.jwtRules[0].timeout: `5m` is not a duration",
         ),
         (
-            config(&ra("a", "foo", &format!("{}      presence: REQUIRED\n", rule("i")))),
-            "policies[0].spec.jwtRules[0].presence: `presence: REQUIRED` is not supported by this version",
+            config(&ra("a", "foo", &format!("{}      presence: ALWAYS\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].presence: `ALWAYS` is not OPTIONAL or REQUIRED",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: 'x y', claim: sub}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[0].header: `x y` must match",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: x-a, claim: sub}}, {{header: X-A, claim: iss}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[1].header: `X-A` is used twice",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: x-a, claim: ''}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[0].claim: must not be empty",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputPayloadToHeader: 'x:y'\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputPayloadToHeader: `x:y` is not an HTTP header name",
         ),
         (
             config(&format!("{}  extra: 1\n", ra("a", "foo", &rule("i")))),

@@ -62,6 +62,13 @@ extern "C" {
         return_map_size: *mut usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_replace_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -173,6 +180,20 @@ pub fn replace_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus
     // SAFETY: pointers and lengths describe `name` and `value`.
     check(unsafe {
         proxy_replace_header_map_value(
+            MAP_HTTP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Appends a value to a request header (a new header when there is none).
+pub fn add_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: pointers and lengths describe `name` and `value`.
+    check(unsafe {
+        proxy_add_header_map_value(
             MAP_HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),

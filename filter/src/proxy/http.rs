@@ -7,7 +7,7 @@ use proxy_wasm::types::Action;
 
 use super::host;
 use crate::config::FilterConfig;
-use crate::decision::{Decision, LocalReply};
+use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::verify::PureRust;
 use crate::request::Request;
 use crate::request_authn::Env;
@@ -36,6 +36,21 @@ impl AuthnHttp {
 }
 
 impl Context for AuthnHttp {}
+
+/// Sets (remove, then add one value, so every earlier value goes) and appends headers, in the
+/// order the core gave them.
+fn apply_header_writes(mutations: &Mutations) -> Result<(), String> {
+    for (name, value) in &mutations.set_headers {
+        host::remove_request_header(name)
+            .and_then(|()| host::add_request_header(name, value))
+            .map_err(|status| format!("cannot set header {name}: {status}"))?;
+    }
+    for (name, value) in &mutations.add_headers {
+        host::add_request_header(name, value)
+            .map_err(|status| format!("cannot add header {name}: {status}"))?;
+    }
+    Ok(())
+}
 
 impl HttpContext for AuthnHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -69,6 +84,9 @@ impl HttpContext for AuthnHttp {
                     if let Err(status) = host::replace_request_header(":path", path) {
                         return self.refuse(&format!("cannot rewrite :path: {status}"));
                     }
+                }
+                if let Err(why) = apply_header_writes(&mutations) {
+                    return self.refuse(&why);
                 }
                 Action::Continue
             }
