@@ -76,6 +76,12 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -187,6 +193,23 @@ pub fn replace_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus
             value.len(),
         )
     })
+}
+
+/// A host property by path (`["node", "metadata", "NAMESPACE"]`): its serialized bytes, or
+/// `None` when the host has no such property.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    // The ABI's path encoding: the parts joined by NUL.
+    let joined = path.join("\0");
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: the path describes `joined`; out-pointers are valid; on Ok the host hands over a
+    // buffer it allocated.
+    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut len) };
+    match status {
+        OK => Ok(Some(unsafe { take_host_buffer(data, len) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
 }
 
 /// Appends a value to a request header (a new header when there is none).

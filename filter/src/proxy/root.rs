@@ -8,7 +8,7 @@ use proxy_wasm::types::ContextType;
 use super::host;
 use super::http::AuthnHttp;
 use super::VERSION;
-use crate::config::FilterConfig;
+use crate::config::{FilterConfig, NodeMetadata};
 
 /// `RootContext`: owns the compiled configuration.
 #[derive(Default)]
@@ -33,7 +33,14 @@ impl RootContext for RootFilter {
                 return false;
             }
         };
-        match FilterConfig::parse(&bytes) {
+        let node = match node_metadata() {
+            Ok(node) => node,
+            Err(why) => {
+                log::error!("cannot read Envoy's node metadata: {why}");
+                return false;
+            }
+        };
+        match FilterConfig::parse_with_node(&bytes, &node) {
             Ok(config) => {
                 log::info!("configured: {}", config.summary);
                 self.config = Some(Rc::new(config));
@@ -54,4 +61,27 @@ impl RootContext for RootFilter {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// `NAMESPACE` and `LABELS` from Envoy's node metadata: `xds.node` on Envoy 1.40 (measured),
+/// `node` on older hosts.
+fn node_metadata() -> Result<NodeMetadata, String> {
+    let mut node = NodeMetadata::default();
+    for root in [&["xds", "node"][..], &["node"][..]] {
+        let field = |name: &'static str| {
+            let path: Vec<&str> = root.iter().copied().chain(["metadata", name]).collect();
+            host::property(&path).map_err(|status| format!("{}: {status}", path.join(".")))
+        };
+        node.namespace = field("NAMESPACE")?;
+        node.labels = match field("LABELS")? {
+            None => None,
+            Some(bytes) => Some(host::deserialize_pairs(&bytes).ok_or_else(|| {
+                format!("{}.metadata.LABELS is not a map of strings", root.join("."))
+            })?),
+        };
+        if node.namespace.is_some() || node.labels.is_some() {
+            break;
+        }
+    }
+    Ok(node)
 }
