@@ -51,6 +51,18 @@ pub struct Env<'a> {
     pub crypto: &'a dyn SignatureVerifier,
 }
 
+/// Which rules a decision came from, by index into [`RequestAuthn::providers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The request was a CORS preflight, let through unauthenticated.
+    pub cors_preflight: bool,
+    /// Rules that verified at least one token (on an allowed request, the rules it passed by).
+    pub verified: Vec<usize>,
+    /// On a denied request, the rule whose failure is the reply.
+    pub denied_by: Option<usize>,
+    failures: Vec<(usize, AuthnStatus)>,
+}
+
 /// A provider's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -71,6 +83,29 @@ impl RequestAuthn {
 
     /// Decides the request.
     pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision {
+        self.authenticate_attributed(request, env).0
+    }
+
+    /// Decides the request, and says which rules the decision came from (for counters).
+    pub fn authenticate_attributed(
+        &self,
+        request: &Request,
+        env: &Env<'_>,
+    ) -> (Decision, Attribution) {
+        let mut tally = Attribution::default();
+        let decision = self.decide(request, env, &mut tally);
+        if let Decision::Deny(status) = decision {
+            tally.denied_by = tally
+                .failures
+                .iter()
+                .rev()
+                .find(|(_, s)| *s == status)
+                .map(|(i, _)| *i);
+        }
+        (decision, tally)
+    }
+
+    fn decide(&self, request: &Request, env: &Env<'_>, tally: &mut Attribution) -> Decision {
         let mut state = RequestState::new(request);
         // Every rule's output headers go, whatever happens next: Envoy removes only those of
         // the providers it reaches, which lets a client spoof the headers of a rule that a
@@ -78,16 +113,17 @@ impl RequestAuthn {
         state.sanitize(self.providers.iter().flat_map(|p| p.outputs.header_names()));
         if is_cors_preflight(request) {
             // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.
+            tally.cors_preflight = true;
             return Decision::allow(&state);
         }
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
-            [only] => match verify_provider(only, &mut state, env) {
+            [only] => match verify_provider(0, only, &mut state, tally, env) {
                 Verdict::Failed(AuthnStatus::JwtMissed) if !only.required => Verdict::Verified,
                 other => other,
             },
-            many => match self.any_of_all(many, &mut state, env) {
-                Verdict::Verified => self.required_present(request),
+            many => match self.any_of_all(many, &mut state, tally, env) {
+                Verdict::Verified => self.required_present(request, tally),
                 failed => failed,
             },
         };
@@ -99,16 +135,18 @@ impl RequestAuthn {
 
     /// `presence: REQUIRED` with several rules: each required rule must have had a token at
     /// its locations (whether another rule's token let the request through or not).
-    fn required_present(&self, request: &Request) -> Verdict {
+    fn required_present(&self, request: &Request, tally: &mut Attribution) -> Verdict {
         let untouched = RequestState::new(request);
         let missing = self
             .providers
             .iter()
-            .any(|p| p.required && untouched.extract(&p.locations).is_empty());
-        if missing {
-            Verdict::Failed(AuthnStatus::JwtMissed)
-        } else {
-            Verdict::Verified
+            .position(|p| p.required && untouched.extract(&p.locations).is_empty());
+        match missing {
+            Some(i) => {
+                tally.failures.push((i, AuthnStatus::JwtMissed));
+                Verdict::Failed(AuthnStatus::JwtMissed)
+            }
+            None => Verdict::Verified,
         }
     }
 
@@ -118,19 +156,20 @@ impl RequestAuthn {
         &self,
         providers: &[Provider],
         state: &mut RequestState<'_>,
+        tally: &mut Attribution,
         env: &Env<'_>,
     ) -> Verdict {
         let mut statuses = Vec::with_capacity(providers.len() + 1);
-        for p in providers {
-            match verify_provider(p, state, env) {
+        for (i, p) in providers.iter().enumerate() {
+            match verify_provider(i, p, state, tally, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
             }
         }
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;
-        for p in providers {
-            if let Verdict::Failed(s) = verify_provider(p, state, env) {
+        for (i, p) in providers.iter().enumerate() {
+            if let Verdict::Failed(s) = verify_provider(i, p, state, tally, env) {
                 if !s.is_missing() {
                     all = Verdict::Failed(s);
                     break;
@@ -157,19 +196,32 @@ impl RequestAuthn {
 /// Envoy's `ProviderVerifier`: every token at the provider's locations must verify, the last
 /// extracted first; the first failure ends it. A verified token is removed at once unless the
 /// rule forwards it.
-fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<'_>) -> Verdict {
+fn verify_provider(
+    index: usize,
+    provider: &Provider,
+    state: &mut RequestState<'_>,
+    tally: &mut Attribution,
+    env: &Env<'_>,
+) -> Verdict {
     // Envoy sanitizes at every provider verification, which also drops what an earlier pass
     // of the same provider added.
     state.sanitize(provider.outputs.header_names());
     let tokens = state.extract(&provider.locations);
     if tokens.is_empty() {
+        tally.failures.push((index, AuthnStatus::JwtMissed));
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
         let jwt = match verify_token(provider, token, env) {
             Ok(jwt) => jwt,
-            Err(status) => return Verdict::Failed(status),
+            Err(status) => {
+                tally.failures.push((index, status));
+                return Verdict::Failed(status);
+            }
         };
+        if !tally.verified.contains(&index) {
+            tally.verified.push(index);
+        }
         for (name, value) in provider.outputs.headers_for(&jwt) {
             state.add_header(name, value);
         }

@@ -82,6 +82,13 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_metric_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -210,6 +217,23 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
         NOT_FOUND => Ok(None),
         other => Err(HostStatus(other)),
     }
+}
+
+/// proxy-wasm's metric type for a counter.
+const METRIC_COUNTER: u32 = 0;
+
+/// Defines a counter; its id for [`increment_metric`].
+pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
+    let mut id = 0u32;
+    // SAFETY: pointer and length describe `name`; `id` is a valid out-pointer.
+    check(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds `offset` to a metric.
+pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostStatus> {
+    // SAFETY: plain values.
+    check(unsafe { proxy_increment_metric(id, offset) })
 }
 
 /// Appends a value to a request header (a new header when there is none).

@@ -6,6 +6,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::metrics::Metrics;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::verify::PureRust;
@@ -15,11 +16,21 @@ use crate::request_authn::Env;
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
     config: Option<Rc<FilterConfig>>,
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl AuthnHttp {
     pub(super) fn new(config: Option<Rc<FilterConfig>>) -> AuthnHttp {
-        AuthnHttp { config }
+        AuthnHttp {
+            config,
+            metrics: None,
+        }
+    }
+
+    /// Counts decisions in these counters.
+    pub(super) fn with_metrics(mut self, metrics: Option<Rc<Metrics>>) -> AuthnHttp {
+        self.metrics = metrics;
+        self
     }
 
     /// Fail closed: the filter could not decide, so the request does not go through.
@@ -73,7 +84,11 @@ impl HttpContext for AuthnHttp {
             now,
             crypto: &PureRust,
         };
-        match authn.authenticate(&request, &env) {
+        let (decision, attribution) = authn.authenticate_attributed(&request, &env);
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&decision, &attribution);
+        }
+        match decision {
             Decision::Allow(mutations) => {
                 for name in &mutations.remove_headers {
                     if let Err(status) = host::remove_request_header(name) {

@@ -7,6 +7,7 @@ use proxy_wasm::types::ContextType;
 
 use super::host;
 use super::http::AuthnHttp;
+use super::metrics::Metrics;
 use super::VERSION;
 use crate::config::{FilterConfig, NodeMetadata};
 
@@ -14,6 +15,7 @@ use crate::config::{FilterConfig, NodeMetadata};
 #[derive(Default)]
 pub struct RootFilter {
     config: Option<Rc<FilterConfig>>,
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl Context for RootFilter {}
@@ -43,6 +45,14 @@ impl RootContext for RootFilter {
         match FilterConfig::parse_with_node(&bytes, &node) {
             Ok(config) => {
                 log::info!("configured: {}", config.summary);
+                self.metrics = match Metrics::define(config.request_authn.providers()) {
+                    Ok(metrics) => Some(Rc::new(metrics)),
+                    Err(status) => {
+                        // Counters never decide anything: enforce without them, say so once.
+                        log::error!("cannot define counters, running without them: {status}");
+                        None
+                    }
+                };
                 self.config = Some(Rc::new(config));
                 true
             }
@@ -55,7 +65,9 @@ impl RootContext for RootFilter {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AuthnHttp::new(self.config.clone())))
+        Some(Box::new(
+            AuthnHttp::new(self.config.clone()).with_metrics(self.metrics.clone()),
+        ))
     }
 
     fn get_type(&self) -> Option<ContextType> {
