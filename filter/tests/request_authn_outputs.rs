@@ -136,7 +136,7 @@ fn two_verified_tokens_at_one_rule_give_two_payload_values() {
 
 #[test]
 fn the_other_rules_outputs_are_removed_when_the_first_rule_succeeds() {
-    // Envoy only sanitizes the providers it runs; we remove every rule's outputs.
+    // Rule B never runs (A's token verifies), yet its output header goes, as in Envoy.
     let mut a = provider("https://example.com", &[], vec![header("x-a")], false);
     a.outputs.claims = vec![claim("x-a-sub", "sub")];
     let mut b = provider("https://other.com", &[], vec![header("x-b")], false);

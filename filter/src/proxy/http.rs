@@ -48,12 +48,11 @@ impl AuthnHttp {
 
 impl Context for AuthnHttp {}
 
-/// Sets (remove, then add one value, so every earlier value goes) and appends headers, in the
-/// order the core gave them.
+/// Sets (Envoy's `setCopy`: the first value replaced in place, the others removed) and appends
+/// headers, in the order the core gave them.
 fn apply_header_writes(mutations: &Mutations) -> Result<(), String> {
     for (name, value) in &mutations.set_headers {
-        host::remove_request_header(name)
-            .and_then(|()| host::add_request_header(name, value))
+        host::replace_request_header(name, value)
             .map_err(|status| format!("cannot set header {name}: {status}"))?;
     }
     for (name, value) in &mutations.add_headers {
