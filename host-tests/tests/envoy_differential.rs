@@ -560,6 +560,9 @@ fn run_policy(policy_name: &str, policies: &[Policy], requests: &[Req], tally: &
         tally.requests += 1;
         let mut n = observe(native.port(), r);
         let o = observe(ours.port(), r);
+        if std::env::var("DIFF_SHOW").is_ok_and(|f| r.name.contains(&f)) {
+            eprintln!("{}:\n  native {n:?}\n  ours   {o:?}", r.name);
+        }
         if n == o {
             tally.exact += 1;
             continue;
@@ -656,6 +659,13 @@ fn one_rule_requests() -> Vec<Req> {
     let no_kid = STRANGER.mint_with_kid(None, claims(ISS1, Some(AUD), 600));
     let newline_sub = RSA1.mint(with(claims(ISS1, Some(AUD), 600), "sub", json!("a\nb")));
     let bad_header_b64 = format!("!!!.{}", valid.split_once('.').unwrap().1);
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(ISS1, Some(AUD), 600),
+        &jsonwebtoken::EncodingKey::from_secret(b"a shared secret"),
+    )
+    .unwrap();
+    let empty_kid = RSA1.mint_with_kid(Some(""), claims(ISS1, Some(AUD), 600));
     vec![
         req("no token", "/get", &[]),
         req(
@@ -865,6 +875,35 @@ fn one_rule_requests() -> Vec<Req> {
             "claim with a newline",
             "/nl",
             &[("Authorization", &bearer(&newline_sub))],
+        ),
+        req(
+            "percent-encoded query token",
+            &format!("/q?access_token={}&y=%7E", valid2.replace('.', "%2E")),
+            &[],
+        ),
+        req(
+            "HS256 token against RSA/EC keys",
+            "/h",
+            &[("Authorization", &bearer(&hs256))],
+        ),
+        req("empty kid", "/k", &[("Authorization", &bearer(&empty_kid))]),
+        req(
+            "x-forwarded-proto https, expired",
+            "/xfp",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("Authorization", &bearer(&expired)),
+            ],
+        ),
+        req(
+            "a 300-byte path, expired",
+            &format!("/{}?q=1", "p".repeat(300)),
+            &[("Authorization", &bearer(&expired))],
+        ),
+        req(
+            "a 200-byte path and a query, expired",
+            &format!("/{}?access_token={expired}", "p".repeat(200)),
+            &[],
         ),
     ]
 }
@@ -1333,6 +1372,100 @@ fn required_requests() -> Vec<Req> {
     ]
 }
 
+/// Istio's e2e `aud.yaml.tmpl` shape: one issuer twice (with and without audiences) in two
+/// policies, plus an issuer with an audience.
+fn same_issuer_twice() -> Vec<Policy> {
+    vec![
+        Policy {
+            name: "part1",
+            namespace: WORKLOAD_NS,
+            selector: Some(vec![("app", "httpbin")]),
+            rules: vec![
+                Rule {
+                    issuer: ISS1,
+                    audiences: vec!["foo"],
+                    jwks: tokens::jwks_json(&[RSA1.jwk()]),
+                    ..Rule::default()
+                },
+                Rule {
+                    issuer: ISS2,
+                    audiences: vec!["bar"],
+                    jwks: tokens::jwks_json(&[RSA2.jwk()]),
+                    claims: vec![("x-aud-checked", "sub")],
+                    ..Rule::default()
+                },
+            ],
+        },
+        Policy {
+            name: "part2",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: vec![Rule {
+                issuer: ISS2,
+                jwks: tokens::jwks_json(&[RSA2.jwk(), RSA1.jwk()]),
+                claims: vec![("x-no-aud", "sub")],
+                ..Rule::default()
+            }],
+        },
+    ]
+}
+
+fn same_issuer_twice_requests() -> Vec<Req> {
+    let one_foo = RSA1.mint(claims(ISS1, Some("foo"), 600));
+    let one_none = RSA1.mint(claims(ISS1, None, 600));
+    let two_none = RSA2.mint(claims(ISS2, None, 600));
+    let two_bar = RSA2.mint(claims(ISS2, Some("bar"), 600));
+    let two_other = RSA2.mint(claims(ISS2, Some("other"), 600));
+    let two_by_key1 = RSA1.mint(claims(ISS2, Some("bar"), 600));
+    let two_expired = RSA2.mint(claims(ISS2, Some("bar"), -3600));
+    vec![
+        req(
+            "iss-1 aud foo",
+            "/",
+            &[("Authorization", &bearer(&one_foo))],
+        ),
+        req(
+            "iss-1 no aud",
+            "/",
+            &[("Authorization", &bearer(&one_none))],
+        ),
+        req(
+            "iss-2 no aud: combined policies",
+            "/",
+            &[("Authorization", &bearer(&two_none))],
+        ),
+        req(
+            "iss-2 aud bar",
+            "/",
+            &[("Authorization", &bearer(&two_bar))],
+        ),
+        req(
+            "iss-2 aud other",
+            "/",
+            &[("Authorization", &bearer(&two_other))],
+        ),
+        req(
+            "iss-2 signed by a key only the second rule has",
+            "/",
+            &[("Authorization", &bearer(&two_by_key1))],
+        ),
+        req(
+            "iss-2 expired",
+            "/",
+            &[("Authorization", &bearer(&two_expired))],
+        ),
+        req(
+            "iss-2 no aud + spoofed outputs",
+            "/",
+            &[
+                ("Authorization", &bearer(&two_none)),
+                ("x-aud-checked", "x"),
+                ("x-no-aud", "y"),
+            ],
+        ),
+    ]
+}
+
 #[test]
 fn mesh_authn_matches_native_jwt_authn_request_for_request() {
     let mut tally = Tally {
@@ -1369,6 +1502,11 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
             selector_mismatch_requests(),
         ),
         ("presence: REQUIRED", required(), required_requests()),
+        (
+            "one issuer in two rules",
+            same_issuer_twice(),
+            same_issuer_twice_requests(),
+        ),
     ];
     let policies = tables.len();
     for (name, policy, requests) in &tables {

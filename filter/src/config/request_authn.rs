@@ -76,10 +76,12 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
             )
         })?;
     }
-    if rule.issuer.is_empty() && rule.jwks.is_empty() && rule.jwks_uri.is_empty() {
+    // istiod's validateJwtRule: an empty issuer (any `iss` accepted) needs a `jwksUri`; with an
+    // inline `jwks` alone Istio refuses the rule, and so does mesh-authn.
+    if rule.issuer.is_empty() && rule.jwks_uri.is_empty() {
         return Err(ConfigError::field(
             format!("{path}.issuer"),
-            "empty, and neither `jwks` nor `jwksUri` is set: there is nothing to verify tokens with",
+            "empty, and `jwksUri` is not set: Istio requires an issuer or a jwksUri",
         ));
     }
     if !rule.jwks.is_empty() && !rule.jwks_uri.is_empty() {

@@ -182,7 +182,11 @@ fn bad_configs_each_name_their_field() {
         ),
         (
             config(&ra("a", "foo", "    jwtRules:\n    - audiences: [x]\n")),
-            "policies[0].spec.jwtRules[0].issuer: empty, and neither `jwks` nor `jwksUri` is set",
+            "policies[0].spec.jwtRules[0].issuer: empty, and `jwksUri` is not set",
+        ),
+        (
+            config(&ra("a", "foo", &format!("    jwtRules:\n    - issuer: ''\n      jwks: '{JWKS}'\n"))),
+            "policies[0].spec.jwtRules[0].issuer: empty, and `jwksUri` is not set: Istio requires an issuer or a jwksUri",
         ),
         (
             config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwks: '{\"keys\": 1}'\n")),
