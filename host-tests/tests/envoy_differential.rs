@@ -560,6 +560,7 @@ fn run_policy(policy_name: &str, policies: &[Policy], requests: &[Req], tally: &
         tally.requests += 1;
         let mut n = observe(native.port(), r);
         let o = observe(ours.port(), r);
+        // `DIFF_SHOW=<part of a request name>` prints both observations, matching or not.
         if std::env::var("DIFF_SHOW").is_ok_and(|f| r.name.contains(&f)) {
             eprintln!("{}:\n  native {n:?}\n  ours   {o:?}", r.name);
         }
