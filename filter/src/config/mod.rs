@@ -112,6 +112,16 @@ impl FilterConfig {
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
                 applied.push(id);
                 providers.extend(policy.providers);
+                if let Some(header) = request_authn::output_token_collision(&providers) {
+                    return Err(ConfigError::field(
+                        format!("{path}.spec.jwtRules"),
+                        format!(
+                            "`{header}` is both an output header and a token header of the rules \
+                             that apply; output headers are removed from each request before \
+                             tokens are looked for, so that token would never be seen"
+                        ),
+                    ));
+                }
             } else {
                 ignored.push(id);
             }

@@ -218,3 +218,20 @@ fn parse_duration(text: &str) -> Option<u64> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Some((seconds * 1000.0) as u64)
 }
+
+/// An output header that is also where some rule reads its token, if any. Envoy removes every
+/// rule's output headers before it looks for tokens, so such a token would never be seen and
+/// the rule would silently enforce nothing: refused instead.
+pub(super) fn output_token_collision(providers: &[Provider]) -> Option<String> {
+    providers
+        .iter()
+        .flat_map(|p| p.outputs.header_names())
+        .find(|out| {
+            providers.iter().any(|p| {
+                p.locations
+                    .iter()
+                    .any(|l| matches!(l, Location::Header { name, .. } if name == out))
+            })
+        })
+        .map(str::to_owned)
+}

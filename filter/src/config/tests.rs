@@ -245,6 +245,10 @@ fn bad_configs_each_name_their_field() {
             "policies[0].spec.jwtRules[0].outputClaimToHeaders[0].claim: must not be empty",
         ),
         (
+            config(&ra("a", "foo", &format!("{}      outputPayloadToHeader: Authorization\n", rule("i")))),
+            "policies[0].spec.jwtRules: `authorization` is both an output header and a token header",
+        ),
+        (
             config(&ra("a", "foo", &format!("{}      outputPayloadToHeader: 'x:y'\n", rule("i")))),
             "policies[0].spec.jwtRules[0].outputPayloadToHeader: `x:y` is not an HTTP header name",
         ),
@@ -279,4 +283,39 @@ fn a_bad_policy_is_an_error_even_when_it_does_not_apply() {
         "    jwtRules:\n    - issuer: i\n      jwks: 'nope'\n",
     ));
     assert!(error(&text).starts_with("policies[0].spec.jwtRules[0].jwks"));
+}
+
+#[test]
+fn an_output_header_that_is_another_rules_token_header_is_refused() {
+    let text = config(&format!(
+        "{}{}",
+        ra("a", "foo", &rule("i")),
+        ra(
+            "b",
+            "istio-system",
+            &format!(
+                "{}      outputClaimToHeaders: [{{header: Authorization, claim: sub}}]\n",
+                rule("j")
+            )
+        )
+    ));
+    assert!(
+        error(&text).starts_with("policies[1].spec.jwtRules: `authorization` is both"),
+        "{}",
+        error(&text)
+    );
+    // Not applicable to this workload: no conflict.
+    let text = config(&format!(
+        "{}{}",
+        ra("a", "foo", &rule("i")),
+        ra(
+            "b",
+            "bar",
+            &format!(
+                "{}      outputClaimToHeaders: [{{header: Authorization, claim: sub}}]\n",
+                rule("j")
+            )
+        )
+    ));
+    assert!(FilterConfig::parse(text.as_bytes()).is_ok());
 }
