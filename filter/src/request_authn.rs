@@ -2,7 +2,8 @@
 //! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement
 //!
 //! - one rule: `requires_any[P0, allow_missing]`;
-//! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`.
+//! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`;
+//! - any rule `presence: REQUIRED`: `requires_all[Pi or any(Pi, allow_missing), …]`.
 //!
 //! So a request without tokens passes, every token at a rule's locations must verify, and a
 //! verified token is removed (unless `forwardOriginalToken`) before the next branch looks,
@@ -117,14 +118,12 @@ impl RequestAuthn {
         }
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
+            some if some.iter().any(|p| p.required) => Self::all_of(some, &mut state, tally, env),
             [only] => match verify_provider(0, only, &mut state, tally, env) {
-                Verdict::Failed(AuthnStatus::JwtMissed) if !only.required => Verdict::Verified,
+                Verdict::Failed(AuthnStatus::JwtMissed) => Verdict::Verified,
                 other => other,
             },
-            many => match self.any_of_all(many, &mut state, tally, env) {
-                Verdict::Verified => self.required_present(request, tally),
-                failed => failed,
-            },
+            many => self.any_of_all(many, &mut state, tally, env),
         };
         match verdict {
             Verdict::Verified => Decision::allow(&state),
@@ -132,21 +131,24 @@ impl RequestAuthn {
         }
     }
 
-    /// `presence: REQUIRED` with several rules: each required rule must have had a token at
-    /// its locations (whether another rule's token let the request through or not).
-    fn required_present(&self, request: &Request, tally: &mut Attribution) -> Verdict {
-        let untouched = RequestState::new(request);
-        let missing = self
-            .providers
-            .iter()
-            .position(|p| p.required && untouched.extract(&p.locations).is_empty());
-        match missing {
-            Some(i) => {
-                tally.failures.push((i, AuthnStatus::JwtMissed));
-                Verdict::Failed(AuthnStatus::JwtMissed)
+    /// With any rule `presence: REQUIRED`, istiod (istio/istio #60830) drops the outer
+    /// `requires_any` and emits `requires_all[R, any(O, allow_missing), …]`: a required rule is
+    /// a bare provider (missing ⇒ `Jwt is missing`), an optional one may be missing, and the
+    /// first failure, in rule order, is the answer.
+    fn all_of(
+        providers: &[Provider],
+        state: &mut RequestState<'_>,
+        tally: &mut Attribution,
+        env: &Env<'_>,
+    ) -> Verdict {
+        for (i, p) in providers.iter().enumerate() {
+            match verify_provider(i, p, state, tally, env) {
+                Verdict::Failed(AuthnStatus::JwtMissed) if !p.required => {}
+                Verdict::Failed(status) => return Verdict::Failed(status),
+                Verdict::Verified => {}
             }
-            None => Verdict::Verified,
         }
+        Verdict::Verified
     }
 
     /// `requires_any[P0..Pn-1, requires_all[any(Pi, allow_missing)...]]`, with Envoy's error

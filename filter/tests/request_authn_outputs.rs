@@ -225,10 +225,23 @@ fn presence_required_refuses_a_request_without_a_token() {
         ),
         Decision::Allow(_)
     ));
-    // A bad token says why, not "missing" (ExpiredToken is issuer A's, so at x-b its issuer
-    // is not configured).
+    // istiod's `requires_all` answers with the first failure in rule order: the required
+    // rule (issuer example.com sorts first) is missing its token.
     assert_eq!(
         run(&authn, &[(":path", "/"), ("x-b", &token("ExpiredToken"))]),
+        Decision::Deny(AuthnStatus::JwtMissed)
+    );
+    // With the required token there, a bad optional token is refused (no outer `requires_any`
+    // lets a good token carry it, unlike without REQUIRED).
+    assert_eq!(
+        run(
+            &authn,
+            &[
+                (":path", "/"),
+                ("authorization", &good),
+                ("x-b", &token("ExpiredToken"))
+            ]
+        ),
         Decision::Deny(AuthnStatus::JwtUnknownIssuer)
     );
 }
@@ -267,4 +280,30 @@ fn cors_preflight_is_not_authenticated() {
         .map(|&(n, v)| if n == ":method" { (n, "GET") } else { (n, v) })
         .collect();
     assert_eq!(run(&authn, &get), Decision::Deny(AuthnStatus::JwtExpired));
+}
+
+#[test]
+fn attribution_names_the_rules_behind_a_decision() {
+    let a = provider("https://example.com", &[], vec![header("x-a")], false);
+    let b = provider("https://other.com", &[], vec![header("x-b")], false);
+    let authn = RequestAuthn::new(vec![a, b]);
+    let req =
+        |pairs: &[(&str, &str)]| authn.authenticate_attributed(&Request::from_pairs(pairs), &ENV);
+    let (d, at) = req(&[(":path", "/"), ("x-b", &token("OtherGoodToken"))]);
+    assert!(matches!(d, Decision::Allow(_)));
+    assert_eq!(at.verified, [1]);
+    assert_eq!(at.denied_by, None);
+    let (d, at) = req(&[(":path", "/"), ("x-a", &token("ExpiredToken"))]);
+    assert_eq!(d, Decision::Deny(AuthnStatus::JwtExpired));
+    assert_eq!(at.denied_by, Some(0));
+    let (d, at) = req(&[(":path", "/"), ("x-b", &token("GoodToken"))]);
+    assert_eq!(d, Decision::Deny(AuthnStatus::JwtUnknownIssuer));
+    assert_eq!(at.denied_by, Some(1));
+    let (_, at) = req(&[
+        (":method", "OPTIONS"),
+        (":path", "/"),
+        ("origin", "o"),
+        ("access-control-request-method", "GET"),
+    ]);
+    assert!(at.cors_preflight);
 }

@@ -156,8 +156,9 @@ fn applicable_rules(policies: &[Policy]) -> Vec<Rule> {
 /// `convertToEnvoyJwtConfig`: a provider `origins-<i>` per rule, the requirement tree,
 /// `bypass_cors_preflight`. `None` when no rule applies (istiod adds no filter).
 ///
-/// `presence: REQUIRED` (istio/istio #60830, newer than the reference snapshot) is rendered as a
-/// bare `provider_name` without `allow_missing`; only the one-rule form is used here.
+/// `presence: REQUIRED` follows istio/istio #60830 (merged after the reference snapshot, from
+/// its description): required rules as bare providers, optional ones with `allow_missing`,
+/// all in one `requires_all`.
 fn native_jwt_authn(policies: &[Policy]) -> Option<Value> {
     let rules = applicable_rules(policies);
     if rules.is_empty() {
@@ -203,21 +204,31 @@ fn native_jwt_authn(policies: &[Policy]) -> Option<Value> {
         providers.insert(format!("origins-{i}"), p);
     }
     let name = |i: usize| json!({"provider_name": format!("origins-{i}")});
-    let requires = if rules.len() == 1 {
-        if rules[0].required {
-            name(0)
-        } else {
-            json!({"requires_any": {"requirements": [name(0), {"allow_missing": {}}]}})
-        }
-    } else {
-        assert!(
-            rules.iter().all(|r| !r.required),
-            "REQUIRED with several rules has no settled istiod translation to compare against"
-        );
-        let mut any: Vec<Value> = (0..rules.len()).map(name).collect();
-        let inner: Vec<Value> = (0..rules.len())
-            .map(|i| json!({"requires_any": {"requirements": [name(i), {"allow_missing": {}}]}}))
+    let optional =
+        |i: usize| json!({"requires_any": {"requirements": [name(i), {"allow_missing": {}}]}});
+    let requires = if rules.iter().any(|r| r.required) {
+        // istio/istio #60830: a required rule is a bare provider, an optional one keeps
+        // allow_missing, all under one requires_all, without the outer requires_any.
+        let mut all: Vec<Value> = (0..rules.len())
+            .map(|i| {
+                if rules[i].required {
+                    name(i)
+                } else {
+                    optional(i)
+                }
+            })
             .collect();
+        // Envoy refuses a requires_all of fewer than two; one rule is its bare provider.
+        if all.len() == 1 {
+            all.remove(0)
+        } else {
+            json!({"requires_all": {"requirements": all}})
+        }
+    } else if rules.len() == 1 {
+        optional(0)
+    } else {
+        let mut any: Vec<Value> = (0..rules.len()).map(name).collect();
+        let inner: Vec<Value> = (0..rules.len()).map(optional).collect();
         any.push(json!({"requires_all": {"requirements": inner}}));
         json!({"requires_any": {"requirements": any}})
     };
@@ -1373,6 +1384,85 @@ fn required_requests() -> Vec<Req> {
     ]
 }
 
+/// Istio's e2e `required-mixed-jwt.yaml.tmpl` and `required-multi-jwt.yaml.tmpl` shapes:
+/// an identity token in `Authorization` and a scope token in `x-scope-token`.
+fn required_two(both_required: bool) -> Vec<Policy> {
+    vec![Policy {
+        name: "required-two",
+        namespace: WORKLOAD_NS,
+        selector: Some(vec![("app", "httpbin")]),
+        rules: vec![
+            Rule {
+                issuer: ISS2,
+                jwks: tokens::jwks_json(&[RSA2.jwk()]),
+                from_headers: vec![("x-scope-token", "")],
+                claims: vec![("x-scope-sub", "sub")],
+                required: both_required,
+                ..Rule::default()
+            },
+            Rule {
+                issuer: ISS1,
+                jwks: tokens::jwks_json(&[RSA1.jwk()]),
+                from_headers: vec![("authorization", "Bearer ")],
+                required: true,
+                ..Rule::default()
+            },
+        ],
+    }]
+}
+
+fn required_two_requests() -> Vec<Req> {
+    let id = RSA1.mint(claims(ISS1, None, 600));
+    let id_expired = RSA1.mint(claims(ISS1, None, -3600));
+    let scope = RSA2.mint(claims(ISS2, None, 600));
+    let scope_expired = RSA2.mint(claims(ISS2, None, -3600));
+    vec![
+        req("none", "/r", &[]),
+        req("identity only", "/r", &[("Authorization", &bearer(&id))]),
+        req("scope only", "/r", &[("x-scope-token", &scope)]),
+        req(
+            "both",
+            "/r",
+            &[("Authorization", &bearer(&id)), ("x-scope-token", &scope)],
+        ),
+        req(
+            "identity + expired scope",
+            "/r",
+            &[
+                ("Authorization", &bearer(&id)),
+                ("x-scope-token", &scope_expired),
+            ],
+        ),
+        req(
+            "expired identity + scope",
+            "/r",
+            &[
+                ("Authorization", &bearer(&id_expired)),
+                ("x-scope-token", &scope),
+            ],
+        ),
+        req(
+            "scope token in Authorization",
+            "/r",
+            &[("Authorization", &bearer(&scope))],
+        ),
+        req(
+            "identity in x-scope-token",
+            "/r",
+            &[("Authorization", &bearer(&id)), ("x-scope-token", &id)],
+        ),
+        req(
+            "wrong prefix identity + scope",
+            "/r",
+            &[
+                ("Authorization", &format!("bearer {id}")),
+                ("x-scope-token", &scope),
+            ],
+        ),
+        preflight("CORS preflight, no tokens", &[]),
+    ]
+}
+
 /// Istio's e2e `aud.yaml.tmpl` shape: one issuer twice (with and without audiences) in two
 /// policies, plus an issuer with an audience.
 fn same_issuer_twice() -> Vec<Policy> {
@@ -1507,6 +1597,16 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
             "one issuer in two rules",
             same_issuer_twice(),
             same_issuer_twice_requests(),
+        ),
+        (
+            "REQUIRED identity, OPTIONAL scope",
+            required_two(false),
+            required_two_requests(),
+        ),
+        (
+            "REQUIRED identity and scope",
+            required_two(true),
+            required_two_requests(),
         ),
     ];
     let policies = tables.len();
