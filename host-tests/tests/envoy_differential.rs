@@ -1384,6 +1384,101 @@ fn required_requests() -> Vec<Req> {
     ]
 }
 
+/// Istio's own e2e test tokens and key set (fixtures/istio_common_jwt.json) under Istio's
+/// `authn-only.yaml.tmpl` shape: two issuers writing the same payload header.
+fn istio_fixture() -> Value {
+    let path = host_tests::workspace_root().join("host-tests/fixtures/istio_common_jwt.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn istio_token(name: &str) -> String {
+    istio_fixture()["tokens"][name].as_str().unwrap().to_owned()
+}
+
+fn istio_authn_only() -> Vec<Policy> {
+    let jwks = istio_fixture()["jwks"].as_str().unwrap().to_owned();
+    vec![Policy {
+        name: "authn-only",
+        namespace: WORKLOAD_NS,
+        selector: Some(vec![("app", "httpbin")]),
+        rules: vec![
+            Rule {
+                issuer: "test-issuer-1@istio.io",
+                jwks: jwks.clone(),
+                payload_header: Some("x-test-payload"),
+                claims: vec![
+                    ("x-jwt-iss", "iss"),
+                    ("x-jwt-iat", "iat"),
+                    ("x-jwt-nested-claim", "nested.nested-2.key2"),
+                    ("x-jwt-groups", "groups"),
+                ],
+                ..Rule::default()
+            },
+            Rule {
+                issuer: "test-issuer-2@istio.io",
+                jwks,
+                payload_header: Some("x-test-payload"),
+                ..Rule::default()
+            },
+        ],
+    }]
+}
+
+fn istio_authn_only_requests() -> Vec<Req> {
+    let t1 = istio_token("TokenIssuer1");
+    let t2 = istio_token("TokenIssuer2");
+    let nested = istio_token("TokenIssuer1WithNestedClaims2");
+    let expired = istio_token("TokenExpired");
+    let invalid = istio_token("TokenInvalid");
+    let aud = istio_token("TokenIssuer1WithAud");
+    vec![
+        req("no token", "/no-token-noauthz", &[]),
+        req(
+            "TokenIssuer1",
+            "/valid-token-noauthz",
+            &[("Authorization", &bearer(&t1))],
+        ),
+        req(
+            "TokenIssuer2",
+            "/valid-token-2-noauthz",
+            &[("Authorization", &bearer(&t2))],
+        ),
+        req(
+            "TokenExpired",
+            "/expired-token-noauthz",
+            &[("Authorization", &bearer(&expired))],
+        ),
+        req("TokenInvalid", "/", &[("Authorization", &bearer(&invalid))]),
+        req(
+            "TokenIssuer1WithAud",
+            "/",
+            &[("Authorization", &bearer(&aud))],
+        ),
+        req(
+            "nested claims, spoofed nested header",
+            "/valid-token-noauthz",
+            &[
+                ("Authorization", &bearer(&nested)),
+                ("X-Jwt-Nested-Claim", "value_to_be_replaced"),
+            ],
+        ),
+        req(
+            "issuer 1 in the header, issuer 2 in the query",
+            &format!("/q?access_token={t2}"),
+            &[("Authorization", &bearer(&t1))],
+        ),
+        req(
+            "issuer 2 in the header, expired in the query",
+            &format!("/q?access_token={expired}"),
+            &[("Authorization", &bearer(&t2))],
+        ),
+        preflight(
+            "CORS preflight, expired",
+            &[("Authorization", &bearer(&expired))],
+        ),
+    ]
+}
+
 /// Istio's e2e `required-mixed-jwt.yaml.tmpl` and `required-multi-jwt.yaml.tmpl` shapes:
 /// an identity token in `Authorization` and a scope token in `x-scope-token`.
 fn required_two(both_required: bool) -> Vec<Policy> {
@@ -1607,6 +1702,11 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
             "REQUIRED identity and scope",
             required_two(true),
             required_two_requests(),
+        ),
+        (
+            "Istio's e2e tokens, authn-only",
+            istio_authn_only(),
+            istio_authn_only_requests(),
         ),
     ];
     let policies = tables.len();
