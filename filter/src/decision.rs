@@ -31,8 +31,9 @@ pub struct Mutations {
 impl Decision {
     pub(crate) fn allow(state: &RequestState<'_>) -> Decision {
         let mut remove_headers = state.removed_headers().to_vec();
+        // Only output headers the client actually sent need a host call to go.
         for name in state.sanitized_headers() {
-            if !remove_headers.contains(name) {
+            if state.request_has(name) && !remove_headers.contains(name) {
                 remove_headers.push(name.clone());
             }
         }

@@ -126,6 +126,11 @@ impl<'r> RequestState<'r> {
         &self.added
     }
 
+    /// Whether the incoming request carries this header.
+    pub fn request_has(&self, name: &str) -> bool {
+        self.request.first(name).is_some()
+    }
+
     /// Output header names removed from the incoming request.
     pub fn sanitized_headers(&self) -> &[String] {
         &self.sanitized
