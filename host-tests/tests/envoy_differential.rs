@@ -670,6 +670,14 @@ fn one_rule_requests() -> Vec<Req> {
     let unknown_kid = STRANGER.mint(claims(ISS1, Some(AUD), 600));
     let no_kid = STRANGER.mint_with_kid(None, claims(ISS1, Some(AUD), 600));
     let newline_sub = RSA1.mint(with(claims(ISS1, Some(AUD), 600), "sub", json!("a\nb")));
+    let cr_sub = RSA1.mint(with(claims(ISS1, Some(AUD), 600), "sub", json!("a\rb")));
+    let nul_sub = RSA1.mint(with(claims(ISS1, Some(AUD), 600), "sub", json!("a\u{0}b")));
+    let utf8_sub = RSA1.mint(with(claims(ISS1, Some(AUD), 600), "sub", json!("José ☃")));
+    let spaces_sub = RSA1.mint(with(
+        claims(ISS1, Some(AUD), 600),
+        "sub",
+        json!("  padded\t"),
+    ));
     let bad_header_b64 = format!("!!!.{}", valid.split_once('.').unwrap().1);
     let hs256 = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -887,6 +895,26 @@ fn one_rule_requests() -> Vec<Req> {
             "claim with a newline",
             "/nl",
             &[("Authorization", &bearer(&newline_sub))],
+        ),
+        req(
+            "claim with a CR",
+            "/cr",
+            &[("Authorization", &bearer(&cr_sub))],
+        ),
+        req(
+            "claim with a NUL",
+            "/nul",
+            &[("Authorization", &bearer(&nul_sub))],
+        ),
+        req(
+            "claim with UTF-8",
+            "/u",
+            &[("Authorization", &bearer(&utf8_sub))],
+        ),
+        req(
+            "claim with edge whitespace",
+            "/w",
+            &[("Authorization", &bearer(&spaces_sub))],
         ),
         req(
             "percent-encoded query token",
