@@ -20,13 +20,34 @@ pub struct Mutations {
     pub remove_headers: Vec<String>,
     /// A new `:path` (a verified token removed from the query).
     pub path: Option<Vec<u8>>,
+    /// Headers to set to one value, after the removals (`cookie` without a verified token's
+    /// cookie).
+    pub set_headers: Vec<(String, Vec<u8>)>,
+    /// Headers to append, after the removals and sets (`outputPayloadToHeader`,
+    /// `outputClaimToHeaders`; one value per verified token, as Envoy adds them).
+    pub add_headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Decision {
     pub(crate) fn allow(state: &RequestState<'_>) -> Decision {
+        let mut remove_headers = state.removed_headers().to_vec();
+        // Only output headers the client actually sent need a host call to go.
+        for name in state.sanitized_headers() {
+            if state.request_has(name) && !remove_headers.contains(name) {
+                remove_headers.push(name.clone());
+            }
+        }
+        let mut set_headers = Vec::new();
+        match state.rewritten_cookie() {
+            None => {}
+            Some(Some(cookie)) => set_headers.push(("cookie".to_owned(), cookie)),
+            Some(None) => remove_headers.push("cookie".to_owned()),
+        }
         Decision::Allow(Mutations {
-            remove_headers: state.removed_headers().to_vec(),
+            remove_headers,
             path: state.rewritten_path(),
+            set_headers,
+            add_headers: state.added_headers().to_vec(),
         })
     }
 }

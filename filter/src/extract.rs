@@ -40,6 +40,13 @@ pub struct RequestState<'r> {
     request: &'r Request,
     removed_headers: Vec<String>,
     removed_params: Vec<String>,
+    /// Cookies of verified tokens, taken out of `Cookie` at the end only: Envoy never removes
+    /// them, so later rules still see them, as in Envoy.
+    removed_cookies: Vec<String>,
+    /// Output header names removed from the incoming request.
+    sanitized: Vec<String>,
+    /// Output headers added by verified tokens, in order.
+    added: Vec<(String, Vec<u8>)>,
 }
 
 /// A token found at a location.
@@ -58,6 +65,9 @@ impl<'r> RequestState<'r> {
             request,
             removed_headers: Vec::new(),
             removed_params: Vec::new(),
+            removed_cookies: Vec::new(),
+            sanitized: Vec::new(),
+            added: Vec::new(),
         }
     }
 
@@ -84,13 +94,69 @@ impl<'r> RequestState<'r> {
     }
 
     /// Takes a verified token out of the request: the whole header, or every occurrence of
-    /// the query parameter. A cookie stays, as in Envoy.
+    /// the query parameter. A cookie stays visible to later rules, as in Envoy, and is taken
+    /// out of `Cookie` only when the request goes upstream (Envoy leaves it there).
     pub fn remove(&mut self, location: &Location) {
         match location {
-            Location::Header { name, .. } => push_unique(&mut self.removed_headers, name),
+            Location::Header { name, .. } => {
+                push_unique(&mut self.removed_headers, name);
+                self.added.retain(|(n, _)| n != name);
+            }
             Location::Param(name) => push_unique(&mut self.removed_params, name),
-            Location::Cookie(_) => {}
+            Location::Cookie(name) => push_unique(&mut self.removed_cookies, name),
         }
+    }
+
+    /// Envoy's `sanitizeHeaders`: removes these output headers, the client's copies and any
+    /// an earlier rule added in this request.
+    pub fn sanitize<'n>(&mut self, names: impl Iterator<Item = &'n str>) {
+        for name in names {
+            push_unique(&mut self.sanitized, name);
+            self.added.retain(|(n, _)| n != name);
+        }
+    }
+
+    /// Appends an output header (Envoy's `addCopy`).
+    pub fn add_header(&mut self, name: String, value: Vec<u8>) {
+        self.added.push((name, value));
+    }
+
+    /// Output headers to add, in order, after the removals.
+    pub fn added_headers(&self) -> &[(String, Vec<u8>)] {
+        &self.added
+    }
+
+    /// Whether the incoming request carries this header.
+    pub fn request_has(&self, name: &str) -> bool {
+        self.request.first(name).is_some()
+    }
+
+    /// Output header names removed from the incoming request.
+    pub fn sanitized_headers(&self) -> &[String] {
+        &self.sanitized
+    }
+
+    /// The `Cookie` header to send upstream when a verified token's cookie was removed:
+    /// `Some(None)` when no cookie is left, `None` when `Cookie` is unchanged. The other cookies
+    /// are kept byte for byte, in order, joined with `"; "`.
+    pub fn rewritten_cookie(&self) -> Option<Option<Vec<u8>>> {
+        if self.removed_cookies.is_empty() {
+            return None;
+        }
+        let mut kept: Vec<&[u8]> = Vec::new();
+        for header in self.request.values("cookie") {
+            for pair in header.split(|&b| b == b';') {
+                let pair = trim(pair);
+                if pair.is_empty() {
+                    continue;
+                }
+                let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+                if !self.removed_cookies.iter().any(|c| c.as_bytes() == name) {
+                    kept.push(pair);
+                }
+            }
+        }
+        Some((!kept.is_empty()).then(|| kept.join(&b"; "[..])))
     }
 
     /// Headers to remove before the request goes upstream.
@@ -134,13 +200,19 @@ impl<'r> RequestState<'r> {
         values.peek()?;
         let joined = values.collect::<Vec<_>>().join(&b',');
         let joined = String::from_utf8_lossy(&joined);
-        // Envoy looks for the prefix anywhere in the value (`find`), case-sensitively, and
-        // takes everything after it; no prefix means no token, not a bad one.
-        let at = joined.find(prefix)?;
-        let token = joined.get(at + prefix.len()..)?;
-        if token.is_empty() {
-            return None;
+        if prefix.is_empty() {
+            return Some(joined.into_owned());
         }
+        // Envoy looks for the prefix anywhere in the value (`find`), case-sensitively; no
+        // prefix means no token, not a bad one. Then (`extractJWT`, measured on 1.40) it skips
+        // to the first base64url character or dot and takes the rest of the value; with none,
+        // the whole value is the token.
+        let at = joined.find(prefix)?;
+        let rest = joined.get(at + prefix.len()..)?;
+        let token = match rest.find(|c: char| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            Some(start) => rest.get(start..).unwrap_or_default(),
+            None => &joined,
+        };
         Some(token.to_owned())
     }
 
@@ -253,13 +325,18 @@ mod tests {
     #[test]
     fn prefix_is_case_sensitive_and_missing_prefix_means_no_token() {
         let d = Location::defaults();
-        for value in ["bearer T", "BearerT", "Basic dXNlcg==", "Bearer "] {
+        for value in ["bearer T", "BearerT", "Basic dXNlcg=="] {
             let req = Request::from_pairs(&[(":path", "/"), ("authorization", value)]);
             assert!(tokens(&req, &d).is_empty(), "{value}");
         }
-        // Envoy's `find`: the prefix may stand anywhere, and the rest is the token.
+        // Envoy's `find`: the prefix may stand anywhere, and the rest is the token, from its
+        // first base64url character or dot on; with none, the whole value.
         let req = Request::from_pairs(&[(":path", "/"), ("authorization", "x Bearer a.b.c extra")]);
         assert_eq!(tokens(&req, &d), ["a.b.c extra"]);
+        let req = Request::from_pairs(&[(":path", "/"), ("authorization", "Bearer  !!a.b.c")]);
+        assert_eq!(tokens(&req, &d), ["a.b.c"]);
+        let req = Request::from_pairs(&[(":path", "/"), ("authorization", "Bearer %%")]);
+        assert_eq!(tokens(&req, &d), ["Bearer %%"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
+//! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
 //! - [`request`]: the request as bytes;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod outputs;
 pub mod peer_authn;
 pub mod request;
 pub mod request_authn;

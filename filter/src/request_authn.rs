@@ -2,7 +2,8 @@
 //! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement
 //!
 //! - one rule: `requires_any[P0, allow_missing]`;
-//! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`.
+//! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`;
+//! - any rule `presence: REQUIRED`: `requires_all[Pi or any(Pi, allow_missing), …]`.
 //!
 //! So a request without tokens passes, every token at a rule's locations must verify, and a
 //! verified token is removed (unless `forwardOriginalToken`) before the next branch looks,
@@ -14,6 +15,7 @@ use crate::decision::Decision;
 use crate::extract::{FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
 use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::outputs::Outputs;
 use crate::request::Request;
 
 /// One `jwtRule` compiled: Envoy's `JwtProvider`.
@@ -29,6 +31,10 @@ pub struct Provider {
     pub locations: Vec<Location>,
     /// `forwardOriginalToken`.
     pub forward: bool,
+    /// `outputPayloadToHeader` and `outputClaimToHeaders`.
+    pub outputs: Outputs,
+    /// `presence: REQUIRED`: a request without a token at this rule's locations is refused.
+    pub required: bool,
 }
 
 /// The merged rules of every RequestAuthentication that applies to the workload.
@@ -44,6 +50,18 @@ pub struct Env<'a> {
     pub now: u64,
     /// The signature backend.
     pub crypto: &'a dyn SignatureVerifier,
+}
+
+/// Which rules a decision came from, by index into [`RequestAuthn::providers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The request was a CORS preflight, let through unauthenticated.
+    pub cors_preflight: bool,
+    /// Rules that verified at least one token (on an allowed request, the rules it passed by).
+    pub verified: Vec<usize>,
+    /// On a denied request, the rule whose failure is the reply.
+    pub denied_by: Option<usize>,
+    failures: Vec<(usize, AuthnStatus)>,
 }
 
 /// A provider's verdict on the request.
@@ -66,19 +84,71 @@ impl RequestAuthn {
 
     /// Decides the request.
     pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision {
+        self.authenticate_attributed(request, env).0
+    }
+
+    /// Decides the request, and says which rules the decision came from (for counters).
+    pub fn authenticate_attributed(
+        &self,
+        request: &Request,
+        env: &Env<'_>,
+    ) -> (Decision, Attribution) {
+        let mut tally = Attribution::default();
+        let decision = self.decide(request, env, &mut tally);
+        if let Decision::Deny(status) = decision {
+            tally.denied_by = tally
+                .failures
+                .iter()
+                .rev()
+                .find(|(_, s)| *s == status)
+                .map(|(i, _)| *i);
+        }
+        (decision, tally)
+    }
+
+    fn decide(&self, request: &Request, env: &Env<'_>, tally: &mut Attribution) -> Decision {
         let mut state = RequestState::new(request);
+        // Every rule's output headers go first, whatever happens next, CORS preflight
+        // included: a client cannot supply them (measured: Envoy does the same).
+        state.sanitize(self.providers.iter().flat_map(|p| p.outputs.header_names()));
+        if is_cors_preflight(request) {
+            // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.
+            tally.cors_preflight = true;
+            return Decision::allow(&state);
+        }
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
-            [only] => match verify_provider(only, &mut state, env) {
+            some if some.iter().any(|p| p.required) => Self::all_of(some, &mut state, tally, env),
+            [only] => match verify_provider(0, only, &mut state, tally, env) {
                 Verdict::Failed(AuthnStatus::JwtMissed) => Verdict::Verified,
                 other => other,
             },
-            many => self.any_of_all(many, &mut state, env),
+            many => self.any_of_all(many, &mut state, tally, env),
         };
         match verdict {
             Verdict::Verified => Decision::allow(&state),
             Verdict::Failed(status) => Decision::Deny(status),
         }
+    }
+
+    /// With any rule `presence: REQUIRED`, istiod (istio/istio #60830) drops the outer
+    /// `requires_any` and emits `requires_all[R, any(O, allow_missing), …]`: a required rule is
+    /// a bare provider (missing ⇒ `Jwt is missing`), an optional one may be missing, and the
+    /// first failure, in rule order, is the answer.
+    fn all_of(
+        providers: &[Provider],
+        state: &mut RequestState<'_>,
+        tally: &mut Attribution,
+        env: &Env<'_>,
+    ) -> Verdict {
+        for (i, p) in providers.iter().enumerate() {
+            match verify_provider(i, p, state, tally, env) {
+                Verdict::Failed(AuthnStatus::JwtMissed) if !p.required => {}
+                Verdict::Failed(status) => return Verdict::Failed(status),
+                Verdict::Verified => {}
+            }
+        }
+        Verdict::Verified
     }
 
     /// `requires_any[P0..Pn-1, requires_all[any(Pi, allow_missing)...]]`, with Envoy's error
@@ -87,19 +157,20 @@ impl RequestAuthn {
         &self,
         providers: &[Provider],
         state: &mut RequestState<'_>,
+        tally: &mut Attribution,
         env: &Env<'_>,
     ) -> Verdict {
         let mut statuses = Vec::with_capacity(providers.len() + 1);
-        for p in providers {
-            match verify_provider(p, state, env) {
+        for (i, p) in providers.iter().enumerate() {
+            match verify_provider(i, p, state, tally, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
             }
         }
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;
-        for p in providers {
-            if let Verdict::Failed(s) = verify_provider(p, state, env) {
+        for (i, p) in providers.iter().enumerate() {
+            if let Verdict::Failed(s) = verify_provider(i, p, state, tally, env) {
                 if !s.is_missing() {
                     all = Verdict::Failed(s);
                     break;
@@ -126,20 +197,50 @@ impl RequestAuthn {
 /// Envoy's `ProviderVerifier`: every token at the provider's locations must verify, the last
 /// extracted first; the first failure ends it. A verified token is removed at once unless the
 /// rule forwards it.
-fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<'_>) -> Verdict {
+fn verify_provider(
+    index: usize,
+    provider: &Provider,
+    state: &mut RequestState<'_>,
+    tally: &mut Attribution,
+    env: &Env<'_>,
+) -> Verdict {
+    // Envoy sanitizes at every provider verification, which also drops what an earlier pass
+    // of the same provider added.
+    state.sanitize(provider.outputs.header_names());
     let tokens = state.extract(&provider.locations);
     if tokens.is_empty() {
+        tally.failures.push((index, AuthnStatus::JwtMissed));
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        if let Err(status) = verify_token(provider, token, env) {
-            return Verdict::Failed(status);
+        let jwt = match verify_token(provider, token, env) {
+            Ok(jwt) => jwt,
+            Err(status) => {
+                tally.failures.push((index, status));
+                return Verdict::Failed(status);
+            }
+        };
+        if !tally.verified.contains(&index) {
+            tally.verified.push(index);
+        }
+        for (name, value) in provider.outputs.headers_for(&jwt) {
+            state.add_header(name, value);
         }
         if !provider.forward {
             state.remove(location);
         }
     }
     Verdict::Verified
+}
+
+/// Envoy's `isCorsPreflightRequest`: `OPTIONS` with a non-empty `Origin` and
+/// `Access-Control-Request-Method`.
+fn is_cors_preflight(request: &Request) -> bool {
+    request.first(":method") == Some(b"OPTIONS")
+        && request.first("origin").is_some_and(|v| !v.is_empty())
+        && request
+            .first("access-control-request-method")
+            .is_some_and(|v| !v.is_empty())
 }
 
 /// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token

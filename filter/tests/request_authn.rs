@@ -27,6 +27,7 @@ fn allowed(remove: &[&str], path: Option<&str>) -> Decision {
     Decision::Allow(Mutations {
         remove_headers: remove.iter().map(|s| s.to_string()).collect(),
         path: path.map(|p| p.as_bytes().to_vec()),
+        ..Default::default()
     })
 }
 

@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod istio;
+mod node;
 mod peer_authn;
 mod request_authn;
 mod scope;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 pub use error::ConfigError;
 use istio::{Labels, ObjectMeta};
+pub use node::NodeMetadata;
 pub use scope::Workload;
 
 use crate::peer_authn::MtlsPolicy;
@@ -80,8 +82,15 @@ struct Resource {
 }
 
 impl FilterConfig {
-    /// Parses and compiles a plugin configuration (YAML or JSON bytes).
+    /// Parses and compiles a plugin configuration (YAML or JSON bytes) that names its
+    /// `workload`.
     pub fn parse(bytes: &[u8]) -> Result<FilterConfig, ConfigError> {
+        FilterConfig::parse_with_node(bytes, &NodeMetadata::default())
+    }
+
+    /// Parses and compiles a plugin configuration; without `workload`, the workload is the one
+    /// Envoy's node metadata describes.
+    pub fn parse_with_node(bytes: &[u8], node: &NodeMetadata) -> Result<FilterConfig, ConfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ConfigError::Syntax(format!("not UTF-8: {e}")))?;
         let top: Value =
@@ -92,13 +101,10 @@ impl FilterConfig {
             ));
         }
         let raw: RawPluginConfig = typed(top, "")?;
-        let workload = raw.workload.ok_or_else(|| {
-            ConfigError::field(
-                "workload",
-                "required: the namespace and labels of the workload this Envoy fronts, e.g. \
-                 `workload: {namespace: foo, labels: {app: httpbin}}`",
-            )
-        })?;
+        let workload = match raw.workload {
+            Some(workload) => workload,
+            None => node.workload()?,
+        };
         workload.validate()?;
         let root_namespace = raw
             .root_namespace
@@ -123,6 +129,16 @@ impl FilterConfig {
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
                 applied.push(id);
                 providers.extend(policy.providers);
+                if let Some(header) = request_authn::output_token_collision(&providers) {
+                    return Err(ConfigError::field(
+                        format!("{path}.spec.jwtRules"),
+                        format!(
+                            "`{header}` is both an output header and a token header of the rules \
+                             that apply; output headers are removed from each request before \
+                             tokens are looked for, so that token would never be seen"
+                        ),
+                    ));
+                }
             } else {
                 ignored.push(id);
             }

@@ -8,6 +8,7 @@ use super::istio::{JwtRule, Labels, RequestAuthenticationSpec};
 use super::{typed, ConfigError};
 use crate::extract::Location;
 use crate::jwt::{Audiences, Jwks};
+use crate::outputs::{ClaimHeader, Outputs};
 use crate::request_authn::Provider;
 
 /// A spec's selector (`None`: namespace-wide) and its rules compiled, in document order.
@@ -49,20 +50,6 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
             format!("{what} is not supported by this version of mesh-authn yet{instead}"),
         )
     };
-    if !rule.output_payload_to_header.is_empty() {
-        return Err(not_yet(
-            "outputPayloadToHeader",
-            "copying the payload to a header",
-            "",
-        ));
-    }
-    if !rule.output_claim_to_headers.is_empty() {
-        return Err(not_yet(
-            "outputClaimToHeaders",
-            "copying claims to headers",
-            "",
-        ));
-    }
     if !rule.space_delimited_claims.is_empty() {
         return Err(not_yet(
             "spaceDelimitedClaims",
@@ -70,16 +57,17 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
             "",
         ));
     }
-    match rule.presence.as_deref() {
-        None | Some("OPTIONAL") => {}
-        Some("REQUIRED") => return Err(not_yet("presence", "`presence: REQUIRED`", "")),
+    let required = match rule.presence.as_deref() {
+        None | Some("OPTIONAL") => false,
+        Some("REQUIRED") => true,
         Some(other) => {
             return Err(ConfigError::field(
                 format!("{path}.presence"),
                 format!("`{other}` is not OPTIONAL or REQUIRED"),
             ))
         }
-    }
+    };
+    let outputs = compile_outputs(&rule, path)?;
     if let Some(timeout) = &rule.timeout {
         parse_duration(timeout).ok_or_else(|| {
             ConfigError::field(
@@ -88,10 +76,12 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
             )
         })?;
     }
-    if rule.issuer.is_empty() && rule.jwks.is_empty() && rule.jwks_uri.is_empty() {
+    // istiod's validateJwtRule: an empty issuer (any `iss` accepted) needs a `jwksUri`; with an
+    // inline `jwks` alone Istio refuses the rule, and so does mesh-authn.
+    if rule.issuer.is_empty() && rule.jwks_uri.is_empty() {
         return Err(ConfigError::field(
             format!("{path}.issuer"),
-            "empty, and neither `jwks` nor `jwksUri` is set: there is nothing to verify tokens with",
+            "empty, and `jwksUri` is not set: Istio requires an issuer or a jwksUri",
         ));
     }
     if !rule.jwks.is_empty() && !rule.jwks_uri.is_empty() {
@@ -165,7 +155,58 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
         jwks: Rc::new(jwks),
         locations,
         forward: rule.forward_original_token,
+        outputs,
+        required,
     })
+}
+
+/// `outputPayloadToHeader` and `outputClaimToHeaders`, validated as istiod validates them
+/// (claim headers `^[-_A-Za-z0-9]+$` and unique, claims non-empty).
+fn compile_outputs(rule: &JwtRule, path: &str) -> Result<Outputs, ConfigError> {
+    let mut outputs = Outputs::default();
+    if !rule.output_payload_to_header.is_empty() {
+        let name = &rule.output_payload_to_header;
+        if !name.bytes().all(is_tchar) {
+            return Err(ConfigError::field(
+                format!("{path}.outputPayloadToHeader"),
+                format!("`{name}` is not an HTTP header name"),
+            ));
+        }
+        outputs.payload_header = Some(name.to_ascii_lowercase());
+    }
+    for (i, c) in rule.output_claim_to_headers.iter().enumerate() {
+        let at = format!("{path}.outputClaimToHeaders[{i}]");
+        let valid = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if c.header.is_empty() || !c.header.bytes().all(valid) {
+            return Err(ConfigError::field(
+                format!("{at}.header"),
+                format!("`{}` must match ^[-_A-Za-z0-9]+$", c.header),
+            ));
+        }
+        if c.claim.is_empty() {
+            return Err(ConfigError::field(
+                format!("{at}.claim"),
+                "must not be empty",
+            ));
+        }
+        let header = c.header.to_ascii_lowercase();
+        if outputs.claims.iter().any(|o| o.header == header) {
+            return Err(ConfigError::field(
+                format!("{at}.header"),
+                format!("`{}` is used twice; header names must be unique", c.header),
+            ));
+        }
+        outputs.claims.push(ClaimHeader {
+            header,
+            path: c.claim.split('.').map(str::to_owned).collect(),
+        });
+    }
+    Ok(outputs)
+}
+
+/// RFC 9110 `tchar`: what a header name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A proto3 JSON Duration (`"5s"`, `"0.5s"`), in milliseconds.
@@ -176,4 +217,21 @@ fn parse_duration(text: &str) -> Option<u64> {
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Some((seconds * 1000.0) as u64)
+}
+
+/// An output header that is also where some rule reads its token, if any. Envoy removes every
+/// rule's output headers before it looks for tokens, so such a token would never be seen and
+/// the rule would silently enforce nothing: refused instead.
+pub(super) fn output_token_collision(providers: &[Provider]) -> Option<String> {
+    providers
+        .iter()
+        .flat_map(|p| p.outputs.header_names())
+        .find(|out| {
+            providers.iter().any(|p| {
+                p.locations
+                    .iter()
+                    .any(|l| matches!(l, Location::Header { name, .. } if name == out))
+            })
+        })
+        .map(str::to_owned)
 }

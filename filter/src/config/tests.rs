@@ -182,7 +182,11 @@ fn bad_configs_each_name_their_field() {
         ),
         (
             config(&ra("a", "foo", "    jwtRules:\n    - audiences: [x]\n")),
-            "policies[0].spec.jwtRules[0].issuer: empty, and neither `jwks` nor `jwksUri` is set",
+            "policies[0].spec.jwtRules[0].issuer: empty, and `jwksUri` is not set",
+        ),
+        (
+            config(&ra("a", "foo", &format!("    jwtRules:\n    - issuer: ''\n      jwks: '{JWKS}'\n"))),
+            "policies[0].spec.jwtRules[0].issuer: empty, and `jwksUri` is not set: Istio requires an issuer or a jwksUri",
         ),
         (
             config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwks: '{\"keys\": 1}'\n")),
@@ -225,8 +229,28 @@ fn bad_configs_each_name_their_field() {
             "policies[0].spec.jwtRules[0].timeout: `5m` is not a duration",
         ),
         (
-            config(&ra("a", "foo", &format!("{}      presence: REQUIRED\n", rule("i")))),
-            "policies[0].spec.jwtRules[0].presence: `presence: REQUIRED` is not supported by this version",
+            config(&ra("a", "foo", &format!("{}      presence: ALWAYS\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].presence: `ALWAYS` is not OPTIONAL or REQUIRED",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: 'x y', claim: sub}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[0].header: `x y` must match",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: x-a, claim: sub}}, {{header: X-A, claim: iss}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[1].header: `X-A` is used twice",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputClaimToHeaders: [{{header: x-a, claim: ''}}]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputClaimToHeaders[0].claim: must not be empty",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputPayloadToHeader: Authorization\n", rule("i")))),
+            "policies[0].spec.jwtRules: `authorization` is both an output header and a token header",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      outputPayloadToHeader: 'x:y'\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].outputPayloadToHeader: `x:y` is not an HTTP header name",
         ),
         (
             config(&format!("{}  extra: 1\n", ra("a", "foo", &rule("i")))),
@@ -259,4 +283,39 @@ fn a_bad_policy_is_an_error_even_when_it_does_not_apply() {
         "    jwtRules:\n    - issuer: i\n      jwks: 'nope'\n",
     ));
     assert!(error(&text).starts_with("policies[0].spec.jwtRules[0].jwks"));
+}
+
+#[test]
+fn an_output_header_that_is_another_rules_token_header_is_refused() {
+    let text = config(&format!(
+        "{}{}",
+        ra("a", "foo", &rule("i")),
+        ra(
+            "b",
+            "istio-system",
+            &format!(
+                "{}      outputClaimToHeaders: [{{header: Authorization, claim: sub}}]\n",
+                rule("j")
+            )
+        )
+    ));
+    assert!(
+        error(&text).starts_with("policies[1].spec.jwtRules: `authorization` is both"),
+        "{}",
+        error(&text)
+    );
+    // Not applicable to this workload: no conflict.
+    let text = config(&format!(
+        "{}{}",
+        ra("a", "foo", &rule("i")),
+        ra(
+            "b",
+            "bar",
+            &format!(
+                "{}      outputClaimToHeaders: [{{header: Authorization, claim: sub}}]\n",
+                rule("j")
+            )
+        )
+    ));
+    assert!(FilterConfig::parse(text.as_bytes()).is_ok());
 }

@@ -62,6 +62,13 @@ extern "C" {
         return_map_size: *mut usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_replace_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -75,6 +82,13 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_metric_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -179,6 +193,37 @@ pub fn replace_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus
     // SAFETY: pointers and lengths describe `name` and `value`.
     check(unsafe {
         proxy_replace_header_map_value(
+            MAP_HTTP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// proxy-wasm's metric type for a counter.
+const METRIC_COUNTER: u32 = 0;
+
+/// Defines a counter; its id for [`increment_metric`].
+pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
+    let mut id = 0u32;
+    // SAFETY: pointer and length describe `name`; `id` is a valid out-pointer.
+    check(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds `offset` to a metric.
+pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostStatus> {
+    // SAFETY: plain values.
+    check(unsafe { proxy_increment_metric(id, offset) })
+}
+
+/// Appends a value to a request header (a new header when there is none).
+pub fn add_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: pointers and lengths describe `name` and `value`.
+    check(unsafe {
+        proxy_add_header_map_value(
             MAP_HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),

@@ -6,8 +6,9 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::metrics::Metrics;
 use crate::config::FilterConfig;
-use crate::decision::{Decision, LocalReply};
+use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::verify::PureRust;
 use crate::peer_authn::PeerVerdict;
 use crate::request::Request;
@@ -16,11 +17,21 @@ use crate::request_authn::Env;
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
     config: Option<Rc<FilterConfig>>,
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl AuthnHttp {
     pub(super) fn new(config: Option<Rc<FilterConfig>>) -> AuthnHttp {
-        AuthnHttp { config }
+        AuthnHttp {
+            config,
+            metrics: None,
+        }
+    }
+
+    /// Counts decisions in these counters.
+    pub(super) fn with_metrics(mut self, metrics: Option<Rc<Metrics>>) -> AuthnHttp {
+        self.metrics = metrics;
+        self
     }
 
     /// Fail closed: the filter could not decide, so the request does not go through.
@@ -37,6 +48,20 @@ impl AuthnHttp {
 }
 
 impl Context for AuthnHttp {}
+
+/// Sets (Envoy's `setCopy`: the first value replaced in place, the others removed) and appends
+/// headers, in the order the core gave them.
+fn apply_header_writes(mutations: &Mutations) -> Result<(), String> {
+    for (name, value) in &mutations.set_headers {
+        host::replace_request_header(name, value)
+            .map_err(|status| format!("cannot set header {name}: {status}"))?;
+    }
+    for (name, value) in &mutations.add_headers {
+        host::add_request_header(name, value)
+            .map_err(|status| format!("cannot add header {name}: {status}"))?;
+    }
+    Ok(())
+}
 
 impl HttpContext for AuthnHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -66,7 +91,11 @@ impl HttpContext for AuthnHttp {
             now,
             crypto: &PureRust,
         };
-        match authn.authenticate(&request, &env) {
+        let (decision, attribution) = authn.authenticate_attributed(&request, &env);
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&decision, &attribution);
+        }
+        match decision {
             Decision::Allow(mutations) => {
                 for name in &mutations.remove_headers {
                     if let Err(status) = host::remove_request_header(name) {
@@ -77,6 +106,9 @@ impl HttpContext for AuthnHttp {
                     if let Err(status) = host::replace_request_header(":path", path) {
                         return self.refuse(&format!("cannot rewrite :path: {status}"));
                     }
+                }
+                if let Err(why) = apply_header_writes(&mutations) {
+                    return self.refuse(&why);
                 }
                 Action::Continue
             }

@@ -3,6 +3,7 @@
 
 pub mod host;
 mod http;
+mod metrics;
 mod peer;
 mod root;
 

@@ -56,6 +56,8 @@ pub fn provider(
         jwks: public_key_jwks(),
         locations,
         forward,
+        outputs: Default::default(),
+        required: false,
     }
 }
 

@@ -1,0 +1,131 @@
+//! The workload from Envoy's node metadata, as Istio's sidecars and gateways carry it
+//! (`NAMESPACE`, `LABELS`), so that a `WasmPlugin` needs no `workload` of its own.
+//!
+//! Measured on Envoy 1.40: the node is the `xds.node` property (`node` is not found), a string
+//! field comes as its bytes, and a struct such as `LABELS` comes in the proxy-wasm map encoding
+//! (the header-map pairs); the adapter decodes that and hands the pairs over here.
+
+use super::istio::Labels;
+use super::scope::Workload;
+use super::ConfigError;
+use crate::request::HeaderPairs;
+
+/// `xds.node.metadata.NAMESPACE` and `.LABELS` as the host gave them; `None` when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeMetadata {
+    /// `NAMESPACE`: the bytes of a string.
+    pub namespace: Option<Vec<u8>>,
+    /// `LABELS`: the struct's fields as `(key, value)` pairs.
+    pub labels: Option<HeaderPairs>,
+}
+
+/// Where the node metadata says things, for messages.
+const NAMESPACE_PATH: &str = "xds.node.metadata.NAMESPACE";
+const LABELS_PATH: &str = "xds.node.metadata.LABELS";
+
+impl NodeMetadata {
+    /// The workload the node metadata describes. Without a namespace there is no workload: a
+    /// configuration error, never a guess.
+    pub fn workload(&self) -> Result<Workload, ConfigError> {
+        let Some(namespace) = &self.namespace else {
+            return Err(ConfigError::field(
+                "workload",
+                format!(
+                    "required: Envoy's node metadata has no {NAMESPACE_PATH} (Istio's sidecars and \
+                     gateways set it, with LABELS); give the workload here, e.g. \
+                     `workload: {{namespace: foo, labels: {{app: httpbin}}}}`"
+                ),
+            ));
+        };
+        let namespace = std::str::from_utf8(namespace)
+            .ok()
+            .filter(|ns| is_namespace(ns))
+            .ok_or_else(|| {
+                ConfigError::field(
+                    "workload",
+                    format!(
+                        "{NAMESPACE_PATH} is not a Kubernetes namespace name: {:?}",
+                        String::from_utf8_lossy(namespace)
+                    ),
+                )
+            })?;
+        let mut labels = Labels::new();
+        for (key, value) in self.labels.iter().flatten() {
+            let (Ok(k), Ok(v)) = (std::str::from_utf8(key), std::str::from_utf8(value)) else {
+                return Err(ConfigError::field(
+                    "workload",
+                    format!("{LABELS_PATH} has a key or value that is not a UTF-8 string"),
+                ));
+            };
+            labels.insert(k.to_owned(), v.to_owned());
+        }
+        Ok(Workload {
+            namespace: namespace.to_owned(),
+            labels,
+        })
+    }
+}
+
+/// RFC 1123 label, as Kubernetes requires of namespace names.
+fn is_namespace(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> HeaderPairs {
+        p.iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn namespace_and_labels() {
+        let node = NodeMetadata {
+            namespace: Some(b"foo".to_vec()),
+            labels: Some(pairs(&[("app", "httpbin"), ("version", "v1")])),
+        };
+        let w = node.workload().unwrap();
+        assert_eq!(w.namespace, "foo");
+        assert_eq!(w.labels.get("app").map(String::as_str), Some("httpbin"));
+        assert_eq!(w.labels.len(), 2);
+        // Labels are optional.
+        let node = NodeMetadata {
+            namespace: Some(b"foo".to_vec()),
+            labels: None,
+        };
+        assert!(node.workload().unwrap().labels.is_empty());
+    }
+
+    #[test]
+    fn no_namespace_or_a_bad_one_is_an_error() {
+        let labels_only = NodeMetadata {
+            namespace: None,
+            labels: Some(pairs(&[("app", "x")])),
+        };
+        for node in [NodeMetadata::default(), labels_only] {
+            let e = node.workload().unwrap_err().to_string();
+            assert!(e.starts_with("workload: required"), "{e}");
+        }
+        // A number in NAMESPACE arrives as an 8-byte double.
+        for bad in [&b"Foo"[..], b"", b"\0\0\0\0\0\0\x08@", b"-x"] {
+            let node = NodeMetadata {
+                namespace: Some(bad.to_vec()),
+                labels: None,
+            };
+            assert!(node.workload().is_err(), "{bad:?}");
+        }
+        let node = NodeMetadata {
+            namespace: Some(b"foo".to_vec()),
+            labels: Some(vec![(b"app".to_vec(), vec![0xff])]),
+        };
+        assert!(node.workload().is_err());
+    }
+}

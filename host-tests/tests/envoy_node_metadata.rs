@@ -1,0 +1,99 @@
+//! Without `workload` in the plugin configuration, the filter takes the workload from Envoy's
+//! node metadata (`NAMESPACE`, `LABELS`), as Istio's sidecars and gateways carry it; the node
+//! is set in the bootstrap, as istio-agent sets it. Without a namespace there, Envoy refuses
+//! the plugin.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use host_tests::envoy::{render_config, Envoy, Options};
+use host_tests::http;
+use host_tests::servers::EchoUpstream;
+use host_tests::tokens::{self, claims, RsaIssuer};
+use host_tests::yaml_string_literal;
+
+const ISSUER: &str = "https://example.com";
+
+/// A plugin config without `workload`: one policy in `foo` selecting `app=<app>`.
+fn config_for(app: &str, jwks: &str) -> String {
+    format!(
+        "policies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
+         metadata: {{name: p, namespace: foo}}\n  spec:\n    selector: {{matchLabels: {{app: {app}}}}}\n    \
+         jwtRules:\n    - issuer: {ISSUER}\n      jwks: {}\n",
+        yaml_string_literal(jwks)
+    )
+}
+
+fn with_node(node_yaml: &str, plugin: &str, upstream: u16) -> String {
+    format!("{node_yaml}{}", render_config(plugin, upstream))
+}
+
+const ISTIO_NODE: &str = "node:\n  id: sidecar~10.0.0.1~httpbin-1.foo~foo.svc.cluster.local\n  \
+     metadata:\n    NAMESPACE: foo\n    LABELS: {app: httpbin, version: v1}\n    CLUSTER_ID: Kubernetes\n";
+
+#[test]
+fn workload_comes_from_node_metadata() {
+    let issuer = RsaIssuer::generate("k");
+    let jwks = tokens::jwks_json(&[issuer.jwk()]);
+    let expired = format!("Bearer {}", issuer.mint(claims(ISSUER, None, -3600)));
+    let upstream = EchoUpstream::start();
+
+    // The policy selects app=httpbin, which the node's LABELS carry: enforced.
+    let envoy = Envoy::start_config(
+        &with_node(ISTIO_NODE, &config_for("httpbin", &jwks), upstream.port),
+        &Options::default(),
+    )
+    .unwrap();
+    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+    assert_eq!((r.status, r.body.as_str()), (401, "Jwt is expired"));
+    assert!(
+        envoy.log().contains("workload foo{app=httpbin,version=v1}"),
+        "{}",
+        envoy.log()
+    );
+
+    // A selector the node's labels do not satisfy: not enforced.
+    let envoy = Envoy::start_config(
+        &with_node(ISTIO_NODE, &config_for("other", &jwks), upstream.port),
+        &Options::default(),
+    )
+    .unwrap();
+    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // `workload` in the plugin config wins over the node.
+    let plugin = format!(
+        "workload: {{namespace: foo, labels: {{app: other}}}}\n{}",
+        config_for("other", &jwks)
+    );
+    let envoy = Envoy::start_config(
+        &with_node(ISTIO_NODE, &plugin, upstream.port),
+        &Options::default(),
+    )
+    .unwrap();
+    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+    assert_eq!(r.status, 401, "{r:?}");
+}
+
+#[test]
+fn no_workload_and_no_namespace_in_the_node_is_refused() {
+    for node in [
+        "",
+        "node:\n  id: node-1\n  metadata:\n    LABELS: {app: httpbin}\n",
+        "node:\n  id: node-1\n  metadata:\n    NAMESPACE: 7\n",
+    ] {
+        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#), 9);
+        let err = Envoy::start_config(&config, &Options::default())
+            .err()
+            .unwrap_or_else(|| panic!("Envoy started with node {node:?}"));
+        assert!(!err.status.unwrap().success(), "{err:?}");
+        assert!(
+            err.log.contains("invalid plugin configuration: workload: "),
+            "{err:?}"
+        );
+    }
+}
