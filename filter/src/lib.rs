@@ -9,6 +9,7 @@
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
+//! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
 //! - [`request`]: the request as bytes;
 //! - `proxy`: the only module that talks to the host (proxy-wasm root and HTTP contexts).
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;
 

@@ -14,7 +14,17 @@ use crate::decision::Decision;
 use crate::extract::{FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
 use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::remote_jwks::{FetchReason, KeyWait, Keys, RemoteKeys, SourceId};
 use crate::request::Request;
+
+/// Where a provider's keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `jwks`: parsed at configuration time.
+    Inline(Rc<Jwks>),
+    /// `jwksUri` or OIDC discovery: fetched, looked up through [`Env::remote`].
+    Remote(SourceId),
+}
 
 /// One `jwtRule` compiled: Envoy's `JwtProvider`.
 #[derive(Debug, Clone)]
@@ -24,7 +34,7 @@ pub struct Provider {
     /// Accepted audiences.
     pub audiences: Audiences,
     /// The key set.
-    pub jwks: Rc<Jwks>,
+    pub jwks: KeySource,
     /// Where its tokens are.
     pub locations: Vec<Location>,
     /// `forwardOriginalToken`.
@@ -44,6 +54,8 @@ pub struct Env<'a> {
     pub now: u64,
     /// The signature backend.
     pub crypto: &'a dyn SignatureVerifier,
+    /// The remote key sets as they are now.
+    pub remote: &'a dyn RemoteKeys,
 }
 
 /// A provider's verdict on the request.
@@ -51,6 +63,8 @@ pub struct Env<'a> {
 enum Verdict {
     Verified,
     Failed(AuthnStatus),
+    /// Keys are being fetched: decide again when they are there.
+    Wait(KeyWait),
 }
 
 impl RequestAuthn {
@@ -78,6 +92,7 @@ impl RequestAuthn {
         match verdict {
             Verdict::Verified => Decision::allow(&state),
             Verdict::Failed(status) => Decision::Deny(status),
+            Verdict::Wait(wait) => Decision::NeedKeys(wait),
         }
     }
 
@@ -94,16 +109,19 @@ impl RequestAuthn {
             match verify_provider(p, state, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
+                wait @ Verdict::Wait(_) => return wait,
             }
         }
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;
         for p in providers {
-            if let Verdict::Failed(s) = verify_provider(p, state, env) {
-                if !s.is_missing() {
+            match verify_provider(p, state, env) {
+                Verdict::Failed(s) if !s.is_missing() => {
                     all = Verdict::Failed(s);
                     break;
                 }
+                wait @ Verdict::Wait(_) => return wait,
+                _ => {}
             }
         }
         let Verdict::Failed(all_status) = all else {
@@ -132,8 +150,10 @@ fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        if let Err(status) = verify_token(provider, token, env) {
-            return Verdict::Failed(status);
+        match check_token(provider, token, env) {
+            Ok(_) => {}
+            Err(TokenFailure::Status(status)) => return Verdict::Failed(status),
+            Err(TokenFailure::Wait(wait)) => return Verdict::Wait(wait),
         }
         if !provider.forward {
             state.remove(location);
@@ -144,15 +164,71 @@ fn verify_provider(provider: &Provider, state: &mut RequestState<'_>, env: &Env<
 
 /// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token
 /// with a forged signature says `Jwt is expired`.
+/// Remote keys that are not there yet fail as `Jwks remote fetch is failed`.
 pub fn verify_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, AuthnStatus> {
+    check_token(provider, token, env).map_err(|f| match f {
+        TokenFailure::Status(s) => s,
+        TokenFailure::Wait(_) => AuthnStatus::JwksFetchFail,
+    })
+}
+
+/// Why a token did not verify: a status, or keys to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    /// Verification failed.
+    Status(AuthnStatus),
+    /// The keys (or a refetch for an unknown `kid`) are being fetched.
+    Wait(KeyWait),
+}
+
+impl From<AuthnStatus> for TokenFailure {
+    fn from(s: AuthnStatus) -> Self {
+        TokenFailure::Status(s)
+    }
+}
+
+/// [`verify_token`], saying when the token has to wait for remote keys. Only a token that got
+/// as far as the signature check waits: a request without a token, or with an expired or
+/// foreign one, is decided at once.
+pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, TokenFailure> {
     let jwt = Jwt::parse(token)?;
     if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
-        return Err(AuthnStatus::JwtUnknownIssuer);
+        return Err(AuthnStatus::JwtUnknownIssuer.into());
     }
     jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
     if !provider.audiences.allows(&jwt.audiences) {
-        return Err(AuthnStatus::JwtAudienceNotAllowed);
+        return Err(AuthnStatus::JwtAudienceNotAllowed.into());
     }
-    verify::verify_signature(&jwt, &provider.jwks, env.crypto)?;
-    Ok(jwt)
+    let source = match &provider.jwks {
+        KeySource::Inline(jwks) => {
+            verify::verify_signature(&jwt, jwks, env.crypto)?;
+            return Ok(jwt);
+        }
+        KeySource::Remote(source) => *source,
+    };
+    let jwks = match env.remote.keys(source) {
+        Keys::Ready(jwks) => jwks,
+        Keys::Wait => {
+            return Err(TokenFailure::Wait(KeyWait {
+                source,
+                reason: FetchReason::FirstUse,
+            }))
+        }
+        Keys::Failed => return Err(AuthnStatus::JwksFetchFail.into()),
+    };
+    match verify::verify_signature(&jwt, &jwks, env.crypto) {
+        // Rotation: the issuer signs with a key this set does not have yet.
+        Err(AuthnStatus::JwksKidAlgMismatch)
+            if !jwt.kid.is_empty()
+                && !jwks.keys().iter().any(|k| k.kid == jwt.kid)
+                && env.remote.refetch_for_unknown_kid(source) =>
+        {
+            Err(TokenFailure::Wait(KeyWait {
+                source,
+                reason: FetchReason::UnknownKid,
+            }))
+        }
+        Err(status) => Err(status.into()),
+        Ok(()) => Ok(jwt),
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod istio;
+mod jwks;
 mod request_authn;
 mod scope;
 
@@ -23,6 +24,7 @@ pub use error::ConfigError;
 use istio::{Labels, ObjectMeta};
 pub use scope::Workload;
 
+use crate::remote_jwks::RemoteJwks;
 use crate::request_authn::{Provider, RequestAuthn};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
@@ -38,6 +40,8 @@ pub struct FilterConfig {
     pub request_authn: RequestAuthn,
     /// One line for the log: what applies, and what was ignored as out of scope.
     pub summary: String,
+    /// The remote key sets (`jwksUri`, OIDC discovery) and how they are fetched.
+    pub remote_jwks: RemoteJwks,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +53,8 @@ struct RawPluginConfig {
     root_namespace: Option<String>,
     #[serde(default)]
     policies: Option<Value>,
+    #[serde(default)]
+    jwks: Option<Value>,
 }
 
 /// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
@@ -96,12 +102,16 @@ impl FilterConfig {
             return Err(ConfigError::field("rootNamespace", "must not be empty"));
         }
         let policies = policy_documents(raw.policies)?;
+        let mut remote_jwks = RemoteJwks {
+            settings: jwks::compile(raw.jwks)?,
+            sources: Vec::new(),
+        };
 
         let mut providers = Vec::new();
         let mut applied = Vec::new();
         let mut ignored = Vec::new();
         for (path, doc) in policies {
-            let policy = Policy::compile(doc, &path)?;
+            let policy = Policy::compile(doc, &path, &mut remote_jwks)?;
             let id = format!("{}/{}", policy.namespace, policy.name);
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
                 applied.push(id);
@@ -123,6 +133,7 @@ impl FilterConfig {
         Ok(FilterConfig {
             request_authn: RequestAuthn::new(providers),
             summary,
+            remote_jwks,
         })
     }
 }
@@ -212,7 +223,7 @@ struct Policy {
 }
 
 impl Policy {
-    fn compile(doc: Value, path: &str) -> Result<Policy, ConfigError> {
+    fn compile(doc: Value, path: &str, remote: &mut RemoteJwks) -> Result<Policy, ConfigError> {
         if !doc.is_object() {
             return Err(ConfigError::field(
                 path,
@@ -256,7 +267,7 @@ impl Policy {
         };
         let spec_path = format!("{path}.spec");
         let spec = resource.spec.unwrap_or(Value::Object(Default::default()));
-        let (selector, providers) = request_authn::compile(spec, &spec_path)?;
+        let (selector, providers) = request_authn::compile(spec, &spec_path, remote)?;
         Ok(Policy {
             name,
             namespace,

@@ -7,6 +7,7 @@ use proxy_wasm::types::ContextType;
 
 use super::host;
 use super::http::AuthnHttp;
+use super::jwks_fetch::{JwksRuntime, SharedRuntime};
 use super::VERSION;
 use crate::config::FilterConfig;
 
@@ -14,9 +15,36 @@ use crate::config::FilterConfig;
 #[derive(Default)]
 pub struct RootFilter {
     config: Option<Rc<FilterConfig>>,
+    context_id: u32,
+    /// Remote key sets: fetches, cache, paused requests (`None` without `jwksUri`/discovery).
+    jwks: Option<SharedRuntime>,
 }
 
-impl Context for RootFilter {}
+impl RootFilter {
+    pub(super) fn new(context_id: u32) -> RootFilter {
+        RootFilter {
+            context_id,
+            ..RootFilter::default()
+        }
+    }
+}
+
+impl Context for RootFilter {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
+            return;
+        };
+        if let Ok(mut runtime) = runtime.try_borrow_mut() {
+            runtime.on_http_call_response(token_id, body_size, now);
+        }
+    }
+}
 
 impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -36,7 +64,9 @@ impl RootContext for RootFilter {
         match FilterConfig::parse(&bytes) {
             Ok(config) => {
                 log::info!("configured: {}", config.summary);
-                self.config = Some(Rc::new(config));
+                let config = Rc::new(config);
+                self.jwks = JwksRuntime::new(&config, self.context_id);
+                self.config = Some(config);
                 true
             }
             Err(e) => {
@@ -47,8 +77,21 @@ impl RootContext for RootFilter {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AuthnHttp::new(self.config.clone())))
+    fn on_tick(&mut self) {
+        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
+            return;
+        };
+        if let Ok(mut runtime) = runtime.try_borrow_mut() {
+            runtime.on_tick(now);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(AuthnHttp::new(
+            self.config.clone(),
+            context_id,
+            self.jwks.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
