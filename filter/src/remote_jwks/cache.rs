@@ -77,7 +77,8 @@ impl Shared {
             return false;
         }
         match reason {
-            FetchReason::FirstUse => true,
+            // A request queued before the keys arrived must not fetch them again.
+            FetchReason::FirstUse => self.version == 0 || now >= self.usable_until(s),
             FetchReason::UnknownKid => {
                 self.kid_refetch_at == 0
                     || now >= self.kid_refetch_at.saturating_add(s.refetch_interval_ms)
@@ -479,6 +480,7 @@ mod tests {
             (1, Sees("wait")),
             (2, Ok("v1")),
             (2, Sees("ready")),
+            (3, Start(FirstUse, false)), // a request queued before the keys came
             (100, Due(None)),
             (296, Due(None)),
             (297, Due(Some(Refresh))), // 5 s before expiry
