@@ -95,6 +95,18 @@ impl Running {
     fn log_count(&self, needle: &str) -> usize {
         self.envoy.log().matches(needle).count()
     }
+
+    /// Waits until the log has `needle` (panics after `limit`).
+    fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.log_count(needle) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in the log within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn assert_status(r: &Response, status: u16, body: &str) {
@@ -213,4 +225,284 @@ fn keys_are_refreshed_in_the_background() {
     assert_passed(&envoy.get(Some(&token(&next, issuer))));
     let r = envoy.get(Some(&good));
     assert_eq!(r.status, 401, "{r:?}");
+}
+
+/// Each way a fetch can fail: with no keys yet, tokens get 401 and requests without a token
+/// pass; with keys fetched before, the stale keys keep serving; a later good fetch recovers.
+#[test]
+fn failed_fetches_fail_closed_without_keys_and_serve_stale_keys_with_them() {
+    let key = EcIssuer::generate("k1");
+    let good = jwks_of(&[&key]);
+    let modes: Vec<(&str, Behavior)> = vec![
+        ("status500", Behavior::Status(500)),
+        ("hang", Behavior::Hang(Duration::from_secs(3))),
+        ("garbage", Behavior::Garbage),
+        ("huge", Behavior::Huge(10 << 20)),
+        ("close", Behavior::CloseMidResponse),
+    ];
+    let cold: Vec<JwksServer> = modes
+        .iter()
+        .map(|(_, b)| JwksServer::start(b.clone()))
+        .collect();
+    let warm: Vec<JwksServer> = modes
+        .iter()
+        .map(|_| JwksServer::start(Behavior::Serve(good.clone())))
+        .collect();
+    let iss = |kind: &str, name: &str| format!("https://{kind}-{name}.example");
+    let mut rules = Vec::new();
+    for (i, (name, _)) in modes.iter().enumerate() {
+        rules.push(rule(
+            &iss("cold", name),
+            Some(&cold[i].jwks_uri()),
+            &["timeout: 0.5s"],
+        ));
+        rules.push(rule(
+            &iss("warm", name),
+            Some(&warm[i].jwks_uri()),
+            &["timeout: 0.5s"],
+        ));
+    }
+    let servers: Vec<&JwksServer> = cold.iter().chain(warm.iter()).collect();
+    let envoy = start(&config(
+        &rules,
+        &servers,
+        &[
+            "cacheDuration: 1s",
+            "maxStale: 60s",
+            "retryInitialInterval: 0.2s",
+            "retryMaxInterval: 0.4s",
+        ],
+    ));
+    for (i, (name, _)) in modes.iter().enumerate() {
+        assert_passed(&envoy.get(Some(&token(&key, &iss("warm", name)))));
+        assert_eq!(warm[i].jwks_hits(), 1, "{name}");
+    }
+    for (i, (_, behavior)) in modes.iter().enumerate() {
+        warm[i].set(behavior.clone());
+    }
+    for (i, (name, _)) in modes.iter().enumerate() {
+        let r = envoy.get(Some(&token(&key, &iss("cold", name))));
+        assert_status(&r, 401, MSG_FETCH_FAILED);
+        assert!(cold[i].jwks_hits() >= 1, "{name}: fetched");
+        assert_passed(&envoy.get(None));
+    }
+    // Each warm source's refresh and retries fail; its stale keys keep serving, and the
+    // repeated identical failures make one log line.
+    for (i, (name, _)) in modes.iter().enumerate() {
+        let failed = format!("JWKS {}: fetch failed", warm[i].jwks_uri());
+        envoy.wait_for_log(&failed, Duration::from_secs(15));
+        let seen = warm[i].jwks_hits();
+        warm[i].wait_for_jwks_hits(seen + 2, Duration::from_secs(15));
+        assert_passed(&envoy.get(Some(&token(&key, &iss("warm", name)))));
+        assert_eq!(envoy.log_count(&failed), 1, "{name}");
+    }
+    eprintln!(
+        "MEASURE failure lines: {}",
+        envoy
+            .envoy
+            .log()
+            .lines()
+            .filter(|l| l.contains("fetch failed"))
+            .map(|l| l.split("mesh-authn: ").nth(1).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The IdP recovers: the next retry brings the keys, no restart needed.
+    cold[0].set(Behavior::Serve(good.clone()));
+    let seen = cold[0].jwks_hits();
+    cold[0].wait_for_jwks_hits(seen + 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_passed(&envoy.get(Some(&token(&key, &iss("cold", modes[0].0)))));
+}
+
+#[test]
+fn stale_keys_stop_serving_after_max_stale() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let issuer = "https://stale.example";
+    let envoy = start(&config(
+        &[rule(issuer, Some(&server.jwks_uri()), &[])],
+        &[&server],
+        &[
+            "cacheDuration: 1s",
+            "maxStale: 1s",
+            "retryMaxInterval: 0.5s",
+            "retryInitialInterval: 0.25s",
+        ],
+    ));
+    let good = token(&key, issuer);
+    let fetched = Instant::now();
+    assert_passed(&envoy.get(Some(&good)));
+    server.set(Behavior::Status(503));
+    server.wait_for_jwks_hits(2, Duration::from_secs(5));
+    if fetched.elapsed() < Duration::from_millis(1800) {
+        // Past cacheDuration (maybe), within maxStale: still served.
+        assert_passed(&envoy.get(Some(&good)));
+    }
+    std::thread::sleep(Duration::from_millis(2300).saturating_sub(fetched.elapsed()));
+    assert_status(&envoy.get(Some(&good)), 401, MSG_FETCH_FAILED);
+    assert_passed(&envoy.get(None));
+}
+
+/// The issuer rotates: a token with the new `kid` is accepted at its first request (one
+/// refetch), the removed key is refused, and unknown `kid`s refetch at most once per
+/// `refetchInterval`.
+#[test]
+fn rotation_is_picked_up_by_one_refetch_within_the_rate_limit() {
+    let k1 = EcIssuer::generate("k1");
+    let k2 = EcIssuer::generate("k2");
+    let k3 = EcIssuer::generate("k3");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&k1])));
+    let issuer = "https://rotate.example";
+    let envoy = start(&config(
+        &[rule(issuer, Some(&server.jwks_uri()), &[])],
+        &[&server],
+        &["refetchInterval: 3s"],
+    ));
+    assert_passed(&envoy.get(Some(&token(&k1, issuer))));
+    assert_eq!(server.jwks_hits(), 1);
+    server.set(Behavior::Serve(jwks_of(&[&k2])));
+    let rotated = Instant::now();
+    assert_passed(&envoy.get(Some(&token(&k2, issuer))));
+    assert_eq!(server.jwks_hits(), 2, "one refetch for the new kid");
+    // The old key is gone; an unknown kid within the interval does not refetch.
+    assert_status(&envoy.get(Some(&token(&k1, issuer))), 401, MSG_NO_KID);
+    server.set(Behavior::Serve(jwks_of(&[&k2, &k3])));
+    assert_status(&envoy.get(Some(&token(&k3, issuer))), 401, MSG_NO_KID);
+    assert!(
+        rotated.elapsed() < Duration::from_secs(3),
+        "test too slow for its own interval"
+    );
+    assert_eq!(server.jwks_hits(), 2, "rate-limited");
+    std::thread::sleep(Duration::from_millis(3100).saturating_sub(rotated.elapsed()));
+    assert_passed(&envoy.get(Some(&token(&k3, issuer))));
+    assert_eq!(server.jwks_hits(), 3);
+}
+
+#[test]
+fn oidc_discovery_is_followed() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    // No jwks, no jwksUri: <issuer>/.well-known/openid-configuration names the JWKS.
+    let issuer = server.base();
+    let envoy = start(&config(&[rule(&issuer, None, &[])], &[&server], &[]));
+    assert_passed(&envoy.get(None));
+    assert_eq!(server.hits(DISCOVERY_PATH), 0);
+    assert_passed(&envoy.get(Some(&token(&key, &issuer))));
+    assert_passed(&envoy.get(Some(&token(&key, &issuer))));
+    assert_eq!((server.hits(DISCOVERY_PATH), server.jwks_hits()), (1, 1));
+    let other = EcIssuer::generate("other");
+    assert_status(&envoy.get(Some(&token(&other, &issuer))), 401, MSG_NO_KID);
+}
+
+#[test]
+fn an_unknown_cluster_is_one_clear_log_line_and_fails_closed() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let issuer = "https://unmapped.example";
+    // No `jwks.clusters` entry: Istio's name `outbound|<port>||127.0.0.1`, which this Envoy
+    // does not have.
+    let envoy = start(&config(
+        &[rule(issuer, Some(&server.jwks_uri()), &[])],
+        &[],
+        &["retryInitialInterval: 0.1s", "retryMaxInterval: 0.2s"],
+    ));
+    let good = token(&key, issuer);
+    for _ in 0..3 {
+        assert_status(&envoy.get(Some(&good)), 401, MSG_FETCH_FAILED);
+        assert_passed(&envoy.get(None));
+    }
+    std::thread::sleep(Duration::from_millis(600)); // background retries fail alike
+    let cluster = format!("outbound|{}||127.0.0.1", server.port);
+    let needle = format!("Envoy cluster `{cluster}`");
+    assert_eq!(envoy.log_count(&needle), 1, "{}", envoy.envoy.log());
+    let line = envoy
+        .envoy
+        .log()
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains(&format!("127.0.0.1:{}", server.port)),
+        "{line}"
+    );
+    assert!(line.contains("jwks.clusters"), "{line}");
+    eprintln!("MEASURE unknown cluster line: {line}");
+    assert_eq!(server.jwks_hits(), 0);
+}
+
+/// Envoy runs one VM per worker: with two workers the JWKS server still sees one fetch per
+/// refresh. Measured side by side with a one-worker Envoy over the same time.
+#[test]
+fn two_workers_fetch_once() {
+    let key = EcIssuer::generate("k1");
+    let issuer = "https://workers.example";
+    let one = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let two = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let settings = ["cacheDuration: 2s"];
+    let envoy_one = start_with(
+        &config(
+            &[rule(issuer, Some(&one.jwks_uri()), &[])],
+            &[&one],
+            &settings,
+        ),
+        1,
+    );
+    let envoy_two = start_with(
+        &config(
+            &[rule(issuer, Some(&two.jwks_uri()), &[])],
+            &[&two],
+            &settings,
+        ),
+        2,
+    );
+    let good = token(&key, issuer);
+    let burst = |envoy: &Running| {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..20)
+                .map(|_| s.spawn(|| envoy.get(Some(&good))))
+                .collect();
+            for h in hs {
+                assert_passed(&h.join().unwrap());
+            }
+        })
+    };
+    let t0 = Instant::now();
+    burst(&envoy_one);
+    burst(&envoy_two);
+    assert_eq!(
+        (one.jwks_hits(), two.jwks_hits()),
+        (1, 1),
+        "first use: one fetch each"
+    );
+    // Both workers served requests.
+    let stats = envoy_two.envoy.stats();
+    let per_worker: Vec<u64> = (0..2)
+        .map(|w| {
+            stats
+                .lines()
+                .filter(|l| l.contains(&format!(".worker_{w}.downstream_cx_total:")))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .collect();
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "both workers used: {per_worker:?}"
+    );
+    std::thread::sleep(Duration::from_millis(4500).saturating_sub(t0.elapsed()));
+    burst(&envoy_one);
+    burst(&envoy_two);
+    let (h1, h2) = (one.jwks_hits(), two.jwks_hits());
+    eprintln!(
+        "MEASURE over {:?} with cacheDuration 2s: one worker {h1} fetches, two workers {h2} \
+         fetches; connections per worker {per_worker:?}",
+        t0.elapsed()
+    );
+    assert!(h1 >= 3, "background refreshes happened: {h1}");
+    assert!(
+        h2 <= h1 + 1,
+        "two workers fetch no more than one: {h2} vs {h1}"
+    );
 }

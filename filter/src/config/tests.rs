@@ -283,11 +283,18 @@ fn remote_key_sets_are_registered_once_per_url() {
     let c = FilterConfig::parse(text.as_bytes()).unwrap();
     let r = &c.remote_jwks;
     assert_eq!(r.sources.len(), 2);
-    assert_eq!(r.sources[0].timeout_ms, 5_000, "the longest timeout: the default 5 s");
+    assert_eq!(
+        r.sources[0].timeout_ms, 5_000,
+        "the longest timeout: the default 5 s"
+    );
     assert!(matches!(&r.sources[1].kind, SourceKind::Discovery(u)
         if u.text == "https://c.example/realm/.well-known/openid-configuration"));
     assert_eq!(
-        (r.settings.cache_duration_ms, r.settings.max_stale_ms, r.settings.refetch_interval_ms),
+        (
+            r.settings.cache_duration_ms,
+            r.settings.max_stale_ms,
+            r.settings.refetch_interval_ms
+        ),
         (2_000, 500, 1_000)
     );
     assert_eq!(r.settings.cluster_for(r.sources[0].first_uri()), "idp");

@@ -443,8 +443,8 @@ impl JwksRuntime {
 
 /// Reads a dispatched call's response: 200 and within the size cap, or why not.
 fn read_response(body_size: usize) -> Result<Vec<u8>, FetchError> {
-    let status =
-        host::http_call_response_header(":status").map_err(|s| FetchError::Read(s.to_string()))?;
+    // A reset or close leaves no response headers at all: the host refuses to read them.
+    let status = host::http_call_response_header(":status").map_err(|_| FetchError::NoResponse)?;
     match check_response(status.as_deref(), body_size) {
         Ok(()) => {
             host::http_call_response_body(body_size).map_err(|s| FetchError::Read(s.to_string()))
