@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use host_tests::envoy::{Envoy, Options};
+use host_tests::envoy::{validate_template, Envoy, Options};
 use host_tests::http::{self, Response};
 use host_tests::jwks_server::{Behavior, JwksServer, DISCOVERY_PATH};
 use host_tests::servers::EchoUpstream;
@@ -176,6 +176,12 @@ fn first_fetch_pauses_requests_then_resumes_them_and_caches() {
     });
     for (r, _) in &results {
         assert_passed(r);
+        // Decided again by the root when the keys came: the verified token was removed.
+        let headers = r.json()["headers"].as_array().unwrap().clone();
+        assert!(
+            headers.iter().all(|h| h[0] != "authorization"),
+            "{headers:?}"
+        );
     }
     assert_eq!(server.jwks_hits(), 1, "one fetch for all paused requests");
     let slowest = results.iter().map(|(_, d)| *d).max().unwrap();
@@ -505,4 +511,14 @@ fn two_workers_fetch_once() {
         h2 <= h1 + 1,
         "two workers fetch no more than one: {h2} vs {h1}"
     );
+}
+
+#[test]
+fn the_remote_jwks_example_validates_in_envoy() {
+    let example =
+        std::fs::read_to_string(host_tests::workspace_root().join("examples/remote-jwks.yaml"))
+            .unwrap();
+    let (ok, output) = validate_template(TEMPLATE, &example, 9);
+    assert!(ok, "{output}");
+    assert!(output.contains("configured: workload foo"), "{output}");
 }
