@@ -318,10 +318,12 @@ impl JwksRuntime {
                 };
                 let written =
                     self.update(id, |s| Some(s.succeeded(now, &d, &learned)), Some(&body));
-                if let Some((_, new)) = &written {
-                    self.cache
-                        .install(id, new.version, new.fetched_at, Rc::new(jwks));
-                }
+                // Even when the shared write failed, this VM uses what it fetched.
+                let version = written.as_ref().map_or_else(
+                    || self.cache.keys_version(id).max(1),
+                    |(_, new)| new.version,
+                );
+                self.cache.install(id, version, now, Rc::new(jwks));
                 written
             }
             Err(e) => {
@@ -378,6 +380,16 @@ impl JwksRuntime {
         // Requests paused while this ran (none: one thread) are kept too.
         still.append(&mut self.waiters);
         self.waiters = still;
+    }
+
+    /// The plugin is going away: answer every paused request rather than leave it hanging.
+    pub fn abandon(&mut self) {
+        for w in std::mem::take(&mut self.waiters) {
+            if host::set_effective_context(w.context_id).is_ok() {
+                http::deny_current(AuthnStatus::JwksFetchFail);
+            }
+        }
+        let _ = host::set_effective_context(self.root_context_id);
     }
 
     /// The root's timer: read the shared state, start what is wanted or due, settle waiters.

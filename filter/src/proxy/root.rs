@@ -30,6 +30,17 @@ impl RootFilter {
 }
 
 impl Context for RootFilter {
+    /// The plugin is being removed (a new configuration replaces it): no paused request may
+    /// be left hanging.
+    fn on_done(&mut self) -> bool {
+        if let Some(runtime) = &self.jwks {
+            if let Ok(mut runtime) = runtime.try_borrow_mut() {
+                runtime.abandon();
+            }
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
