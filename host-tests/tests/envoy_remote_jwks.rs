@@ -132,19 +132,24 @@ fn first_fetch_pauses_requests_then_resumes_them_and_caches() {
     let key = EcIssuer::generate("k1");
     let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
     let single = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let warmup = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
     let issuer = "https://first.example";
     let single_issuer = "https://single.example";
+    let warmup_issuer = "https://warmup.example";
     let envoy = start(&config(
         &[
             rule(issuer, Some(&server.jwks_uri()), &[]),
             rule(single_issuer, Some(&single.jwks_uri()), &[]),
+            rule(warmup_issuer, Some(&warmup.jwks_uri()), &[]),
         ],
-        &[&server, &single],
+        &[&server, &single, &warmup],
         &[],
     ));
     // No token: no wait, no fetch.
     assert_passed(&envoy.get(None));
     assert_eq!((server.jwks_hits(), single.jwks_hits()), (0, 0));
+    // The VM's first verification also compiles the crypto code: keep it out of the timing.
+    assert_passed(&envoy.get(Some(&token(&key, warmup_issuer))));
 
     // One request paused on a healthy fetch, then the same request served from the cache.
     let single_token = token(&key, single_issuer);
@@ -520,4 +525,45 @@ fn the_remote_jwks_example_validates_in_envoy() {
     let (ok, output) = validate_template(TEMPLATE, &example, 9);
     assert!(ok, "{output}");
     assert!(output.contains("configured: workload foo"), "{output}");
+}
+
+/// A rotation seen by one worker is seen by all: with two workers, tokens with the new `kid`
+/// on either worker cause one refetch in total.
+#[test]
+fn rotation_with_two_workers_refetches_once() {
+    let k1 = EcIssuer::generate("k1");
+    let k2 = EcIssuer::generate("k2");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&k1])));
+    let issuer = "https://rotate-workers.example";
+    let envoy = start_with(
+        &config(
+            &[rule(issuer, Some(&server.jwks_uri()), &[])],
+            &[&server],
+            &[],
+        ),
+        2,
+    );
+    let burst = |token: &str| {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..20)
+                .map(|_| s.spawn(|| envoy.get(Some(token))))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    for r in burst(&token(&k1, issuer)) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 1);
+    server.set(Behavior::Serve(jwks_of(&[&k2])));
+    for r in burst(&token(&k2, issuer)) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 2, "one refetch for both workers");
+    for r in burst(&token(&k1, issuer)) {
+        assert_status(&r, 401, MSG_NO_KID);
+    }
+    assert_eq!(server.jwks_hits(), 2);
 }
