@@ -400,6 +400,17 @@ impl JwksRuntime {
         for &id in &ids {
             self.sync(id);
         }
+        // A lease whose holder vanished (a VM torn down mid-fetch) expires: requests still
+        // waiting ask again rather than wait for their deadline.
+        for w in &self.waiters {
+            let idle = self
+                .cache
+                .shared(w.wait.source)
+                .is_some_and(|s| !s.in_flight(now));
+            if idle && !self.wanted.contains(&w.wait) {
+                self.wanted.push(w.wait);
+            }
+        }
         for wait in std::mem::take(&mut self.wanted) {
             let in_flight = self
                 .cache
