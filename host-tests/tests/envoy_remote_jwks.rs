@@ -62,6 +62,16 @@ struct Running {
     _upstream: EchoUpstream,
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Whatever a test did, the VM must not have panicked (a panic kills it for good).
+        if !std::thread::panicking() {
+            let log = self.envoy.log();
+            assert!(!log.contains("panicked"), "the VM panicked:\n{log}");
+        }
+    }
+}
+
 fn start_with(config: &str, concurrency: u32) -> Running {
     let upstream = EchoUpstream::start();
     let options = Options {
@@ -565,5 +575,37 @@ fn rotation_with_two_workers_refetches_once() {
     for r in burst(&token(&k1, issuer)) {
         assert_status(&r, 401, MSG_NO_KID);
     }
+    assert_eq!(server.jwks_hits(), 2);
+}
+
+/// A client that gives up while its request waits for keys leaves nothing behind: the VM keeps
+/// serving, and the fetch it started still fills the cache.
+#[test]
+fn a_request_abandoned_while_waiting_is_forgotten() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Hang(Duration::from_millis(700)));
+    let issuer = "https://abandon.example";
+    let envoy = start(&config(
+        &[rule(issuer, Some(&server.jwks_uri()), &["timeout: 3s"])],
+        &[&server],
+        &[],
+    ));
+    let good = token(&key, issuer);
+    {
+        use std::io::Write as _;
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", envoy.envoy.port())).unwrap();
+        write!(
+            conn,
+            "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {good}\r\n\r\n"
+        )
+        .unwrap();
+        server.wait_for_jwks_hits(1, Duration::from_secs(5));
+    } // closed while paused
+    assert_passed(&envoy.get(None));
+    server.set(Behavior::Serve(jwks_of(&[&key])));
+    // The hanging fetch ends (empty reply after 700 ms) and fails; the retry brings the keys.
+    server.wait_for_jwks_hits(2, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_passed(&envoy.get(Some(&good)));
     assert_eq!(server.jwks_hits(), 2);
 }
