@@ -9,14 +9,15 @@
 
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
-
 use super::{FetchReason, Keys, RemoteJwks, RemoteKeys, Settings, SourceId, REFRESH_AHEAD_MS};
 use crate::jwt::Jwks;
 
+/// The first line of a shared record: its format, so a record written by another version of
+/// the filter sharing the VM id is read as absent rather than misread.
+const RECORD_FORMAT: &str = "mesh-authn jwks state 1";
+
 /// One source's state, shared by all worker VMs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shared {
     /// Version of the last good body (0: none yet); bumped only when the body changes.
     pub version: u64,
@@ -43,12 +44,50 @@ pub struct Shared {
 impl Shared {
     /// Decodes a record; `None` if the bytes are not one.
     pub fn decode(bytes: &[u8]) -> Option<Shared> {
-        serde_json::from_slice(bytes).ok()
+        let text = std::str::from_utf8(bytes).ok()?;
+        // Ten lines, then the error text (which may hold anything) as the rest.
+        let mut f = text.splitn(11, '\n');
+        if f.next()? != RECORD_FORMAT {
+            return None;
+        }
+        let mut num = || f.next()?.parse::<u64>().ok();
+        let version = num()?;
+        let fetched_at = num()?;
+        let lease_until = num()?;
+        let failures = u32::try_from(num()?).ok()?;
+        let retry_at = num()?;
+        let kid_refetch_at = num()?;
+        let used = num()? == 1;
+        Some(Shared {
+            version,
+            fetched_at,
+            lease_until,
+            failures,
+            retry_at,
+            kid_refetch_at,
+            used,
+            digest: f.next()?.to_owned(),
+            jwks_uri: f.next()?.to_owned(),
+            error: f.next()?.to_owned(),
+        })
     }
 
-    /// Encodes the record.
+    /// Encodes the record (a few lines of text: small, and no serializer in the artifact).
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        format!(
+            "{RECORD_FORMAT}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.version,
+            self.fetched_at,
+            self.lease_until,
+            self.failures,
+            self.retry_at,
+            self.kid_refetch_at,
+            u8::from(self.used),
+            self.digest.replace('\n', " "),
+            self.jwks_uri.replace('\n', " "),
+            self.error
+        )
+        .into_bytes()
     }
 
     /// Whether a fetch is running.
@@ -592,12 +631,36 @@ mod tests {
     fn records_round_trip_and_garbage_is_refused() {
         let a = Shared {
             version: 3,
-            error: "HTTP 500: \"x\"".into(),
+            fetched_at: 17,
+            digest: "ab12".into(),
+            jwks_uri: "http://h/k".into(),
+            lease_until: 5,
+            failures: 2,
+            retry_at: 9,
+            error: "HTTP 500: \"x\"\nsecond line".into(),
+            kid_refetch_at: 4,
             used: true,
-            ..Shared::default()
         };
-        assert_eq!(Shared::decode(&a.encode()), Some(a));
+        assert_eq!(Shared::decode(&a.encode()), Some(a.clone()));
+        assert_eq!(
+            Shared::decode(&Shared::default().encode()),
+            Some(Shared::default())
+        );
         assert_eq!(Shared::decode(b"\xff"), None);
+        assert_eq!(Shared::decode(b"{\"version\":3}"), None);
+        let text = String::from_utf8(a.encode()).unwrap();
+        for cut in 0..text.find("\"x\"").unwrap() {
+            if text
+                .get(..cut)
+                .is_some_and(|t| t.matches('\n').count() < 10)
+            {
+                assert_eq!(
+                    Shared::decode(&text.as_bytes()[..cut]),
+                    None,
+                    "cut at {cut}"
+                );
+            }
+        }
         let body = encode_body(7, b"{\"keys\":[]}\n");
         assert_eq!(decode_body(&body), Some((7, &b"{\"keys\":[]}\n"[..])));
         assert_eq!(decode_body(b"x\n{}"), None);

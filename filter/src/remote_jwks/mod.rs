@@ -380,8 +380,8 @@ pub fn body_snippet(body: &[u8]) -> String {
 
 /// The `jwks_uri` of an OIDC discovery document.
 pub fn parse_discovery(body: &[u8]) -> Result<HttpUri, FetchError> {
-    let doc: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| FetchError::Discovery(format!("not JSON ({e})")))?;
+    let doc = crate::jwt::json::parse_object(body)
+        .ok_or_else(|| FetchError::Discovery("not a JSON object".into()))?;
     let uri = doc
         .get("jwks_uri")
         .and_then(serde_json::Value::as_str)
