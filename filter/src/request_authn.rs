@@ -217,8 +217,10 @@ pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jw
         Keys::Failed => return Err(AuthnStatus::JwksFetchFail.into()),
     };
     match verify::verify_signature(&jwt, &jwks, env.crypto) {
-        // Rotation: the issuer signs with a key this set does not have yet.
-        Err(AuthnStatus::JwksKidAlgMismatch)
+        // Rotation: the issuer signs with a key this set does not have yet. (A set with a
+        // kid-less key tries it for any kid, so that failure can be a rotation too; a failure
+        // under a key that has the token's kid is a bad signature, never refetched for.)
+        Err(AuthnStatus::JwksKidAlgMismatch | AuthnStatus::JwtVerificationFail)
             if !jwt.kid.is_empty()
                 && !jwks.keys().iter().any(|k| k.kid == jwt.kid)
                 && env.remote.refetch_for_unknown_kid(source) =>
