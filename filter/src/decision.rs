@@ -2,6 +2,7 @@
 
 use crate::extract::RequestState;
 use crate::jwt::AuthnStatus;
+use crate::remote_jwks::KeyWait;
 use crate::request::Request;
 
 /// The verdict on one request.
@@ -11,6 +12,9 @@ pub enum Decision {
     Allow(Mutations),
     /// Answer locally with Envoy's reply for this status.
     Deny(AuthnStatus),
+    /// A token needs remote keys that are being fetched: pause, decide again when they are
+    /// there (or answer `Jwks remote fetch is failed` after the rule's timeout).
+    NeedKeys(KeyWait),
 }
 
 /// Changes to the request before it goes upstream.

@@ -11,6 +11,7 @@
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
+//! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
 //! - [`request`]: the request as bytes;
 //! - `proxy`: the only module that talks to the host (proxy-wasm root and HTTP contexts).
 
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod jwt;
 pub mod outputs;
 pub mod peer_authn;
+pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;
 

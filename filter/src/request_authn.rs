@@ -16,7 +16,17 @@ use crate::extract::{FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
 use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
 use crate::outputs::Outputs;
+use crate::remote_jwks::{FetchReason, KeyWait, Keys, RemoteKeys, SourceId};
 use crate::request::Request;
+
+/// Where a provider's keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `jwks`: parsed at configuration time.
+    Inline(Rc<Jwks>),
+    /// `jwksUri` or OIDC discovery: fetched, looked up through [`Env::remote`].
+    Remote(SourceId),
+}
 
 /// One `jwtRule` compiled: Envoy's `JwtProvider`.
 #[derive(Debug, Clone)]
@@ -26,7 +36,7 @@ pub struct Provider {
     /// Accepted audiences.
     pub audiences: Audiences,
     /// The key set.
-    pub jwks: Rc<Jwks>,
+    pub jwks: KeySource,
     /// Where its tokens are.
     pub locations: Vec<Location>,
     /// `forwardOriginalToken`.
@@ -50,6 +60,8 @@ pub struct Env<'a> {
     pub now: u64,
     /// The signature backend.
     pub crypto: &'a dyn SignatureVerifier,
+    /// The remote key sets as they are now.
+    pub remote: &'a dyn RemoteKeys,
 }
 
 /// Which rules a decision came from, by index into [`RequestAuthn::providers`].
@@ -69,6 +81,8 @@ pub struct Attribution {
 enum Verdict {
     Verified,
     Failed(AuthnStatus),
+    /// Keys are being fetched: decide again when they are there.
+    Wait(KeyWait),
 }
 
 impl RequestAuthn {
@@ -128,6 +142,7 @@ impl RequestAuthn {
         match verdict {
             Verdict::Verified => Decision::allow(&state),
             Verdict::Failed(status) => Decision::Deny(status),
+            Verdict::Wait(wait) => Decision::NeedKeys(wait),
         }
     }
 
@@ -145,6 +160,7 @@ impl RequestAuthn {
             match verify_provider(i, p, state, tally, env) {
                 Verdict::Failed(AuthnStatus::JwtMissed) if !p.required => {}
                 Verdict::Failed(status) => return Verdict::Failed(status),
+                wait @ Verdict::Wait(_) => return wait,
                 Verdict::Verified => {}
             }
         }
@@ -165,16 +181,19 @@ impl RequestAuthn {
             match verify_provider(i, p, state, tally, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
+                wait @ Verdict::Wait(_) => return wait,
             }
         }
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;
         for (i, p) in providers.iter().enumerate() {
-            if let Verdict::Failed(s) = verify_provider(i, p, state, tally, env) {
-                if !s.is_missing() {
+            match verify_provider(i, p, state, tally, env) {
+                Verdict::Failed(s) if !s.is_missing() => {
                     all = Verdict::Failed(s);
                     break;
                 }
+                wait @ Verdict::Wait(_) => return wait,
+                _ => {}
             }
         }
         let Verdict::Failed(all_status) = all else {
@@ -213,12 +232,13 @@ fn verify_provider(
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        let jwt = match verify_token(provider, token, env) {
+        let jwt = match check_token(provider, token, env) {
             Ok(jwt) => jwt,
-            Err(status) => {
+            Err(TokenFailure::Status(status)) => {
                 tally.failures.push((index, status));
                 return Verdict::Failed(status);
             }
+            Err(TokenFailure::Wait(wait)) => return Verdict::Wait(wait),
         };
         if !tally.verified.contains(&index) {
             tally.verified.push(index);
@@ -245,15 +265,73 @@ fn is_cors_preflight(request: &Request) -> bool {
 
 /// Envoy's authenticator order: parse, issuer, time, audience, signature. So an expired token
 /// with a forged signature says `Jwt is expired`.
+/// Remote keys that are not there yet fail as `Jwks remote fetch is failed`.
 pub fn verify_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, AuthnStatus> {
+    check_token(provider, token, env).map_err(|f| match f {
+        TokenFailure::Status(s) => s,
+        TokenFailure::Wait(_) => AuthnStatus::JwksFetchFail,
+    })
+}
+
+/// Why a token did not verify: a status, or keys to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    /// Verification failed.
+    Status(AuthnStatus),
+    /// The keys (or a refetch for an unknown `kid`) are being fetched.
+    Wait(KeyWait),
+}
+
+impl From<AuthnStatus> for TokenFailure {
+    fn from(s: AuthnStatus) -> Self {
+        TokenFailure::Status(s)
+    }
+}
+
+/// [`verify_token`], saying when the token has to wait for remote keys. Only a token that got
+/// as far as the signature check waits: a request without a token, or with an expired or
+/// foreign one, is decided at once.
+pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, TokenFailure> {
     let jwt = Jwt::parse(token)?;
     if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
-        return Err(AuthnStatus::JwtUnknownIssuer);
+        return Err(AuthnStatus::JwtUnknownIssuer.into());
     }
     jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
     if !provider.audiences.allows(&jwt.audiences) {
-        return Err(AuthnStatus::JwtAudienceNotAllowed);
+        return Err(AuthnStatus::JwtAudienceNotAllowed.into());
     }
-    verify::verify_signature(&jwt, &provider.jwks, env.crypto)?;
-    Ok(jwt)
+    let source = match &provider.jwks {
+        KeySource::Inline(jwks) => {
+            verify::verify_signature(&jwt, jwks, env.crypto)?;
+            return Ok(jwt);
+        }
+        KeySource::Remote(source) => *source,
+    };
+    let jwks = match env.remote.keys(source) {
+        Keys::Ready(jwks) => jwks,
+        Keys::Wait => {
+            return Err(TokenFailure::Wait(KeyWait {
+                source,
+                reason: FetchReason::FirstUse,
+            }))
+        }
+        Keys::Failed => return Err(AuthnStatus::JwksFetchFail.into()),
+    };
+    match verify::verify_signature(&jwt, &jwks, env.crypto) {
+        // Rotation: the issuer signs with a key this set does not have yet. (A set with a
+        // kid-less key tries it for any kid, so that failure can be a rotation too; a failure
+        // under a key that has the token's kid is a bad signature, never refetched for.)
+        Err(AuthnStatus::JwksKidAlgMismatch | AuthnStatus::JwtVerificationFail)
+            if !jwt.kid.is_empty()
+                && !jwks.keys().iter().any(|k| k.kid == jwt.kid)
+                && env.remote.refetch_for_unknown_kid(source) =>
+        {
+            Err(TokenFailure::Wait(KeyWait {
+                source,
+                reason: FetchReason::UnknownKid,
+            }))
+        }
+        Err(status) => Err(status.into()),
+        Ok(()) => Ok(jwt),
+    }
 }

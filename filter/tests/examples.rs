@@ -42,3 +42,29 @@ fn peer_authentication_example_is_accepted_and_composed() {
     assert!(config.peer_authn.checks_trust_domain());
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
+
+#[test]
+fn remote_jwks_example_is_accepted() {
+    use mesh_authn::remote_jwks::SourceKind;
+    let text = include_str!("../../examples/remote-jwks.yaml");
+    let config = FilterConfig::parse(text.as_bytes()).unwrap();
+    let remote = &config.remote_jwks;
+    assert_eq!(remote.sources.len(), 2);
+    assert_eq!(
+        remote.settings.cluster_for(remote.sources[0].first_uri()),
+        "idp"
+    );
+    match &remote.sources[1].kind {
+        SourceKind::Discovery(uri) => {
+            assert_eq!(
+                uri.text,
+                "https://login.example.com/realms/r1/.well-known/openid-configuration"
+            );
+            assert_eq!(
+                remote.settings.cluster_for(uri),
+                "outbound|443||login.example.com"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

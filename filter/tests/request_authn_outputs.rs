@@ -31,6 +31,7 @@ fn mutations(d: Decision) -> Mutations {
     match d {
         Decision::Allow(m) => m,
         Decision::Deny(s) => panic!("denied: {s:?}"),
+        Decision::NeedKeys(w) => panic!("waits for keys: {w:?}"),
     }
 }
 

@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use mesh_authn::config::FilterConfig;
 use mesh_authn::decision::Decision;
 use mesh_authn::jwt::verify::PureRust;
+use mesh_authn::remote_jwks::NoRemoteKeys;
 use mesh_authn::request::Request;
 use mesh_authn::request_authn::Env;
 
@@ -35,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let env = Env {
         now: 1_700_000_000,
         crypto: &PureRust,
+        remote: &NoRemoteKeys,
     };
     let decision = COMPILED.with(|config| config.request_authn.authenticate(&request, &env));
     if let Decision::Allow(mutations) = decision {

@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod istio;
+mod jwks;
 mod node;
 mod peer_authn;
 mod request_authn;
@@ -28,6 +29,7 @@ pub use node::NodeMetadata;
 pub use scope::Workload;
 
 use crate::peer_authn::MtlsPolicy;
+use crate::remote_jwks::RemoteJwks;
 use crate::request_authn::{Provider, RequestAuthn};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
@@ -47,6 +49,8 @@ pub struct FilterConfig {
     pub warnings: Vec<String>,
     /// One line for the log: what applies, and what was ignored as out of scope.
     pub summary: String,
+    /// The remote key sets (`jwksUri`, OIDC discovery) and how they are fetched.
+    pub remote_jwks: RemoteJwks,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +66,7 @@ struct RawPluginConfig {
     trust_domain: Option<String>,
     #[serde(default)]
     trust_domain_aliases: Option<Vec<String>>,
+    jwks: Option<Value>,
 }
 
 /// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
@@ -114,6 +119,10 @@ impl FilterConfig {
         }
         let policies = policy_documents(raw.policies)?;
         let trust_domains = peer_authn::trust_domains(raw.trust_domain, raw.trust_domain_aliases)?;
+        let mut remote_jwks = RemoteJwks {
+            settings: jwks::compile(raw.jwks)?,
+            sources: Vec::new(),
+        };
 
         let mut providers = Vec::new();
         let mut applied = Vec::new();
@@ -124,7 +133,7 @@ impl FilterConfig {
                 peer_policies.push(peer_authn::PeerPolicy::compile(doc, &path)?);
                 continue;
             }
-            let policy = Policy::compile(doc, &path)?;
+            let policy = Policy::compile(doc, &path, &mut remote_jwks)?;
             let id = format!("{}/{}", policy.namespace, policy.name);
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
                 applied.push(id);
@@ -160,6 +169,7 @@ impl FilterConfig {
             peer_authn: peer.policy,
             warnings: peer.warnings,
             summary,
+            remote_jwks,
         })
     }
 }
@@ -249,7 +259,7 @@ struct Policy {
 }
 
 impl Policy {
-    fn compile(doc: Value, path: &str) -> Result<Policy, ConfigError> {
+    fn compile(doc: Value, path: &str, remote: &mut RemoteJwks) -> Result<Policy, ConfigError> {
         if !doc.is_object() {
             return Err(ConfigError::field(
                 path,
@@ -287,7 +297,7 @@ impl Policy {
         };
         let spec_path = format!("{path}.spec");
         let spec = resource.spec.unwrap_or(Value::Object(Default::default()));
-        let (selector, providers) = request_authn::compile(spec, &spec_path)?;
+        let (selector, providers) = request_authn::compile(spec, &spec_path, remote)?;
         Ok(Policy {
             name,
             namespace,

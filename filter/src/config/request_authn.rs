@@ -9,12 +9,14 @@ use super::{typed, ConfigError};
 use crate::extract::Location;
 use crate::jwt::{Audiences, Jwks};
 use crate::outputs::{ClaimHeader, Outputs};
-use crate::request_authn::Provider;
+use crate::remote_jwks::{HttpUri, RemoteJwks, SourceKind, DEFAULT_FETCH_TIMEOUT_MS};
+use crate::request_authn::{KeySource, Provider};
 
 /// A spec's selector (`None`: namespace-wide) and its rules compiled, in document order.
 pub(super) fn compile(
     spec: Value,
     spec_path: &str,
+    remote: &mut RemoteJwks,
 ) -> Result<(Option<Labels>, Vec<Provider>), ConfigError> {
     let spec: RequestAuthenticationSpec = typed(spec, spec_path)?;
     if spec.target_ref.is_some() || spec.target_refs.is_some() {
@@ -33,12 +35,16 @@ pub(super) fn compile(
         .jwt_rules
         .into_iter()
         .enumerate()
-        .map(|(i, rule)| compile_rule(rule, &format!("{spec_path}.jwtRules[{i}]")))
+        .map(|(i, rule)| compile_rule(rule, &format!("{spec_path}.jwtRules[{i}]"), remote))
         .collect::<Result<_, _>>()?;
     Ok((spec.selector.map(|s| s.match_labels), providers))
 }
 
-fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
+fn compile_rule(
+    rule: JwtRule,
+    path: &str,
+    remote: &mut RemoteJwks,
+) -> Result<Provider, ConfigError> {
     let not_yet = |field: &str, what: &str, instead: &str| {
         let instead = if instead.is_empty() {
             String::new()
@@ -68,14 +74,17 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
         }
     };
     let outputs = compile_outputs(&rule, path)?;
-    if let Some(timeout) = &rule.timeout {
-        parse_duration(timeout).ok_or_else(|| {
-            ConfigError::field(
-                format!("{path}.timeout"),
-                format!("`{timeout}` is not a duration such as `5s` or `0.5s`"),
-            )
-        })?;
-    }
+    let timeout_ms = match &rule.timeout {
+        Some(timeout) => parse_duration(timeout)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                ConfigError::field(
+                    format!("{path}.timeout"),
+                    format!("`{timeout}` is not a duration such as `5s` or `0.5s` (above 0)"),
+                )
+            })?,
+        None => DEFAULT_FETCH_TIMEOUT_MS,
+    };
     // istiod's validateJwtRule: an empty issuer (any `iss` accepted) needs a `jwksUri`; with an
     // inline `jwks` alone Istio refuses the rule, and so does mesh-authn.
     if rule.issuer.is_empty() && rule.jwks_uri.is_empty() {
@@ -90,22 +99,27 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
             "set together with `jwks`; use only one of them",
         ));
     }
-    if !rule.jwks_uri.is_empty() {
-        return Err(not_yet(
-            "jwksUri",
-            "fetching a remote JWKS",
-            "inline the key set with `jwks`",
-        ));
-    }
-    if rule.jwks.is_empty() {
-        return Err(not_yet(
-            "jwks",
-            "OIDC discovery (no `jwks` and no `jwksUri`)",
-            "inline the key set with `jwks`",
-        ));
-    }
-    let jwks = Jwks::parse(&rule.jwks)
-        .map_err(|e| ConfigError::field(format!("{path}.jwks"), e.to_string()))?;
+    let jwks = if !rule.jwks_uri.is_empty() {
+        let uri = HttpUri::parse(&rule.jwks_uri)
+            .map_err(|e| ConfigError::field(format!("{path}.jwksUri"), e))?;
+        KeySource::Remote(remote.add(SourceKind::JwksUri(uri), timeout_ms))
+    } else if rule.jwks.is_empty() {
+        // istiod's OIDC discovery: <issuer>/.well-known/openid-configuration.
+        let uri = HttpUri::discovery(&rule.issuer).map_err(|e| {
+            ConfigError::field(
+                format!("{path}.issuer"),
+                format!(
+                    "{e}: with neither `jwks` nor `jwksUri`, the keys are found by OIDC \
+                     discovery from the issuer, which must then be an http(s) URL"
+                ),
+            )
+        })?;
+        KeySource::Remote(remote.add(SourceKind::Discovery(uri), timeout_ms))
+    } else {
+        let jwks = Jwks::parse(&rule.jwks)
+            .map_err(|e| ConfigError::field(format!("{path}.jwks"), e.to_string()))?;
+        KeySource::Inline(Rc::new(jwks))
+    };
     for (i, aud) in rule.audiences.iter().enumerate() {
         if aud.is_empty() {
             return Err(ConfigError::field(
@@ -152,7 +166,7 @@ fn compile_rule(rule: JwtRule, path: &str) -> Result<Provider, ConfigError> {
     Ok(Provider {
         issuer: rule.issuer,
         audiences: Audiences::new(&rule.audiences),
-        jwks: Rc::new(jwks),
+        jwks,
         locations,
         forward: rule.forward_original_token,
         outputs,
@@ -210,7 +224,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// A proto3 JSON Duration (`"5s"`, `"0.5s"`), in milliseconds.
-fn parse_duration(text: &str) -> Option<u64> {
+pub(super) fn parse_duration(text: &str) -> Option<u64> {
     let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
     if !(0.0..=315_576_000_000.0).contains(&seconds) {
         return None;

@@ -258,8 +258,28 @@ fn bad_configs_each_name_their_field() {
         ),
         ("workload: {namespace: foo}\npolicies: 7".into(), "policies: expected a list of resources"),
         (
-            config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwksUri: https://idp/jwks\n")),
-            "policies[0].spec.jwtRules[0].jwksUri: fetching a remote JWKS is not supported by this version of mesh-authn yet; inline the key set with `jwks`",
+            config(&ra("a", "foo", "    jwtRules:\n    - issuer: i\n      jwksUri: idp/jwks\n")),
+            "policies[0].spec.jwtRules[0].jwksUri: `idp/jwks` is not an http:// or https:// URL",
+        ),
+        (
+            config(&ra("a", "foo", "    jwtRules:\n    - issuer: testing@secure.istio.io\n")),
+            "policies[0].spec.jwtRules[0].issuer: `testing@secure.istio.io/.well-known/openid-configuration` is not an http:// or https:// URL: with neither `jwks` nor `jwksUri`",
+        ),
+        (
+            format!("{}jwks: {{cacheDuration: 5m}}\n", config(&ra("a", "foo", &rule("i")))),
+            "jwks.cacheDuration: `5m` is not a duration",
+        ),
+        (
+            format!("{}jwks: {{retryInitialInterval: 2s, retryMaxInterval: 1s}}\n", config(&ra("a", "foo", &rule("i")))),
+            "jwks.retryMaxInterval: shorter than retryInitialInterval",
+        ),
+        (
+            format!("{}jwks: {{clusters: {{'idp:443': ''}}}}\n", config(&ra("a", "foo", &rule("i")))),
+            "jwks.clusters.idp:443: the cluster name must not be empty",
+        ),
+        (
+            format!("{}jwks: {{cacheTime: 5s}}\n", config(&ra("a", "foo", &rule("i")))),
+            "jwks.cacheTime: unknown field `cacheTime`",
         ),
     ];
     for (text, want) in cases {
@@ -273,6 +293,45 @@ fn bad_configs_each_name_their_field() {
             "one line: {got}"
         );
     }
+}
+
+#[test]
+fn remote_key_sets_are_registered_once_per_url() {
+    use crate::remote_jwks::SourceKind;
+    use crate::request_authn::KeySource;
+    let spec = "    jwtRules:\n    - issuer: https://a.example\n      jwksUri: http://127.0.0.1:9/k\n      timeout: 2s\n    - issuer: https://b.example\n      jwksUri: http://127.0.0.1:9/k\n    - issuer: https://c.example/realm/\n";
+    let text = format!(
+        "{}jwks:\n  clusters: {{'127.0.0.1:9': idp}}\n  cacheDuration: 2s\n  maxStale: 0.5s\n  refetchInterval: 1s\n",
+        config(&ra("a", "foo", spec))
+    );
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    let r = &c.remote_jwks;
+    assert_eq!(r.sources.len(), 2);
+    assert_eq!(
+        r.sources[0].timeout_ms, 5_000,
+        "the longest timeout: the default 5 s"
+    );
+    assert!(matches!(&r.sources[1].kind, SourceKind::Discovery(u)
+        if u.text == "https://c.example/realm/.well-known/openid-configuration"));
+    assert_eq!(
+        (
+            r.settings.cache_duration_ms,
+            r.settings.max_stale_ms,
+            r.settings.refetch_interval_ms
+        ),
+        (2_000, 500, 1_000)
+    );
+    assert_eq!(r.settings.cluster_for(r.sources[0].first_uri()), "idp");
+    let sources: Vec<_> = c
+        .request_authn
+        .providers()
+        .iter()
+        .map(|p| match p.jwks {
+            KeySource::Remote(id) => id.0,
+            KeySource::Inline(_) => 99,
+        })
+        .collect();
+    assert_eq!(sources, [0, 0, 1]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 pub mod audience;
 mod b64;
-mod json;
+pub(crate) mod json;
 pub mod jwks;
 pub mod status;
 pub mod token;

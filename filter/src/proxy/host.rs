@@ -31,6 +31,11 @@ const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
+const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
+const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+const STREAM_HTTP_REQUEST: u32 = 0;
+/// `set_shared_data` refused the write: the value changed since it was read.
+pub const CAS_MISMATCH: HostStatus = HostStatus(8);
 
 /// proxy-wasm log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +104,30 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
 }
 
 fn check(status: u32) -> Result<(), HostStatus> {
@@ -148,11 +177,100 @@ pub fn log_level() -> Option<LogLevel> {
 }
 
 /// The host's clock, in whole Unix seconds.
+#[allow(dead_code)] // the request path reads milliseconds now; kept for callers of seconds
 pub fn now_unix_seconds() -> Result<u64, HostStatus> {
     let mut nanos = 0u64;
     // SAFETY: `nanos` is a valid out-pointer.
     check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
     Ok(nanos / 1_000_000_000)
+}
+
+/// The host's clock, in Unix milliseconds.
+pub fn now_unix_millis() -> Result<u64, HostStatus> {
+    let mut nanos = 0u64;
+    // SAFETY: `nanos` is a valid out-pointer.
+    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos / 1_000_000)
+}
+
+/// A shared-data value and its CAS token; `None` when the key does not exist.
+pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    let mut cas = 0u32;
+    // SAFETY: pointers describe `key` and valid out-pointers; on Ok the host hands over a
+    // buffer it allocated.
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut len, &mut cas) };
+    match status {
+        OK => Ok(Some((unsafe { take_host_buffer(data, len) }, cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Writes a shared-data value if its CAS token is still `cas` (0: unconditionally).
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+    // SAFETY: pointers and lengths describe `key` and `value`.
+    check(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
+}
+
+/// Sets the root context's tick period (0 stops it). From a stream context it still sets the
+/// root's, which is how a request wakes the root up at once.
+pub fn set_tick_period_ms(period: u32) -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_set_tick_period_milliseconds(period) })
+}
+
+/// Makes later host calls act on another context (a paused request, from the root).
+pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// Resumes the paused request of the effective context.
+pub fn continue_request() -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_continue_stream(STREAM_HTTP_REQUEST) })
+}
+
+/// One header of a dispatched call's response; `None` when absent (a reset, a timeout).
+pub fn http_call_response_header(name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: pointers describe `name` and valid out-pointers; on Ok the host hands over a
+    // buffer it allocated.
+    let status = unsafe {
+        proxy_get_header_map_value(
+            MAP_HTTP_CALL_RESPONSE_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            &mut data,
+            &mut len,
+        )
+    };
+    match status {
+        OK => Ok(Some(unsafe { take_host_buffer(data, len) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// The first `size` bytes of a dispatched call's response body.
+pub fn http_call_response_body(size: usize) -> Result<Vec<u8>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
+    let status = unsafe {
+        proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, &mut data, &mut len)
+    };
+    match status {
+        OK => Ok(unsafe { take_host_buffer(data, len) }),
+        NOT_FOUND => Ok(Vec::new()),
+        other => Err(HostStatus(other)),
+    }
 }
 
 /// The plugin configuration bytes (empty when there are none).

@@ -6,44 +6,130 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
-use super::metrics::Metrics;
+use super::jwks_fetch::{self, SharedRuntime};
+use super::metrics;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::verify::PureRust;
+use crate::jwt::AuthnStatus;
 use crate::peer_authn::PeerVerdict;
+use crate::remote_jwks::{KeyWait, NoRemoteKeys, RemoteKeys};
 use crate::request::Request;
+use crate::request_authn::Attribution;
 use crate::request_authn::Env;
 
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
     config: Option<Rc<FilterConfig>>,
-    metrics: Option<Rc<Metrics>>,
+    context_id: u32,
+    /// The VM's remote-JWKS runtime, when the configuration has remote key sets.
+    jwks: Option<SharedRuntime>,
 }
 
 impl AuthnHttp {
-    pub(super) fn new(config: Option<Rc<FilterConfig>>) -> AuthnHttp {
+    pub(super) fn new(
+        config: Option<Rc<FilterConfig>>,
+        context_id: u32,
+        jwks: Option<SharedRuntime>,
+    ) -> AuthnHttp {
         AuthnHttp {
             config,
-            metrics: None,
+            context_id,
+            jwks,
         }
     }
+}
 
-    /// Counts decisions in these counters.
-    pub(super) fn with_metrics(mut self, metrics: Option<Rc<Metrics>>) -> AuthnHttp {
-        self.metrics = metrics;
-        self
+/// Fail closed: the filter could not decide, so the request does not go through.
+fn refuse(why: &str) -> Action {
+    log::debug!("refusing request: {why}");
+    let body = format!("mesh-authn: {why}");
+    if let Err(status) =
+        host::send_local_response(500, "mesh_authn_internal_error", body.as_bytes(), &[])
+    {
+        log::warn!("could not send a local reply: {status}");
     }
+    Action::Pause
+}
 
-    /// Fail closed: the filter could not decide, so the request does not go through.
-    fn refuse(&self, why: &str) -> Action {
-        log::debug!("refusing request: {why}");
-        let body = format!("mesh-authn: {why}");
-        if let Err(status) =
-            host::send_local_response(500, "mesh_authn_internal_error", body.as_bytes(), &[])
-        {
-            log::warn!("could not send a local reply: {status}");
+/// What became of the request being decided.
+pub(super) enum Outcome {
+    /// Let it go on (mutations applied).
+    Continue,
+    /// Answered locally (denied or refused).
+    Answered,
+    /// Pause it until these keys are fetched.
+    Wait(KeyWait),
+}
+
+/// Decides the current (effective) request and applies the decision: from the stream's own
+/// `on_http_request_headers`, and again from the root when keys it waited for arrive.
+pub(super) fn decide_current(
+    config: &FilterConfig,
+    remote: &dyn RemoteKeys,
+    now_ms: u64,
+) -> Outcome {
+    let request = match host::request_headers() {
+        Ok(headers) => Request::new(headers),
+        Err(status) => {
+            refuse(&format!("cannot read request headers: {status}"));
+            return Outcome::Answered;
         }
-        Action::Pause
+    };
+    let env = Env {
+        now: now_ms / 1000,
+        crypto: &PureRust,
+        remote,
+    };
+    let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
+    metrics::record(&decision, &attribution);
+    match decision {
+        Decision::Allow(mutations) => {
+            for name in &mutations.remove_headers {
+                if let Err(status) = host::remove_request_header(name) {
+                    refuse(&format!("cannot remove header {name}: {status}"));
+                    return Outcome::Answered;
+                }
+            }
+            if let Some(path) = &mutations.path {
+                if let Err(status) = host::replace_request_header(":path", path) {
+                    refuse(&format!("cannot rewrite :path: {status}"));
+                    return Outcome::Answered;
+                }
+            }
+            if let Err(why) = apply_header_writes(&mutations) {
+                refuse(&why);
+                return Outcome::Answered;
+            }
+            Outcome::Continue
+        }
+        Decision::Deny(status) => {
+            deny(status, &request);
+            Outcome::Answered
+        }
+        Decision::NeedKeys(wait) => Outcome::Wait(wait),
+    }
+}
+
+/// Answers the current (effective) request with Envoy's reply for `status` (its keys could
+/// not be fetched in time).
+pub(super) fn deny_current(status: AuthnStatus) {
+    let request = Request::new(host::request_headers().unwrap_or_default());
+    metrics::record(&Decision::Deny(status), &Attribution::default());
+    deny(status, &request);
+}
+
+fn deny(status: AuthnStatus, request: &Request) {
+    let reply = LocalReply::for_status(status, request);
+    let headers: Vec<(&str, &[u8])> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_slice()))
+        .collect();
+    if let Err(status) =
+        host::send_local_response(reply.code, &reply.details, reply.body.as_bytes(), &headers)
+    {
+        log::warn!("could not send a local reply: {status}");
     }
 }
 
@@ -66,67 +152,39 @@ fn apply_header_writes(mutations: &Mutations) -> Result<(), String> {
 impl HttpContext for AuthnHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(config) = self.config.clone() else {
-            return self.refuse("the plugin has no valid configuration");
+            return refuse("the plugin has no valid configuration");
         };
         // PeerAuthentication first, as Istio's filter chain refuses the connection before any
         // HTTP filter runs; a refusal never reaches the upstream nor the JWT checks.
         match super::peer::verdict(&config.peer_authn) {
             Ok(PeerVerdict::Allow) => {}
             Ok(PeerVerdict::Deny(denial)) => return send_reply(&denial.local_reply()),
-            Err(why) => return self.refuse(&why),
+            Err(why) => return refuse(&why),
         }
         let authn = &config.request_authn;
         if authn.providers().is_empty() {
             return Action::Continue;
         }
-        let request = match host::request_headers() {
-            Ok(headers) => Request::new(headers),
-            Err(status) => return self.refuse(&format!("cannot read request headers: {status}")),
-        };
-        let now = match host::now_unix_seconds() {
+        let now_ms = match host::now_unix_millis() {
             Ok(now) => now,
-            Err(status) => return self.refuse(&format!("cannot read the clock: {status}")),
+            Err(status) => return refuse(&format!("cannot read the clock: {status}")),
         };
-        let env = Env {
-            now,
-            crypto: &PureRust,
+        let outcome = match &self.jwks {
+            None => decide_current(&config, &NoRemoteKeys, now_ms),
+            Some(runtime) => match runtime.try_borrow() {
+                Ok(runtime) => decide_current(&config, &runtime.view(now_ms), now_ms),
+                Err(_) => return refuse("the JWKS cache is busy"),
+            },
         };
-        let (decision, attribution) = authn.authenticate_attributed(&request, &env);
-        if let Some(metrics) = &self.metrics {
-            metrics.record(&decision, &attribution);
-        }
-        match decision {
-            Decision::Allow(mutations) => {
-                for name in &mutations.remove_headers {
-                    if let Err(status) = host::remove_request_header(name) {
-                        return self.refuse(&format!("cannot remove header {name}: {status}"));
-                    }
-                }
-                if let Some(path) = &mutations.path {
-                    if let Err(status) = host::replace_request_header(":path", path) {
-                        return self.refuse(&format!("cannot rewrite :path: {status}"));
-                    }
-                }
-                if let Err(why) = apply_header_writes(&mutations) {
-                    return self.refuse(&why);
-                }
-                Action::Continue
+        match (outcome, &self.jwks) {
+            (Outcome::Continue, _) => Action::Continue,
+            (Outcome::Answered, _) => Action::Pause,
+            (Outcome::Wait(wait), Some(runtime)) => {
+                jwks_fetch::wait(runtime, self.context_id, wait, now_ms);
+                Action::Pause
             }
-            Decision::Deny(status) => {
-                let reply = LocalReply::for_status(status, &request);
-                let headers: Vec<(&str, &[u8])> = reply
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (*n, v.as_slice()))
-                    .collect();
-                if let Err(status) = host::send_local_response(
-                    reply.code,
-                    &reply.details,
-                    reply.body.as_bytes(),
-                    &headers,
-                ) {
-                    log::warn!("could not send a local reply: {status}");
-                }
+            (Outcome::Wait(_), None) => {
+                deny_current(AuthnStatus::JwksFetchFail);
                 Action::Pause
             }
         }
@@ -146,4 +204,15 @@ fn send_reply(reply: &LocalReply) -> Action {
         log::warn!("could not send a local reply: {status}");
     }
     Action::Pause
+}
+
+impl Drop for AuthnHttp {
+    fn drop(&mut self) {
+        // A request that went away while waiting for keys is no longer waited on.
+        if let Some(runtime) = &self.jwks {
+            if let Ok(mut runtime) = runtime.try_borrow_mut() {
+                runtime.forget(self.context_id);
+            }
+        }
+    }
 }

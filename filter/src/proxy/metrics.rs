@@ -14,6 +14,9 @@
 //! (`https://example.com` ⇒ `https___example_com`; an empty issuer is `any`), so it stays one
 //! element of Envoy's dotted stat names. Envoy prints them under `wasmcustom.` in `/stats`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::host::{self, HostStatus};
 use crate::decision::Decision;
 use crate::jwt::AuthnStatus;
@@ -79,6 +82,8 @@ impl Metrics {
                     }
                 }
             }
+            // Not a verdict yet: counted when the request is decided after the fetch.
+            Decision::NeedKeys(_) => return,
             Decision::Deny(status) => {
                 ids[0] = Some(self.denied);
                 ids[1] = self.denied_by_reason.get(*status as usize).copied();
@@ -92,6 +97,32 @@ impl Metrics {
             inc(id);
         }
     }
+}
+
+thread_local! {
+    /// The VM's counters (a VM is one thread): installed by the root context when configured,
+    /// used by every decision, including those taken for requests resumed after a key fetch.
+    static INSTALLED: RefCell<Option<Rc<Metrics>>> = const { RefCell::new(None) };
+}
+
+/// Makes these the counters [`record`] uses (`None`: count nothing).
+pub fn install(metrics: Option<Rc<Metrics>>) {
+    INSTALLED.with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            *m = metrics;
+        }
+    });
+}
+
+/// Counts one decision in the installed counters, if any.
+pub fn record(decision: &Decision, attribution: &Attribution) {
+    INSTALLED.with(|m| {
+        if let Ok(m) = m.try_borrow() {
+            if let Some(metrics) = m.as_ref() {
+                metrics.record(decision, attribution);
+            }
+        }
+    });
 }
 
 fn inc(id: u32) {

@@ -3,6 +3,7 @@
 
 pub mod host;
 mod http;
+mod jwks_fetch;
 mod metrics;
 mod peer;
 mod root;
@@ -59,7 +60,7 @@ pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         host::log(LogLevel::Critical, &format!("mesh-authn panicked: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| Box::new(root::RootFilter::default()));
+    proxy_wasm::set_root_context(|context_id| Box::new(root::RootFilter::new(context_id)));
 }
 
 /// Follows the host's log level, so debug lines cost nothing unless Envoy wants them.

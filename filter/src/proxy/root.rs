@@ -7,7 +7,8 @@ use proxy_wasm::types::ContextType;
 
 use super::host;
 use super::http::AuthnHttp;
-use super::metrics::Metrics;
+use super::jwks_fetch::{JwksRuntime, SharedRuntime};
+use super::metrics::{self, Metrics};
 use super::VERSION;
 use crate::config::{FilterConfig, NodeMetadata};
 
@@ -15,10 +16,47 @@ use crate::config::{FilterConfig, NodeMetadata};
 #[derive(Default)]
 pub struct RootFilter {
     config: Option<Rc<FilterConfig>>,
-    metrics: Option<Rc<Metrics>>,
+    context_id: u32,
+    /// Remote key sets: fetches, cache, paused requests (`None` without `jwksUri`/discovery).
+    jwks: Option<SharedRuntime>,
 }
 
-impl Context for RootFilter {}
+impl RootFilter {
+    pub(super) fn new(context_id: u32) -> RootFilter {
+        RootFilter {
+            context_id,
+            ..RootFilter::default()
+        }
+    }
+}
+
+impl Context for RootFilter {
+    /// The plugin is being removed (a new configuration replaces it): no paused request may
+    /// be left hanging.
+    fn on_done(&mut self) -> bool {
+        if let Some(runtime) = &self.jwks {
+            if let Ok(mut runtime) = runtime.try_borrow_mut() {
+                runtime.abandon();
+            }
+        }
+        true
+    }
+
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
+            return;
+        };
+        if let Ok(mut runtime) = runtime.try_borrow_mut() {
+            runtime.on_http_call_response(token_id, body_size, now);
+        }
+    }
+}
 
 impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -48,15 +86,17 @@ impl RootContext for RootFilter {
                 for warning in &config.warnings {
                     log::warn!("configuration warning: {warning}");
                 }
-                self.metrics = match Metrics::define(config.request_authn.providers()) {
+                metrics::install(match Metrics::define(config.request_authn.providers()) {
                     Ok(metrics) => Some(Rc::new(metrics)),
                     Err(status) => {
                         // Counters never decide anything: enforce without them, say so once.
                         log::error!("cannot define counters, running without them: {status}");
                         None
                     }
-                };
-                self.config = Some(Rc::new(config));
+                });
+                let config = Rc::new(config);
+                self.jwks = JwksRuntime::new(&config, self.context_id);
+                self.config = Some(config);
                 true
             }
             Err(e) => {
@@ -67,10 +107,21 @@ impl RootContext for RootFilter {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(
-            AuthnHttp::new(self.config.clone()).with_metrics(self.metrics.clone()),
-        ))
+    fn on_tick(&mut self) {
+        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
+            return;
+        };
+        if let Ok(mut runtime) = runtime.try_borrow_mut() {
+            runtime.on_tick(now);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(AuthnHttp::new(
+            self.config.clone(),
+            context_id,
+            self.jwks.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -15,7 +15,8 @@ use std::rc::Rc;
 use mesh_authn::extract::Location;
 use mesh_authn::jwt::verify::PureRust;
 use mesh_authn::jwt::{Audiences, Jwks};
-use mesh_authn::request_authn::{Env, Provider};
+use mesh_authn::remote_jwks::NoRemoteKeys;
+use mesh_authn::request_authn::{Env, KeySource, Provider};
 use serde_json::Value;
 
 /// A time at which Envoy's fixture tokens are valid (exp 2001001001) and `ExpiredToken`
@@ -26,6 +27,7 @@ pub const NOW: u64 = 1_700_000_000;
 pub const ENV: Env<'static> = Env {
     now: NOW,
     crypto: &PureRust,
+    remote: &NoRemoteKeys,
 };
 
 pub fn fixture() -> Value {
@@ -53,7 +55,7 @@ pub fn provider(
     Provider {
         issuer: issuer.to_owned(),
         audiences: Audiences::new(audiences),
-        jwks: public_key_jwks(),
+        jwks: KeySource::Inline(public_key_jwks()),
         locations,
         forward,
         outputs: Default::default(),

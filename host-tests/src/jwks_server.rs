@@ -1,0 +1,209 @@
+//! A JWKS (and OIDC discovery) server on 127.0.0.1 for remote-JWKS tests: counts the requests
+//! per path and can be told to misbehave (an error status, a hang, garbage, a huge body, a
+//! connection closed mid-response), and to rotate its keys.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The JWKS path served.
+pub const JWKS_PATH: &str = "/jwks";
+/// The OIDC discovery path served.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// How the server answers `GET /jwks`.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// 200 with this JWKS document.
+    Serve(String),
+    /// This status with a short text body.
+    Status(u16),
+    /// Read the request, answer nothing for this long, then close.
+    Hang(Duration),
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// 200 with a body of this many bytes (a JSON object padded with spaces).
+    Huge(usize),
+    /// Headers announcing 1000 bytes, 10 of them sent, then the connection closed.
+    CloseMidResponse,
+}
+
+struct State {
+    behavior: Behavior,
+    hits: BTreeMap<String, Vec<Instant>>,
+}
+
+/// The server; stops on drop.
+pub struct JwksServer {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl JwksServer {
+    /// Starts serving `behavior` at [`JWKS_PATH`] and a discovery document at
+    /// [`DISCOVERY_PATH`] whose `jwks_uri` is this server's [`JWKS_PATH`].
+    pub fn start(behavior: Behavior) -> JwksServer {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State {
+            behavior,
+            hits: BTreeMap::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || serve(conn, &state, port));
+                }
+            })
+        };
+        JwksServer {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`, the issuer for discovery.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<port>/jwks`.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}{JWKS_PATH}", self.base())
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Changes how `/jwks` is answered from now on.
+    pub fn set(&self, behavior: Behavior) {
+        self.state.lock().unwrap().behavior = behavior;
+    }
+
+    /// Requests received at `path` so far.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .map_or(0, Vec::len)
+    }
+
+    /// Requests received at [`JWKS_PATH`] so far.
+    pub fn jwks_hits(&self) -> usize {
+        self.hits(JWKS_PATH)
+    }
+
+    /// Waits until [`JWKS_PATH`] has seen `n` requests (panics after `limit`).
+    pub fn wait_for_jwks_hits(&self, n: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.jwks_hits() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the JWKS server saw {} requests, not {n}, within {limit:?}",
+                self.jwks_hits()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>, port: u16) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let behavior = {
+        let mut s = state.lock().unwrap();
+        s.hits.entry(path.clone()).or_default().push(Instant::now());
+        s.behavior.clone()
+    };
+    let reply = |conn: &mut TcpStream, status: u16, body: &[u8]| {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(body);
+    };
+    if path == DISCOVERY_PATH {
+        let doc = format!(
+            r#"{{"issuer":"http://127.0.0.1:{port}","jwks_uri":"http://127.0.0.1:{port}{JWKS_PATH}"}}"#
+        );
+        reply(&mut conn, 200, doc.as_bytes());
+    } else if path != JWKS_PATH {
+        reply(&mut conn, 404, b"not found");
+    } else {
+        match behavior {
+            Behavior::Serve(doc) => reply(&mut conn, 200, doc.as_bytes()),
+            Behavior::Status(code) => reply(&mut conn, code, b"server error"),
+            Behavior::Hang(d) => std::thread::sleep(d),
+            Behavior::Garbage => reply(&mut conn, 200, b"<html>not a key set</html>"),
+            Behavior::Huge(n) => {
+                let mut body = b"{\"keys\":[]".to_vec();
+                body.resize(n - 1, b' ');
+                body.push(b'}');
+                reply(&mut conn, 200, &body);
+            }
+            Behavior::CloseMidResponse => {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"keys\":[",
+                );
+            }
+        }
+    }
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Both);
+}
