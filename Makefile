@@ -17,7 +17,7 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup
+.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
@@ -27,7 +27,19 @@ demo: setup wasm
 ## .wasm in the real Envoy.
 test: setup lint wasm unit-and-host-tests demo-check fuzz
 
-setup: wasm-target envoy
+setup: wasm-target envoy tools
+
+# Debian packages the tests call (curl, openssl for the demo certificates, docker-compose to
+# validate the compose demo; no Docker engine is needed). Installed only when missing.
+DEB_TOOLS := curl openssl docker-compose
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+tools:
+	@missing=""; for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
