@@ -3,6 +3,7 @@
 
 pub mod audience;
 mod b64;
+mod der;
 mod json;
 pub mod jwks;
 pub mod status;
