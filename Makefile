@@ -36,11 +36,14 @@ $(ENVOY_STAMP):
 wasm:
 	$(CARGO) build -p mesh-authn --release --target wasm32-wasip1
 	@ls -l $(WASM)
+	@# Test-only: host-tests/tests/envoy_host_crypto.rs runs it in Envoy. Never shipped.
+	$(CARGO) build -p crypto-probe --release --target wasm32-wasip1
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p mesh-authn --all-targets --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p crypto-probe --target wasm32-wasip1 -- -D warnings
 
 unit-and-host-tests:
 	$(CARGO) test --workspace --all-targets

@@ -10,7 +10,9 @@
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
 //! - [`request`]: the request as bytes;
-//! - `proxy`: the only module that talks to the host (proxy-wasm root and HTTP contexts).
+//! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
+//!   host calls, host crypto). Public so the test-only crypto probe can drive the same
+//!   host-crypto code; the plugin's entry point is the default `plugin` feature.
 
 #![warn(missing_docs)]
 
@@ -21,4 +23,4 @@ pub mod jwt;
 pub mod request;
 pub mod request_authn;
 
-mod proxy;
+pub mod proxy;

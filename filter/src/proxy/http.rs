@@ -5,21 +5,22 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::crypto::HostCrypto;
 use super::host;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply};
-use crate::jwt::verify::PureRust;
 use crate::request::Request;
 use crate::request_authn::Env;
 
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
     config: Option<Rc<FilterConfig>>,
+    crypto: Rc<HostCrypto>,
 }
 
 impl AuthnHttp {
-    pub(super) fn new(config: Option<Rc<FilterConfig>>) -> AuthnHttp {
-        AuthnHttp { config }
+    pub(super) fn new(config: Option<Rc<FilterConfig>>, crypto: Rc<HostCrypto>) -> AuthnHttp {
+        AuthnHttp { config, crypto }
     }
 
     /// Fail closed: the filter could not decide, so the request does not go through.
@@ -56,7 +57,7 @@ impl HttpContext for AuthnHttp {
         };
         let env = Env {
             now,
-            crypto: &PureRust,
+            crypto: &*self.crypto,
         };
         match authn.authenticate(&request, &env) {
             Decision::Allow(mutations) => {

@@ -5,15 +5,25 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+use super::crypto::HostCrypto;
 use super::host;
 use super::http::AuthnHttp;
 use super::VERSION;
 use crate::config::FilterConfig;
 
-/// `RootContext`: owns the compiled configuration.
-#[derive(Default)]
+/// `RootContext`: owns the compiled configuration and the signature backend.
 pub struct RootFilter {
     config: Option<Rc<FilterConfig>>,
+    crypto: Rc<HostCrypto>,
+}
+
+impl Default for RootFilter {
+    fn default() -> RootFilter {
+        RootFilter {
+            config: None,
+            crypto: Rc::new(HostCrypto::pure()),
+        }
+    }
 }
 
 impl Context for RootFilter {}
@@ -22,6 +32,8 @@ impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         super::follow_host_log_level();
         log::info!("mesh-authn {VERSION} started");
+        // Asked once per VM; logs which backend verifies signatures.
+        self.crypto = Rc::new(HostCrypto::detect());
         true
     }
 
@@ -48,7 +60,10 @@ impl RootContext for RootFilter {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AuthnHttp::new(self.config.clone())))
+        Some(Box::new(AuthnHttp::new(
+            self.config.clone(),
+            self.crypto.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
