@@ -10,7 +10,7 @@ CARGO         ?= cargo
 
 export ENVOY_BIN := $(abspath $(ENVOY))
 
-.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean
+.PHONY: demo test setup envoy wasm-target wasm lint unit-and-host-tests demo-check clean bench-verify
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
@@ -51,6 +51,10 @@ unit-and-host-tests:
 ## demo-check: the demo's curl lines, once, failing if any result differs from the expected.
 demo-check:
 	$(CARGO) run --quiet -p host-tests --bin demo -- --once
+
+## bench-verify: native signature-verification and JWKS-parse timings per algorithm (a table).
+bench-verify:
+	$(CARGO) bench -p mesh-authn --bench verify
 
 clean:
 	$(CARGO) clean
