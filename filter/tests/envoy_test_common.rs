@@ -31,6 +31,9 @@ fn envoy_fixture_tokens_get_envoys_statuses() {
         // No `aud` while the provider lists audiences: refused before the signature is looked
         // at (Envoy's check order, measured on 1.40: reference §0 item 3).
         ("NonExpiringToken", Err(AuthnStatus::JwtAudienceNotAllowed)),
+        // No `iss` while the provider names one (AuthenticatorTest.
+        // TestJwtWithoutIssWithValidProvider).
+        ("ES256WithoutIssToken", Err(AuthnStatus::JwtUnknownIssuer)),
     ];
     for (name, want) in cases {
         let got = verify_token(&p, &token(name), &ENV).map(|_| ());
