@@ -53,8 +53,9 @@ demo-check:
 	$(CARGO) run --quiet -p host-tests --bin demo -- --once
 
 ## bench-verify: native signature-verification and JWKS-parse timings per algorithm (a table).
-bench-verify:
+bench-verify: setup wasm
 	$(CARGO) bench -p mesh-authn --bench verify
+	$(CARGO) run --quiet --release -p host-tests --bin bench_vm
 
 clean:
 	$(CARGO) clean

@@ -11,6 +11,7 @@
 
 pub mod envoy;
 pub mod http;
+pub mod probe;
 pub mod servers;
 pub mod tokens;
 

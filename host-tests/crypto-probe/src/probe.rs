@@ -61,9 +61,19 @@ impl HttpContext for ProbeHttp {
             .unwrap_or_default();
         let crypto = HostCrypto::detect();
         let cases = self.config["cases"].as_array().unwrap();
-        let report = match path.trim_start_matches('/').parse::<usize>() {
-            Ok(n) => run_case(&crypto, &cases[n]),
-            Err(_) => json!({"uses_host": crypto.uses_host(), "cases": cases.len()}),
+        let path = path.trim_start_matches('/');
+        let report = if let Some(rest) = path.strip_prefix("bench/") {
+            let (n, iters) = rest.split_once('/').unwrap();
+            bench_case(
+                &crypto,
+                &cases[n.parse::<usize>().unwrap()],
+                iters.parse().unwrap(),
+            )
+        } else {
+            match path.parse::<usize>() {
+                Ok(n) => run_case(&crypto, &cases[n]),
+                Err(_) => json!({"uses_host": crypto.uses_host(), "cases": cases.len()}),
+            }
         };
         let _ = host::send_local_response(
             200,
@@ -76,6 +86,10 @@ impl HttpContext for ProbeHttp {
 }
 
 fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+fn now_ns() -> u64 {
     let mut nanos = 0u64;
     // The probe's own clock for its timing report.
     extern "C" {
@@ -83,7 +97,7 @@ fn now_ms() -> u64 {
     }
     // SAFETY: a valid out-pointer.
     unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
-    nanos / 1_000_000
+    nanos
 }
 
 fn answer(r: Result<bool, HostAnswer>) -> Value {
@@ -134,6 +148,33 @@ fn run_case(crypto: &HostCrypto, case: &Value) -> Value {
         json!({"id": case["id"], "alg": jwt.alg.name(), "keys": keys,
                "ms": now_ms() - started, "capabilities": capabilities})
     }
+}
+
+/// Time per verification in the VM (`GET /bench/<n>/<iterations>`, for the benchmark, not
+/// the tests): the backend (host where it can) and the pure-Rust code, on the first key that
+/// verifies case n.
+fn bench_case(crypto: &HostCrypto, case: &Value, iterations: u64) -> Value {
+    use mesh_authn::jwt::verify::PureRust;
+    let jwt = Jwt::parse(case["token"].as_str().unwrap()).unwrap();
+    let jwks = Jwks::parse(case["jwks"].as_str().unwrap()).unwrap();
+    let message = jwt.signing_input.as_bytes();
+    let key = &jwks
+        .keys()
+        .iter()
+        .find(|k| PureRust.verify(jwt.alg, &k.key, message, &jwt.signature))
+        .unwrap()
+        .key;
+    let time = |v: &dyn SignatureVerifier| {
+        let start = now_ns();
+        for _ in 0..iterations {
+            assert!(v.verify(jwt.alg, key, message, &jwt.signature));
+        }
+        (now_ns() - start) / iterations
+    };
+    let backend_ns = time(crypto);
+    let pure_ns = time(&PureRust);
+    json!({"alg": jwt.alg.name(), "backend_ns": backend_ns, "pure_ns": pure_ns,
+           "via_host": host_check(jwt.alg, key, &jwt.signature).is_some() && crypto.uses_host()})
 }
 
 /// The host's verdict on every bit flip and truncation: the variants it accepted, and how
