@@ -17,7 +17,7 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup
+.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
@@ -55,11 +55,14 @@ $(ENVOY_STAMP):
 wasm:
 	$(CARGO) build -p mesh-authn --release --target wasm32-wasip1
 	@ls -l $(WASM)
+	@# Test-only: host-tests/tests/envoy_host_crypto.rs runs it in Envoy. Never shipped.
+	$(CARGO) build -p crypto-probe --release --target wasm32-wasip1
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p mesh-authn --all-targets --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p crypto-probe --target wasm32-wasip1 -- -D warnings
 
 unit-and-host-tests:
 	$(CARGO) test --workspace --all-targets
@@ -87,6 +90,11 @@ fuzz: fuzz-setup
 fuzz-setup:
 	@cargo fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)$$' || \
 	  $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+
+## bench-verify: native signature-verification and JWKS-parse timings per algorithm (a table).
+bench-verify: setup wasm
+	$(CARGO) bench -p mesh-authn --bench verify
+	$(CARGO) run --quiet --release -p host-tests --bin bench_vm
 
 clean:
 	$(CARGO) clean

@@ -13,7 +13,9 @@
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
 //! - [`request`]: the request as bytes;
-//! - `proxy`: the only module that talks to the host (proxy-wasm root and HTTP contexts).
+//! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
+//!   host calls, host crypto). Public so the test-only crypto probe can drive the same
+//!   host-crypto code; the plugin's entry point is the default `plugin` feature.
 
 #![warn(missing_docs)]
 
@@ -27,4 +29,4 @@ pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;
 
-mod proxy;
+pub mod proxy;

@@ -31,6 +31,9 @@ fn envoy_fixture_tokens_get_envoys_statuses() {
         // No `aud` while the provider lists audiences: refused before the signature is looked
         // at (Envoy's check order, measured on 1.40: reference §0 item 3).
         ("NonExpiringToken", Err(AuthnStatus::JwtAudienceNotAllowed)),
+        // No `iss` while the provider names one (AuthenticatorTest.
+        // TestJwtWithoutIssWithValidProvider).
+        ("ES256WithoutIssToken", Err(AuthnStatus::JwtUnknownIssuer)),
     ];
     for (name, want) in cases {
         let got = verify_token(&p, &token(name), &ENV).map(|_| ());
@@ -75,4 +78,15 @@ fn expired_and_forged_says_expired_as_envoy_checks_time_before_signature() {
         verify_token(&p, &forged, &ENV).unwrap_err(),
         AuthnStatus::JwtExpired
     );
+}
+
+#[test]
+fn es256_without_iss_token_signature_verifies_with_its_key() {
+    // Envoy's tests only assert JwtUnknownIssuer for it; that the signature itself verifies
+    // was checked independently with Python `cryptography` (ECDSA P-256, SHA-256).
+    use mesh_authn::jwt::verify::{verify_signature, PureRust};
+    use mesh_authn::jwt::{Jwks, Jwt};
+    let jwks = Jwks::parse(fixture()["es256_public_key_jwks"].as_str().unwrap()).unwrap();
+    let jwt = Jwt::parse(&token("ES256WithoutIssToken")).unwrap();
+    assert_eq!(verify_signature(&jwt, &jwks, &PureRust), Ok(()));
 }

@@ -14,6 +14,7 @@ pub mod envoy;
 pub mod http;
 pub mod jwks_server;
 pub mod mtls_envoy;
+pub mod probe;
 pub mod servers;
 pub mod tls;
 pub mod tokens;

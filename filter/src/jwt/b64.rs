@@ -1,14 +1,23 @@
 //! base64url as JWS and JWK use it.
 
-use base64::alphabet::URL_SAFE;
+use base64::alphabet::{STANDARD, URL_SAFE};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
 /// base64url that, like absl's `WebSafeBase64Unescape` under jwt_verify_lib, takes the input
-/// with or without `=` padding.
+/// with or without `=` padding, and ignores non-zero bits after the last whole byte
+/// (jwt_verify_lib's `jwt_time_test.cc` token ends that way and is accepted).
 const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
     &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Standard base64 (PEM bodies), padded or not.
+const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
         .with_decode_allow_trailing_bits(true),
@@ -28,6 +37,11 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 /// `absl::ascii_isspace`: space, `\t`, `\n`, `\v`, `\f`, `\r`.
 fn is_absl_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Decodes standard base64 (a PEM body with its line breaks already removed).
+pub fn decode_standard(text: &str) -> Option<Vec<u8>> {
+    STANDARD_ANY_PADDING.decode(text).ok()
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! JSON for untrusted documents (token header and payload, JWKS): like serde_json, except that
-//! a repeated object key is an error at any depth. Envoy's parser (protobuf's JSON→Struct)
-//! refuses duplicates too; accepting them would let `{"iss":"a","iss":"b"}` mean one thing to
-//! us and another to the upstream that reads the forwarded token.
+//! a repeated object key is an error at any depth, and one trailing comma before a closing
+//! bracket is accepted. Envoy's parser (protobuf's JSON→Struct) does both (measured on Envoy
+//! 1.40; jwt_verify_lib's own JWKS tests use trailing commas). Refusing duplicates matters:
+//! accepting them would let `{"iss":"a","iss":"b"}` mean one thing to us and another to the
+//! upstream that reads the forwarded token.
 
 use std::fmt;
 
@@ -10,6 +12,54 @@ use serde_json::{Map, Value};
 
 /// Parses a JSON object, refusing duplicate keys anywhere inside it.
 pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    // The strict parse first: documents without trailing commas never pay for the rewrite.
+    parse_strict(bytes).or_else(|| parse_strict(&without_trailing_commas(bytes)?))
+}
+
+/// The document with each comma that directly precedes a `}` or `]` (whitespace between
+/// allowed) removed, outside strings; `None` when there is none, or when the comma follows
+/// an opening bracket or another comma (`[,]` and `[1,,]` stay invalid).
+fn without_trailing_commas(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    let mut last_significant = 0u8;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        if b == b',' && !matches!(last_significant, b'[' | b'{' | b',') {
+            let next = bytes
+                .get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .find(|c| !c.is_ascii_whitespace());
+            if matches!(next, Some(b'}' | b']')) {
+                changed = true;
+                continue;
+            }
+        }
+        if b == b'"' {
+            in_string = true;
+        }
+        if !b.is_ascii_whitespace() {
+            last_significant = b;
+        }
+        out.push(b);
+    }
+    changed.then_some(out)
+}
+
+fn parse_strict(bytes: &[u8]) -> Option<Map<String, Value>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue.deserialize(&mut de).ok()?;
     de.end().ok()?;
@@ -98,6 +148,14 @@ mod tests {
         assert!(parse_object(br#"{"x":[{"k":1,"k":2}]}"#).is_none());
         assert!(parse_object(b"[1]").is_none());
         assert!(parse_object(b"{} trailing").is_none());
-        assert!(parse_object(b"{\"a\":1,}").is_none());
+        // One trailing comma is accepted, as protobuf's JSON parser accepts it.
+        assert_eq!(
+            parse_object(b"{\"a\":[1,2 ,] ,\n}").unwrap()["a"],
+            serde_json::json!([1, 2])
+        );
+        assert_eq!(parse_object(br#"{"a":",}"}"#).unwrap()["a"], ",}");
+        assert!(parse_object(b"{\"a\":[,]}").is_none());
+        assert!(parse_object(b"{\"a\":[1,,]}").is_none());
+        assert!(parse_object(b"{,}").is_none());
     }
 }

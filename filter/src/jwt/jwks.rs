@@ -1,11 +1,20 @@
-//! JWKS parsing (RFC 7517) with jwt_verify_lib's rules: keys the filter cannot use are skipped,
-//! and the set is an error only when no usable key is left. Inline `jwks` and (later) fetched
-//! bodies go through [`Jwks::parse`], so both are judged alike.
+//! JWKS parsing (RFC 7517) with jwt_verify_lib's rules (`jwks.cc#createFromJwksCore`): keys the
+//! filter cannot use are skipped, and the set is an error only when no usable key is left. The
+//! Google/Firebase x509 map (`{"<kid>": "-----BEGIN CERTIFICATE-----…"}`) is accepted when the
+//! document has no `keys` member. Inline `jwks` and fetched bodies go through [`Jwks::parse`],
+//! so both are judged alike.
+//!
+//! Every key is decoded once, here: the request path never decodes base64, builds a big
+//! number or encodes a key. Keys also carry their SubjectPublicKeyInfo DER, which is what
+//! Envoy's `verify_signature` foreign function takes.
 
+use ed25519_dalek::VerifyingKey as Ed25519VerifyingKey;
+use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 
 use super::b64;
+use super::der;
 use super::status::AuthnStatus;
 
 /// The largest JWKS document accepted. Real sets are a few KiB; a bound keeps a hostile or
@@ -13,16 +22,117 @@ use super::status::AuthnStatus;
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// The most keys one set may hold; more is a refusal, not a truncation.
 pub const MAX_JWKS_KEYS: usize = 100;
-/// RSA moduli above this many bits are skipped (`rsa` defaults to 4096; 8192-bit keys exist).
+/// RSA moduli above this many bits are skipped: BoringSSL's own limit (`RSA_check_key`), so
+/// Envoy skips them too.
 const MAX_RSA_BITS: usize = 16384;
 
-/// A public key decoded once, when the set is parsed, so requests never decode keys.
-#[derive(Debug, Clone)]
-pub enum PublicKey {
-    /// `kty: RSA`, for RS* (and later PS*).
-    Rsa(RsaPublicKey),
-    /// `kty: EC`, `crv: P-256`, for ES256.
+/// An elliptic-curve public key, for ES256/ES384/ES512.
+#[derive(Clone)]
+pub enum EcKey {
+    /// P-256.
     P256(p256::ecdsa::VerifyingKey),
+    /// P-384.
+    P384(p384::ecdsa::VerifyingKey),
+    /// P-521.
+    P521(p521::ecdsa::VerifyingKey),
+}
+
+impl core::fmt::Debug for EcKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.crv())
+    }
+}
+
+impl EcKey {
+    /// The JWK `crv` name.
+    pub const fn crv(&self) -> &'static str {
+        match self {
+            EcKey::P256(_) => "P-256",
+            EcKey::P384(_) => "P-384",
+            EcKey::P521(_) => "P-521",
+        }
+    }
+
+    /// Bytes in one field element (and in each of `r` and `s` of a JWS signature).
+    pub const fn field_bytes(&self) -> usize {
+        match self {
+            EcKey::P256(_) => 32,
+            EcKey::P384(_) => 48,
+            EcKey::P521(_) => 66,
+        }
+    }
+}
+
+/// A public key decoded once, when the set is parsed, so requests never decode keys.
+#[derive(Clone)]
+pub enum PublicKey {
+    /// `kty: RSA` (or an x509 certificate's RSA key), for RS* and PS*.
+    Rsa {
+        /// The key.
+        key: RsaPublicKey,
+        /// Its SubjectPublicKeyInfo DER (rsaEncryption).
+        spki: Box<[u8]>,
+    },
+    /// `kty: EC`, for ES*.
+    Ec {
+        /// The key.
+        key: EcKey,
+        /// Its SubjectPublicKeyInfo DER (id-ecPublicKey, named curve).
+        spki: Box<[u8]>,
+    },
+    /// `kty: oct`, an HMAC secret for HS*.
+    Oct(Box<[u8]>),
+    /// `kty: OKP`, `crv: Ed25519`. `None` when the 32 bytes are not a curve point: BoringSSL
+    /// accepts such a key and fails every verification with it, and so do we.
+    Ed25519 {
+        /// The key, if `x` decodes to a point.
+        key: Option<Ed25519VerifyingKey>,
+        /// Its SubjectPublicKeyInfo DER (id-Ed25519).
+        spki: Box<[u8]>,
+    },
+}
+
+impl core::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print an HMAC secret.
+        match self {
+            PublicKey::Rsa { key, .. } => write!(f, "Rsa({} bits)", key.n().bits()),
+            PublicKey::Ec { key, .. } => write!(f, "Ec({})", key.crv()),
+            PublicKey::Oct(k) => write!(f, "Oct({} bytes)", k.len()),
+            PublicKey::Ed25519 { .. } => f.write_str("Ed25519"),
+        }
+    }
+}
+
+impl PublicKey {
+    /// The JWK `kty`.
+    pub const fn kty(&self) -> &'static str {
+        match self {
+            PublicKey::Rsa { .. } => "RSA",
+            PublicKey::Ec { .. } => "EC",
+            PublicKey::Oct(_) => "oct",
+            PublicKey::Ed25519 { .. } => "OKP",
+        }
+    }
+
+    /// The curve (`crv`), for EC and OKP keys.
+    pub fn crv(&self) -> Option<&'static str> {
+        match self {
+            PublicKey::Ec { key, .. } => Some(key.crv()),
+            PublicKey::Ed25519 { .. } => Some("Ed25519"),
+            _ => None,
+        }
+    }
+
+    /// The SubjectPublicKeyInfo DER of an asymmetric key (none for an HMAC secret).
+    pub fn spki_der(&self) -> Option<&[u8]> {
+        match self {
+            PublicKey::Rsa { spki, .. }
+            | PublicKey::Ec { spki, .. }
+            | PublicKey::Ed25519 { spki, .. } => Some(spki),
+            PublicKey::Oct(_) => None,
+        }
+    }
 }
 
 /// One usable key with the JWK members that take part in key selection.
@@ -42,7 +152,7 @@ pub enum JwksError {
     /// Not JSON, or not a JSON object.
     #[error("Jwks is an invalid JSON")]
     InvalidJson,
-    /// No `keys` member.
+    /// No `keys` member (and not an x509 map).
     #[error("Jwks does not have [keys] field")]
     NoKeys,
     /// `keys` is not an array.
@@ -51,8 +161,20 @@ pub enum JwksError {
     /// Every key was unusable; `skipped` says why each was skipped.
     #[error("Jwks doesn't have any valid public key ({skipped})")]
     NoValidKeys {
+        /// jwt_verify_lib's status for the set: the first skipped key's reason, or
+        /// `JwksNoValidKeys` when there was no key object at all.
+        first: AuthnStatus,
         /// One reason per skipped key, `keys[i]: reason`, joined with `; `.
         skipped: String,
+    },
+    /// An x509 map whose certificate for `kid` is unusable. jwt_verify_lib refuses the whole
+    /// map then (`createFromX509` stops at the first failure).
+    #[error("Jwks x509 certificate for kid {kid:?}: {status}")]
+    X509 {
+        /// The map key of the certificate.
+        kid: String,
+        /// `JwksX509ParseError` or `JwksX509GetPubkeyError`.
+        status: AuthnStatus,
     },
     /// The document is larger than [`MAX_JWKS_BYTES`].
     #[error("Jwks is {0} bytes, more than the {MAX_JWKS_BYTES} accepted")]
@@ -69,9 +191,20 @@ impl JwksError {
             JwksError::InvalidJson => AuthnStatus::JwksParseError,
             JwksError::NoKeys => AuthnStatus::JwksNoKeys,
             JwksError::KeysNotArray => AuthnStatus::JwksBadKeys,
-            JwksError::NoValidKeys { .. } | JwksError::TooLarge(_) | JwksError::TooManyKeys(_) => {
-                AuthnStatus::JwksNoValidKeys
-            }
+            JwksError::NoValidKeys { .. }
+            | JwksError::X509 { .. }
+            | JwksError::TooLarge(_)
+            | JwksError::TooManyKeys(_) => AuthnStatus::JwksNoValidKeys,
+        }
+    }
+
+    /// The status jwt_verify_lib's `Jwks::getStatus()` reports for the same document (the
+    /// first failure it met), for parity tests and logs.
+    pub const fn jwt_verify_lib_status(&self) -> AuthnStatus {
+        match self {
+            JwksError::NoValidKeys { first, .. } => *first,
+            JwksError::X509 { status, .. } => *status,
+            other => other.status(),
         }
     }
 }
@@ -83,13 +216,14 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    /// Parses a JWKS document.
+    /// Parses a JWKS document (or an x509 certificate map).
     pub fn parse(text: &str) -> Result<Jwks, JwksError> {
         if text.len() > MAX_JWKS_BYTES {
             return Err(JwksError::TooLarge(text.len()));
         }
         let doc = super::json::parse_object(text.as_bytes()).ok_or(JwksError::InvalidJson)?;
         let entries = match doc.get("keys") {
+            None if is_x509_map(&doc) => return Jwks::from_x509_map(&doc),
             None => return Err(JwksError::NoKeys),
             Some(Value::Array(entries)) => entries,
             Some(_) => return Err(JwksError::KeysNotArray),
@@ -99,14 +233,19 @@ impl Jwks {
         }
         let mut keys = Vec::with_capacity(entries.len());
         let mut skipped = Vec::new();
+        let mut first = None;
         for (i, entry) in entries.iter().enumerate() {
-            match entry
-                .as_object()
-                .ok_or("not a JSON object")
-                .and_then(Jwk::from_json)
-            {
+            // jwt_verify_lib skips a non-object entry without recording a status.
+            let Some(object) = entry.as_object() else {
+                skipped.push(format!("keys[{i}]: not a JSON object"));
+                continue;
+            };
+            match Jwk::from_json(object) {
                 Ok(jwk) => keys.push(jwk),
-                Err(reason) => skipped.push(format!("keys[{i}]: {reason}")),
+                Err(status) => {
+                    first.get_or_insert(status);
+                    skipped.push(format!("keys[{i}]: {}", status.message()));
+                }
             }
         }
         if keys.is_empty() {
@@ -115,7 +254,10 @@ impl Jwks {
             } else {
                 skipped.join("; ")
             };
-            return Err(JwksError::NoValidKeys { skipped });
+            return Err(JwksError::NoValidKeys {
+                first: first.unwrap_or(AuthnStatus::JwksNoValidKeys),
+                skipped,
+            });
         }
         Ok(Jwks { keys })
     }
@@ -124,26 +266,74 @@ impl Jwks {
     pub fn keys(&self) -> &[Jwk] {
         &self.keys
     }
+
+    fn from_x509_map(doc: &Map<String, Value>) -> Result<Jwks, JwksError> {
+        if doc.len() > MAX_JWKS_KEYS {
+            return Err(JwksError::TooManyKeys(doc.len()));
+        }
+        let mut keys = Vec::with_capacity(doc.len());
+        // protobuf's Struct is a map ordered by key; serde_json's Map (without
+        // preserve_order) is a BTreeMap, so the order is the same.
+        for (kid, cert) in doc {
+            let cert = cert.as_str().unwrap_or_default();
+            let key = x509_rsa_key(cert).map_err(|status| JwksError::X509 {
+                kid: kid.clone(),
+                status,
+            })?;
+            keys.push(Jwk {
+                kid: kid.clone(),
+                alg: String::new(),
+                key,
+            });
+        }
+        Ok(Jwks { keys })
+    }
+}
+
+const X509_PREFIX: &str = "-----BEGIN CERTIFICATE-----\n";
+const X509_SUFFIX: &str = "\n-----END CERTIFICATE-----\n";
+
+/// jwt_verify_lib's `shouldCheckX509`: a non-empty object whose every member has a non-empty
+/// name and a PEM certificate string value.
+fn is_x509_map(doc: &Map<String, Value>) -> bool {
+    !doc.is_empty()
+        && doc.iter().all(|(kid, v)| {
+            !kid.is_empty()
+                && v.as_str()
+                    .is_some_and(|c| c.starts_with(X509_PREFIX) && c.ends_with(X509_SUFFIX))
+        })
+}
+
+/// The RSA key of one PEM certificate (jwt_verify_lib takes RSA certificates only).
+fn x509_rsa_key(pem: &str) -> Result<PublicKey, AuthnStatus> {
+    let body = pem
+        .strip_prefix(X509_PREFIX.trim_end())
+        .and_then(|rest| rest.strip_suffix(X509_SUFFIX.trim_start()))
+        .ok_or(AuthnStatus::JwksX509ParseError)?;
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let cert = b64::decode_standard(&b64).ok_or(AuthnStatus::JwksX509ParseError)?;
+    let spki = der::certificate_spki(&cert).ok_or(AuthnStatus::JwksX509ParseError)?;
+    let (n, e) = der::rsa_spki_components(spki).ok_or(AuthnStatus::JwksX509GetPubkeyError)?;
+    rsa_from_components(n, e).map_err(|_| AuthnStatus::JwksX509GetPubkeyError)
 }
 
 impl Jwk {
-    /// One JWK, or why it is skipped (jwt_verify_lib's reasons, in its words where it has them).
-    fn from_json(jwk: &Map<String, Value>) -> Result<Jwk, &'static str> {
+    /// One JWK, or jwt_verify_lib's status for why it is skipped (`jwks.cc#extractJwk`).
+    fn from_json(jwk: &Map<String, Value>) -> Result<Jwk, AuthnStatus> {
         let kty = match jwk.get("kty") {
-            None => return Err("[kty] is missing in [keys]"),
+            None => return Err(AuthnStatus::JwksMissingKty),
             Some(Value::String(kty)) => kty.as_str(),
-            Some(_) => return Err("[kty] is bad in [keys]"),
+            Some(_) => return Err(AuthnStatus::JwksBadKty),
         };
         // jwt_verify_lib reads kid/alg leniently: a non-string is taken as absent.
         let kid = string_member(jwk, "kid").unwrap_or_default().to_owned();
         let alg = string_member(jwk, "alg").unwrap_or_default().to_owned();
         let key = match kty {
-            "RSA" => rsa_key(jwk, &alg)?,
             "EC" => ec_key(jwk, &alg)?,
-            "oct" | "OKP" => {
-                return Err("this key type is not supported yet (RSA and EC P-256 are)")
-            }
-            _ => return Err("[kty] is not supported in [keys]"),
+            "RSA" => rsa_key(jwk, &alg)?,
+            "oct" => oct_key(jwk, &alg)?,
+            "OKP" => okp_key(jwk, &alg)?,
+            _ => return Err(AuthnStatus::JwksNotImplementedKty),
         };
         Ok(Jwk { kid, alg, key })
     }
@@ -153,12 +343,13 @@ fn string_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Option<&'a str>
     jwk.get(name).and_then(Value::as_str)
 }
 
+/// A required string member: absent ⇒ `missing`, not a string ⇒ `not_string`.
 fn required_string<'a>(
     jwk: &'a Map<String, Value>,
     name: &str,
-    missing: &'static str,
-    not_string: &'static str,
-) -> Result<&'a str, &'static str> {
+    missing: AuthnStatus,
+    not_string: AuthnStatus,
+) -> Result<&'a str, AuthnStatus> {
     match jwk.get(name) {
         None => Err(missing),
         Some(Value::String(s)) => Ok(s),
@@ -166,42 +357,53 @@ fn required_string<'a>(
     }
 }
 
-fn rsa_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, &'static str> {
+fn rsa_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, AuthnStatus> {
     if !alg.is_empty() && !alg.starts_with("RS") && !alg.starts_with("PS") {
-        return Err("[alg] is not started with [RS] or [PS] for an RSA key");
+        return Err(AuthnStatus::JwksRSAKeyBadAlg);
     }
     let n = required_string(
         jwk,
         "n",
-        "[n] field is missing for a RSA key",
-        "[n] field is not string for a RSA key",
+        AuthnStatus::JwksRSAKeyMissingN,
+        AuthnStatus::JwksRSAKeyBadN,
     )?;
     let e = required_string(
         jwk,
         "e",
-        "[e] field is missing for a RSA key",
-        "[e] field is not string for a RSA key",
+        AuthnStatus::JwksRSAKeyMissingE,
+        AuthnStatus::JwksRSAKeyBadE,
     )?;
-    let parse_error = "Jwks RSA [n] or [e] field is missing or has a parse error";
-    let n = BigUint::from_bytes_be(&b64::decode(n).ok_or(parse_error)?);
-    let e = BigUint::from_bytes_be(&b64::decode(e).ok_or(parse_error)?);
-    // jwt_verify_lib rejects non-standard exponents early.
-    if e != BigUint::from(3u32) && e != BigUint::from(65537u32) {
-        return Err(parse_error);
-    }
-    RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
-        .map(PublicKey::Rsa)
-        .map_err(|_| parse_error)
+    let n = b64::decode(n).ok_or(AuthnStatus::JwksRsaParseError)?;
+    let e = b64::decode(e).ok_or(AuthnStatus::JwksRsaParseError)?;
+    rsa_from_components(&n, &e)
 }
 
-fn ec_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, &'static str> {
+/// An RSA key from big-endian `n` and `e`, judged as BoringSSL's `RSA_check_key` judges a
+/// public key, after jwt_verify_lib's own exponent rule (3 or 65537 only).
+fn rsa_from_components(n: &[u8], e: &[u8]) -> Result<PublicKey, AuthnStatus> {
+    // An even modulus is no RSA modulus (BoringSSL refuses it too).
+    if n.last().is_none_or(|b| b & 1 == 0) {
+        return Err(AuthnStatus::JwksRsaParseError);
+    }
+    let n = BigUint::from_bytes_be(n);
+    let e = BigUint::from_bytes_be(e);
+    if e != BigUint::from(3u32) && e != BigUint::from(65537u32) {
+        return Err(AuthnStatus::JwksRsaParseError);
+    }
+    let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
+        .map_err(|_| AuthnStatus::JwksRsaParseError)?;
+    let spki = der::rsa_spki(&key.n().to_bytes_be(), &key.e().to_bytes_be()).into_boxed_slice();
+    Ok(PublicKey::Rsa { key, spki })
+}
+
+fn ec_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, AuthnStatus> {
     if !alg.is_empty() && !alg.starts_with("ES") {
-        return Err("[alg] is not started with [ES] for an EC key");
+        return Err(AuthnStatus::JwksECKeyBadAlg);
     }
     let crv = match jwk.get("crv") {
         None => "",
         Some(Value::String(crv)) => crv.as_str(),
-        Some(_) => return Err("[crv] field is not string for an EC key"),
+        Some(_) => return Err(AuthnStatus::JwksECKeyBadCrv),
     };
     if !alg.is_empty() && !crv.is_empty() {
         let compatible = matches!(
@@ -209,47 +411,137 @@ fn ec_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, &'static str
             ("ES256", "P-256") | ("ES384", "P-384") | ("ES512", "P-521")
         );
         if !compatible {
-            return Err("[crv] field specified is not compatible with [alg] for an EC key");
+            return Err(AuthnStatus::JwksECKeyAlgNotCompatibleWithCrv);
         }
     }
     // No alg and no crv means P-256, as in jwt_verify_lib.
-    let p256 = alg == "ES256" || crv == "P-256" || (alg.is_empty() && crv.is_empty());
-    if !p256 {
-        return Err("[crv] or [alg] field is not supported for an EC key (P-256 only, for now)");
-    }
+    let curve = if alg == "ES256" || crv == "P-256" || (alg.is_empty() && crv.is_empty()) {
+        Curve::P256
+    } else if alg == "ES384" || crv == "P-384" {
+        Curve::P384
+    } else if alg == "ES512" || crv == "P-521" {
+        Curve::P521
+    } else {
+        return Err(AuthnStatus::JwksECKeyAlgOrCrvUnsupported);
+    };
     let x = required_string(
         jwk,
         "x",
-        "[x] field is missing for an EC key",
-        "[x] field is not string for an EC key",
+        AuthnStatus::JwksECKeyMissingX,
+        AuthnStatus::JwksECKeyBadX,
     )?;
     let y = required_string(
         jwk,
         "y",
-        "[y] field is missing for an EC key",
-        "[y] field is not string for an EC key",
+        AuthnStatus::JwksECKeyMissingY,
+        AuthnStatus::JwksECKeyBadY,
     )?;
-    let bad_base64 = "Jwks EC [x] or [y] field is an invalid Base64.";
-    let x = b64::decode(x).ok_or(bad_base64)?;
-    let y = b64::decode(y).ok_or(bad_base64)?;
-    let mut point = [0u8; 65];
-    point[0] = 0x04; // SEC1 uncompressed
-                     // Coordinates are big-endian integers; a short one is left-padded as BN_bin2bn would read it.
-    let (Some(x_at), Some(y_at)) = (32usize.checked_sub(x.len()), 32usize.checked_sub(y.len()))
-    else {
-        return Err("Jwks EC [x] and [y] fields have a parse error.");
+    let (Some(x), Some(y)) = (b64::decode(x), b64::decode(y)) else {
+        return Err(AuthnStatus::JwksEcXorYBadBase64);
     };
-    point
-        .get_mut(1 + x_at..33)
-        .ok_or(bad_base64)?
-        .copy_from_slice(&x);
-    point
-        .get_mut(33 + y_at..65)
-        .ok_or(bad_base64)?
-        .copy_from_slice(&y);
-    p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-        .map(PublicKey::P256)
-        .map_err(|_| "Jwks EC create key fail")
+    // Coordinates are big-endian integers (BN_bin2bn): leading zeros do not count, and a
+    // value wider than the field is no point of the curve.
+    let size = curve.field_bytes();
+    let mut point = vec![0u8; 1 + 2 * size];
+    let parse_error = AuthnStatus::JwksEcParseError;
+    if let Some(first) = point.first_mut() {
+        *first = 0x04; // SEC1 uncompressed
+    }
+    for (at, coordinate) in [(1, &x), (1 + size, &y)] {
+        let digits = strip_leading_zeros(coordinate);
+        let start = (at + size)
+            .checked_sub(digits.len())
+            .filter(|s| *s >= at)
+            .ok_or(parse_error)?;
+        point
+            .get_mut(start..at + size)
+            .ok_or(parse_error)?
+            .copy_from_slice(digits);
+    }
+    let key = match curve {
+        Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map(EcKey::P256),
+        Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map(EcKey::P384),
+        Curve::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map(EcKey::P521),
+    }
+    .map_err(|_| parse_error)?;
+    let spki = der::ec_spki(curve.oid(), &point).into_boxed_slice();
+    Ok(PublicKey::Ec { key, spki })
+}
+
+#[derive(Clone, Copy)]
+enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    const fn field_bytes(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 66,
+        }
+    }
+
+    const fn oid(self) -> &'static [u8] {
+        match self {
+            Curve::P256 => der::OID_P256,
+            Curve::P384 => der::OID_P384,
+            Curve::P521 => der::OID_P521,
+        }
+    }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let zeros = bytes.iter().take_while(|b| **b == 0).count();
+    bytes.get(zeros..).unwrap_or_default()
+}
+
+fn oct_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, AuthnStatus> {
+    if !alg.is_empty() && alg != "HS256" && alg != "HS384" && alg != "HS512" {
+        return Err(AuthnStatus::JwksHMACKeyBadAlg);
+    }
+    let k = required_string(
+        jwk,
+        "k",
+        AuthnStatus::JwksHMACKeyMissingK,
+        AuthnStatus::JwksHMACKeyBadK,
+    )?;
+    match b64::decode(k) {
+        Some(secret) if !secret.is_empty() => Ok(PublicKey::Oct(secret.into_boxed_slice())),
+        _ => Err(AuthnStatus::JwksOctBadBase64),
+    }
+}
+
+fn okp_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, AuthnStatus> {
+    if !alg.is_empty() && alg != "EdDSA" {
+        return Err(AuthnStatus::JwksOKPKeyBadAlg);
+    }
+    let crv = required_string(
+        jwk,
+        "crv",
+        AuthnStatus::JwksOKPKeyMissingCrv,
+        AuthnStatus::JwksOKPKeyBadCrv,
+    )?;
+    if crv != "Ed25519" {
+        return Err(AuthnStatus::JwksOKPKeyCrvUnsupported);
+    }
+    let x = required_string(
+        jwk,
+        "x",
+        AuthnStatus::JwksOKPKeyMissingX,
+        AuthnStatus::JwksOKPKeyBadX,
+    )?;
+    let x = b64::decode(x).ok_or(AuthnStatus::JwksOKPXBadBase64)?;
+    let raw: [u8; 32] = x
+        .as_slice()
+        .try_into()
+        .map_err(|_| AuthnStatus::JwksOKPXWrongLength)?;
+    Ok(PublicKey::Ed25519 {
+        key: Ed25519VerifyingKey::from_bytes(&raw).ok(),
+        spki: der::ed25519_spki(&raw).into_boxed_slice(),
+    })
 }
 
 #[cfg(test)]
@@ -277,10 +569,11 @@ mod tests {
     fn parses_the_rfc_example_set() {
         let jwks = Jwks::parse(RFC7517_A1).unwrap();
         assert_eq!(jwks.keys().len(), 2);
-        assert!(matches!(jwks.keys()[0].key, PublicKey::P256(_)));
+        assert_eq!(jwks.keys()[0].key.kty(), "EC");
+        assert_eq!(jwks.keys()[0].key.crv(), Some("P-256"));
         assert_eq!(jwks.keys()[1].kid, "2011-04-29");
         assert_eq!(jwks.keys()[1].alg, "RS256");
-        assert!(matches!(jwks.keys()[1].key, PublicKey::Rsa(_)));
+        assert_eq!(jwks.keys()[1].key.kty(), "RSA");
     }
 
     #[test]
@@ -294,10 +587,21 @@ mod tests {
         );
         assert!(matches!(
             Jwks::parse(r#"{"keys":[]}"#),
-            Err(JwksError::NoValidKeys { .. })
+            Err(JwksError::NoValidKeys {
+                first: AuthnStatus::JwksNoValidKeys,
+                ..
+            })
         ));
         let big = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(MAX_JWKS_BYTES));
         assert!(matches!(Jwks::parse(&big), Err(JwksError::TooLarge(_))));
+        let many = format!(
+            r#"{{"keys":[{}]}}"#,
+            vec![r#"{"kty":"oct","k":"AA"}"#; MAX_JWKS_KEYS + 1].join(",")
+        );
+        assert!(matches!(
+            Jwks::parse(&many),
+            Err(JwksError::TooManyKeys(101))
+        ));
     }
 
     #[test]
@@ -311,13 +615,14 @@ mod tests {
             {"kid":"no kty"},
             7
         ]}"#;
-        let JwksError::NoValidKeys { skipped } = Jwks::parse(doc).unwrap_err() else {
+        let JwksError::NoValidKeys { first, skipped } = Jwks::parse(doc).unwrap_err() else {
             panic!()
         };
+        assert_eq!(first, AuthnStatus::JwksRSAKeyMissingE);
         for want in [
             "keys[0]: [e] field is missing for a RSA key",
             "keys[1]: [alg] is not started with [RS] or [PS] for an RSA key",
-            "keys[2]: Jwks EC create key fail",
+            "keys[2]: Jwks EC [x] and [y] fields have a parse error.",
             "keys[3]: [crv] field specified is not compatible with [alg] for an EC key",
             "keys[4]: [kty] is not supported in [keys]",
             "keys[5]: [kty] is missing in [keys]",
@@ -338,7 +643,28 @@ mod tests {
         let bad = serde_json::json!({ "keys": [rsa] }).to_string();
         assert!(matches!(
             Jwks::parse(&bad),
-            Err(JwksError::NoValidKeys { .. })
+            Err(JwksError::NoValidKeys {
+                first: AuthnStatus::JwksRsaParseError,
+                ..
+            })
         ));
+    }
+
+    #[test]
+    fn rsa_spki_is_the_standard_encoding() {
+        use rsa::pkcs8::EncodePublicKey as _;
+        let jwks = Jwks::parse(RFC7517_A1).unwrap();
+        let PublicKey::Rsa { key, spki } = &jwks.keys()[1].key else {
+            panic!()
+        };
+        assert_eq!(&spki[..], key.to_public_key_der().unwrap().as_bytes());
+    }
+
+    #[test]
+    fn hmac_secret_is_not_printed() {
+        let jwks = Jwks::parse(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap();
+        let shown = format!("{jwks:?}");
+        assert!(shown.contains("Oct(6 bytes)"), "{shown}");
+        assert!(!shown.contains("115"), "{shown}");
     }
 }

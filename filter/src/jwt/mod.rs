@@ -3,6 +3,7 @@
 
 pub mod audience;
 mod b64;
+mod der;
 pub(crate) mod json;
 pub mod jwks;
 pub mod status;

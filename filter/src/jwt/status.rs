@@ -95,8 +95,77 @@ statuses! {
     JwksNoValidKeys => "Jwks doesn't have any valid public key",
     /// No key in the JWKS matches the token's `kid` and `alg`.
     JwksKidAlgMismatch => "Jwks doesn't have key to match kid or alg from Jwt",
+    /// An RSA JWK's `n` or `e` is not base64url, `e` is neither 3 nor 65537, or the key is no
+    /// valid RSA public key.
+    JwksRsaParseError => "Jwks RSA [n] or [e] field is missing or has a parse error",
+    /// The EC key could not be created.
+    JwksEcCreateKeyFail => "Jwks EC create key fail",
+    /// An EC JWK's `x` or `y` is not base64url.
+    JwksEcXorYBadBase64 => "Jwks EC [x] or [y] field is an invalid Base64.",
+    /// An EC JWK's `x`/`y` is no point of its curve.
+    JwksEcParseError => "Jwks EC [x] and [y] fields have a parse error.",
+    /// An oct JWK's `k` is not base64url, or empty.
+    JwksOctBadBase64 => "Jwks Oct key is an invalid Base64",
+    /// An OKP JWK's `x` is not base64url.
+    JwksOKPXBadBase64 => "Jwks OKP [x] field is an invalid Base64.",
+    /// An OKP JWK's `x` is not 32 bytes.
+    JwksOKPXWrongLength => "Jwks OKP [x] field is wrong length.",
     /// The keys for this issuer could not be fetched.
     JwksFetchFail => "Jwks remote fetch is failed",
+    /// A JWK has no `kty`.
+    JwksMissingKty => "[kty] is missing in [keys]",
+    /// A JWK's `kty` is not a string.
+    JwksBadKty => "[kty] is bad in [keys]",
+    /// A JWK's `kty` is none of RSA, EC, oct, OKP.
+    JwksNotImplementedKty => "[kty] is not supported in [keys]",
+    /// An RSA JWK's `alg` does not start with RS or PS.
+    JwksRSAKeyBadAlg => "[alg] is not started with [RS] or [PS] for an RSA key",
+    /// An RSA JWK has no `n`.
+    JwksRSAKeyMissingN => "[n] field is missing for a RSA key",
+    /// An RSA JWK's `n` is not a string.
+    JwksRSAKeyBadN => "[n] field is not string for a RSA key",
+    /// An RSA JWK has no `e`.
+    JwksRSAKeyMissingE => "[e] field is missing for a RSA key",
+    /// An RSA JWK's `e` is not a string.
+    JwksRSAKeyBadE => "[e] field is not string for a RSA key",
+    /// An EC JWK's `alg` does not start with ES.
+    JwksECKeyBadAlg => "[alg] is not started with [ES] for an EC key",
+    /// An EC JWK's `crv` is not a string.
+    JwksECKeyBadCrv => "[crv] field is not string for an EC key",
+    /// An EC JWK names no supported curve.
+    JwksECKeyAlgOrCrvUnsupported => "[crv] or [alg] field is not supported for an EC key",
+    /// An EC JWK's `crv` and `alg` disagree.
+    JwksECKeyAlgNotCompatibleWithCrv => "[crv] field specified is not compatible with [alg] for an EC key",
+    /// An EC JWK has no `x`.
+    JwksECKeyMissingX => "[x] field is missing for an EC key",
+    /// An EC JWK's `x` is not a string.
+    JwksECKeyBadX => "[x] field is not string for an EC key",
+    /// An EC JWK has no `y`.
+    JwksECKeyMissingY => "[y] field is missing for an EC key",
+    /// An EC JWK's `y` is not a string.
+    JwksECKeyBadY => "[y] field is not string for an EC key",
+    /// An oct JWK's `alg` is not HS256/384/512.
+    JwksHMACKeyBadAlg => "[alg] does not start with [HS] for an HMAC key",
+    /// An oct JWK has no `k`.
+    JwksHMACKeyMissingK => "[k] field is missing for an HMAC key",
+    /// An oct JWK's `k` is not a string.
+    JwksHMACKeyBadK => "[k] field is not string for an HMAC key",
+    /// An OKP JWK's `alg` is not EdDSA.
+    JwksOKPKeyBadAlg => "[alg] is not [EdDSA] for an OKP key",
+    /// An OKP JWK has no `crv`.
+    JwksOKPKeyMissingCrv => "[crv] field is missing for an OKP key",
+    /// An OKP JWK's `crv` is not a string.
+    JwksOKPKeyBadCrv => "[crv] field is not string for an OKP key",
+    /// An OKP JWK's `crv` is not Ed25519.
+    JwksOKPKeyCrvUnsupported => "[crv] field is not supported for an OKP key",
+    /// An OKP JWK has no `x`.
+    JwksOKPKeyMissingX => "[x] field is missing for an OKP key",
+    /// An OKP JWK's `x` is not a string.
+    JwksOKPKeyBadX => "[x] field is not string for an OKP key",
+    /// An x509 map's certificate is not a parsable PEM certificate.
+    JwksX509ParseError => "X509 parse pubkey fails",
+    /// An x509 map's certificate has no RSA public key.
+    JwksX509GetPubkeyError => "X509 parse pubkey internal fails: get pubkey",
 }
 
 impl AuthnStatus {

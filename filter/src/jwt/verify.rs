@@ -1,20 +1,31 @@
 //! Signature verification with jwt_verify_lib's key selection
-//! (`verify.cc#verifyJwtWithoutTimeChecking`).
+//! (`verify.cc#verifyJwtWithoutTimeChecking`), and the pure-Rust signature backend.
+//!
+//! The JWK's key type, not the token's `alg`, picks the algorithm family, and the token's
+//! `alg` picks the hash within it, exactly as jwt_verify_lib does: an RSA or EC key is never
+//! used as an HMAC secret, whatever the token claims.
 
-use rsa::Pkcs1v15Sign;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use rsa::traits::PublicKeyParts;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use sha2::digest::{Digest, FixedOutputReset};
+use sha2::{Sha256, Sha384, Sha512};
 
-use super::jwks::{Jwks, PublicKey};
+use super::der;
+use super::jwks::{EcKey, Jwks, PublicKey};
 use super::status::AuthnStatus;
 use super::token::{Alg, Jwt};
+
+/// The length of every Ed25519 signature.
+const ED25519_SIGNATURE_BYTES: usize = 64;
 
 /// Verifies the token's signature against the set.
 ///
 /// A key is a candidate unless both it and the token carry a `kid` and they differ, or the key
 /// carries an `alg` other than the token's. Candidates are tried in order and the first that
 /// verifies wins. No candidate ⇒ [`AuthnStatus::JwksKidAlgMismatch`]; candidates that all fail ⇒
-/// [`AuthnStatus::JwtVerificationFail`]. The key's type, not the token's `alg`, decides the
-/// family, so an RSA or EC key is never used as an HMAC secret.
+/// [`AuthnStatus::JwtVerificationFail`]. An Ed25519 candidate met with a signature that is not
+/// 64 bytes ends the search with [`AuthnStatus::JwtEd25519SignatureWrongLength`].
 pub fn verify_signature(
     jwt: &Jwt,
     jwks: &Jwks,
@@ -29,6 +40,11 @@ pub fn verify_signature(
             continue;
         }
         candidate = true;
+        if matches!(jwk.key, PublicKey::Ed25519 { .. })
+            && jwt.signature.len() != ED25519_SIGNATURE_BYTES
+        {
+            return Err(AuthnStatus::JwtEd25519SignatureWrongLength);
+        }
         if crypto.verify(
             jwt.alg,
             &jwk.key,
@@ -49,8 +65,101 @@ pub fn verify_signature(
 /// everywhere; the proxy adapter adds Envoy's `verify_signature` foreign function (host crypto)
 /// and picks per algorithm. An unsupported combination answers `false`: fail closed.
 pub trait SignatureVerifier {
-    /// Whether `signature` is `alg`'s signature of `message` under `key`.
+    /// Whether `signature` is `alg`'s signature of `message` under `key`, with jwt_verify_lib's
+    /// dispatch: the key type picks the family, `alg` the hash (SHA-256 unless it names 384 or
+    /// 512 of that family).
     fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// The hash jwt_verify_lib uses for `alg` with a key of type `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    /// SHA-256 (also the default for an `alg` of another family).
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl Hash {
+    /// The name Envoy's `verify_signature` foreign function takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "sha256",
+            Hash::Sha384 => "sha384",
+            Hash::Sha512 => "sha512",
+        }
+    }
+
+    fn digest(self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => Sha256::digest(message).to_vec(),
+            Hash::Sha384 => Sha384::digest(message).to_vec(),
+            Hash::Sha512 => Sha512::digest(message).to_vec(),
+        }
+    }
+
+    /// `verify.cc`: for each key type only that family's 384/512 names change the hash.
+    pub const fn for_key(alg: Alg, key: &PublicKey) -> Hash {
+        match (key, alg) {
+            (PublicKey::Ec { .. }, Alg::ES384)
+            | (PublicKey::Rsa { .. }, Alg::RS384 | Alg::PS384)
+            | (PublicKey::Oct(_), Alg::HS384) => Hash::Sha384,
+            (PublicKey::Ec { .. }, Alg::ES512)
+            | (PublicKey::Rsa { .. }, Alg::RS512 | Alg::PS512)
+            | (PublicKey::Oct(_), Alg::HS512) => Hash::Sha512,
+            _ => Hash::Sha256,
+        }
+    }
+}
+
+/// What Envoy's `verify_signature` (BoringSSL `EVP_DigestVerify` with the default padding)
+/// needs to check one signature: hash name, SPKI DER key, and the signature in the form
+/// BoringSSL expects (DER for ECDSA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCheck<'a> {
+    /// `sha256`, `sha384` or `sha512`.
+    pub hash: &'static str,
+    /// SubjectPublicKeyInfo DER.
+    pub public_key: &'a [u8],
+    /// The signature as BoringSSL takes it.
+    pub signature: std::borrow::Cow<'a, [u8]>,
+}
+
+/// How this (alg, key) pair is checked through host crypto, or `None` when the host cannot
+/// check it with `EVP_DigestVerify` defaults: PS* (PSS padding is not selectable there),
+/// HMAC (no public key), Ed25519 (BoringSSL refuses a digest for it), and an RSA key with an
+/// alg of another family (jwt_verify_lib fails those without verifying). Measured on Envoy
+/// 1.40: see the README's signature backend table.
+pub fn host_check<'a>(alg: Alg, key: &'a PublicKey, signature: &'a [u8]) -> Option<HostCheck<'a>> {
+    let hash = Hash::for_key(alg, key).name();
+    match key {
+        PublicKey::Rsa { spki, .. } if matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512) => {
+            Some(HostCheck {
+                hash,
+                public_key: spki,
+                signature: std::borrow::Cow::Borrowed(signature),
+            })
+        }
+        PublicKey::Ec { spki, .. } => {
+            let (r, s) = split_ecdsa(signature);
+            Some(HostCheck {
+                hash,
+                public_key: spki,
+                signature: std::borrow::Cow::Owned(der::ecdsa_signature(r, s)),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// jwt_verify_lib's reading of a JWS ECDSA signature: the first half is `r`, the next half `s`
+/// (an odd last byte is ignored), each a big-endian integer of any length.
+fn split_ecdsa(signature: &[u8]) -> (&[u8], &[u8]) {
+    let half = signature.len() / 2;
+    let (r, rest) = signature.split_at(half);
+    (r, rest.get(..half).unwrap_or_default())
 }
 
 /// Signature checks in pure Rust (RustCrypto), inside the VM.
@@ -59,20 +168,190 @@ pub struct PureRust;
 
 impl SignatureVerifier for PureRust {
     fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-        match (key, alg) {
-            (PublicKey::Rsa(key), Alg::RS256) => {
-                let digest = Sha256::digest(message);
-                key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
-                    .is_ok()
+        let hash = Hash::for_key(alg, key);
+        match key {
+            PublicKey::Rsa { key, .. } => match alg {
+                Alg::RS256 | Alg::RS384 | Alg::RS512 => rsa_pkcs1(key, hash, message, signature),
+                Alg::PS256 | Alg::PS384 | Alg::PS512 => rsa_pss(key, hash, message, signature),
+                _ => false,
+            },
+            PublicKey::Ec { key, .. } => ecdsa(key, hash, message, signature),
+            PublicKey::Oct(secret) => hmac(secret, hash, message, signature),
+            PublicKey::Ed25519 { key, .. } => {
+                let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
+                    return false;
+                };
+                // Cofactorless, canonical `s` required, no weak-key rejection: the check
+                // BoringSSL's `ED25519_verify` makes.
+                key.is_some_and(|key| {
+                    use ed25519_dalek::Verifier as _;
+                    key.verify(message, &signature).is_ok()
+                })
             }
-            (PublicKey::P256(key), Alg::ES256) => {
-                use p256::ecdsa::signature::Verifier as _;
-                match p256::ecdsa::Signature::from_slice(signature) {
-                    Ok(signature) => key.verify(message, &signature).is_ok(),
-                    Err(_) => false,
-                }
-            }
-            _ => false,
         }
+    }
+}
+
+fn rsa_pkcs1(key: &RsaPublicKey, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+    let scheme = match hash {
+        Hash::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
+        Hash::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
+        Hash::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
+    };
+    key.verify(scheme, &hash.digest(message), signature).is_ok()
+}
+
+/// RSASSA-PSS with MGF1 on the same hash. The salt length is recovered from the signature, as
+/// BoringSSL's `EVP_DigestVerify` does by default (`RSA_PSS_SALTLEN_AUTO`), so a token signed
+/// with any salt length verifies as it does in Envoy.
+fn rsa_pss(key: &RsaPublicKey, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+    match hash {
+        Hash::Sha256 => pss_verify::<Sha256>(key, message, signature),
+        Hash::Sha384 => pss_verify::<Sha384>(key, message, signature),
+        Hash::Sha512 => pss_verify::<Sha512>(key, message, signature),
+    }
+}
+
+/// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with the salt length taken from the encoded message.
+fn pss_verify<D: Digest + FixedOutputReset>(
+    key: &RsaPublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let k = key.size();
+    if signature.len() != k {
+        return false;
+    }
+    let s = rsa::BigUint::from_bytes_be(signature);
+    if &s >= key.n() {
+        return false;
+    }
+    let Ok(m) = rsa::hazmat::rsa_encrypt(key, &s) else {
+        return false;
+    };
+    let m = m.to_bytes_be();
+    let mod_bits = key.n().bits();
+    let em_bits = mod_bits.saturating_sub(1);
+    let em_len = em_bits.div_ceil(8);
+    // EM is the integer m written on em_len bytes; anything longer does not fit.
+    if m.len() > em_len {
+        return false;
+    }
+    let mut em = vec![0u8; em_len];
+    let Some(tail) = em.get_mut(em_len - m.len()..) else {
+        return false;
+    };
+    tail.copy_from_slice(&m);
+    let h_len = <D as Digest>::output_size();
+    if em_len < h_len + 2 || em.last() != Some(&0xbc) {
+        return false;
+    }
+    let db_len = em_len - h_len - 1;
+    let (masked_db, rest) = em.split_at(db_len);
+    let Some(h) = rest.get(..h_len) else {
+        return false;
+    };
+    let top_bits = 8 * em_len - em_bits;
+    let top_mask = 0xffu8.checked_shr(top_bits as u32).unwrap_or(0);
+    if masked_db.first().is_some_and(|b| b & !top_mask != 0) {
+        return false;
+    }
+    let mut db = mgf1::<D>(h, db_len);
+    for (d, m) in db.iter_mut().zip(masked_db) {
+        *d ^= m;
+    }
+    if let Some(first) = db.first_mut() {
+        *first &= top_mask;
+    }
+    // DB = PS (zeros) || 0x01 || salt.
+    let zeros = db.iter().take_while(|b| **b == 0).count();
+    if db.get(zeros) != Some(&0x01) {
+        return false;
+    }
+    let salt = db.get(zeros + 1..).unwrap_or_default();
+    let m_hash = D::digest(message);
+    let mut prime = D::new();
+    Digest::update(&mut prime, [0u8; 8]);
+    Digest::update(&mut prime, &m_hash);
+    Digest::update(&mut prime, salt);
+    &prime.finalize()[..] == h
+}
+
+fn mgf1<D: Digest>(seed: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + <D as Digest>::output_size());
+    let mut counter = 0u32;
+    while out.len() < len {
+        let mut d = D::new();
+        Digest::update(&mut d, seed);
+        Digest::update(&mut d, counter.to_be_bytes());
+        out.extend_from_slice(&d.finalize());
+        counter = counter.wrapping_add(1);
+    }
+    out.truncate(len);
+    out
+}
+
+/// ECDSA over the key's curve with the token alg's hash, `r||s` read as jwt_verify_lib reads
+/// it. A digest shorter than the field is left-padded (the same integer), as BoringSSL's
+/// `digest_to_bn` reads it.
+fn ecdsa(key: &EcKey, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let size = key.field_bytes();
+    let (r, s) = split_ecdsa(signature);
+    let (Some(mut rs), Some(s)) = (fixed_width(r, size), fixed_width(s, size)) else {
+        return false;
+    };
+    rs.extend_from_slice(&s);
+    let mut prehash = hash.digest(message);
+    if prehash.len() < size {
+        let mut padded = vec![0u8; size - prehash.len()];
+        padded.extend_from_slice(&prehash);
+        prehash = padded;
+    }
+    match key {
+        EcKey::P256(key) => {
+            let Ok(sig) = p256::ecdsa::Signature::from_slice(&rs) else {
+                return false;
+            };
+            key.verify_prehash(&prehash, &sig).is_ok()
+        }
+        EcKey::P384(key) => {
+            let Ok(sig) = p384::ecdsa::Signature::from_slice(&rs) else {
+                return false;
+            };
+            key.verify_prehash(&prehash, &sig).is_ok()
+        }
+        EcKey::P521(key) => {
+            let Ok(sig) = p521::ecdsa::Signature::from_slice(&rs) else {
+                return false;
+            };
+            key.verify_prehash(&prehash, &sig).is_ok()
+        }
+    }
+}
+
+/// A big-endian integer written on exactly `size` bytes; `None` when it does not fit.
+fn fixed_width(be: &[u8], size: usize) -> Option<Vec<u8>> {
+    let zeros = be.iter().take_while(|b| **b == 0).count();
+    let digits = be.get(zeros..)?;
+    let pad = size.checked_sub(digits.len())?;
+    let mut out = vec![0u8; pad];
+    out.extend_from_slice(digits);
+    Some(out)
+}
+
+/// HMAC with a constant-time comparison (`Mac::verify_slice`, as `CRYPTO_memcmp` upstream).
+fn hmac(secret: &[u8], hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+    fn check<M: Mac + hmac::digest::KeyInit>(secret: &[u8], message: &[u8], tag: &[u8]) -> bool {
+        let Ok(mut mac) = <M as Mac>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+    match hash {
+        Hash::Sha256 => check::<Hmac<Sha256>>(secret, message, signature),
+        Hash::Sha384 => check::<Hmac<Sha384>>(secret, message, signature),
+        Hash::Sha512 => check::<Hmac<Sha512>>(secret, message, signature),
     }
 }

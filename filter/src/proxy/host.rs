@@ -128,6 +128,14 @@ extern "C" {
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
+    ) -> u32;
 }
 
 fn check(status: u32) -> Result<(), HostStatus> {
@@ -404,6 +412,27 @@ pub(crate) fn property_path(path: &[&str]) -> Vec<u8> {
         out.extend_from_slice(segment.as_bytes());
     }
     out
+}
+
+/// Calls a host foreign function (Envoy: `verify_signature`, `compress`, …). `NotFound` means
+/// the host has no function of that name. Unlike the SDK's `call_foreign_function`, every
+/// status comes back as a value, none panics.
+pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostStatus> {
+    let mut data = null_mut();
+    let mut len = 0usize;
+    // SAFETY: pointers and lengths describe live slices; out-pointers are valid; on Ok the host
+    // hands over a buffer it allocated (or none).
+    check(unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut len,
+        )
+    })?;
+    Ok(unsafe { take_host_buffer(data, len) })
 }
 
 /// The proxy-wasm map encoding: a u32 count, then (name length, value length) u32 pairs, then

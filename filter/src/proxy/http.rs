@@ -5,12 +5,12 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::crypto;
 use super::host;
 use super::jwks_fetch::{self, SharedRuntime};
 use super::metrics;
 use crate::config::FilterConfig;
 use crate::decision::{Decision, LocalReply, Mutations};
-use crate::jwt::verify::PureRust;
 use crate::jwt::AuthnStatus;
 use crate::peer_authn::PeerVerdict;
 use crate::remote_jwks::{KeyWait, NoRemoteKeys, RemoteKeys};
@@ -76,9 +76,10 @@ pub(super) fn decide_current(
             return Outcome::Answered;
         }
     };
+    let crypto = crypto::current();
     let env = Env {
         now: now_ms / 1000,
-        crypto: &PureRust,
+        crypto: &*crypto,
         remote,
     };
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);

@@ -1,6 +1,7 @@
 //! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
 //! and the pure core and never decides anything itself.
 
+pub mod crypto;
 pub mod host;
 mod http;
 mod jwks_fetch;
@@ -45,9 +46,13 @@ impl log::Log for HostLogger {
 }
 
 // The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else.
-proxy_wasm::main! {{
-    start();
-}}
+// (In a private module: the export needs no public docs.)
+#[cfg(feature = "plugin")]
+mod entry {
+    proxy_wasm::main! {{
+        super::start();
+    }}
+}
 
 /// Registers the logger, the panic hook and the root context. Called from `_initialize`, where
 /// Envoy allows no host calls yet.

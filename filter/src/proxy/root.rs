@@ -5,6 +5,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+use super::crypto::{self, HostCrypto};
 use super::host;
 use super::http::AuthnHttp;
 use super::jwks_fetch::{JwksRuntime, SharedRuntime};
@@ -12,7 +13,8 @@ use super::metrics::{self, Metrics};
 use super::VERSION;
 use crate::config::{FilterConfig, NodeMetadata};
 
-/// `RootContext`: owns the compiled configuration.
+/// `RootContext`: owns the compiled configuration and the remote-JWKS runtime; installs the
+/// VM's signature backend and counters.
 #[derive(Default)]
 pub struct RootFilter {
     config: Option<Rc<FilterConfig>>,
@@ -62,6 +64,8 @@ impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         super::follow_host_log_level();
         log::info!("mesh-authn {VERSION} started");
+        // Asked once per VM; logs which backend verifies signatures.
+        crypto::install(HostCrypto::detect());
         true
     }
 
