@@ -184,15 +184,6 @@ pub fn log_level() -> Option<LogLevel> {
     })
 }
 
-/// The host's clock, in whole Unix seconds.
-#[allow(dead_code)] // the request path reads milliseconds now; kept for callers of seconds
-pub fn now_unix_seconds() -> Result<u64, HostStatus> {
-    let mut nanos = 0u64;
-    // SAFETY: `nanos` is a valid out-pointer.
-    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
-    Ok(nanos / 1_000_000_000)
-}
-
 /// The host's clock, in Unix milliseconds.
 pub fn now_unix_millis() -> Result<u64, HostStatus> {
     let mut nanos = 0u64;
