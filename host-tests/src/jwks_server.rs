@@ -1,6 +1,7 @@
 //! A JWKS (and OIDC discovery) server on 127.0.0.1 for remote-JWKS tests: counts the requests
 //! per path and can be told to misbehave (an error status, a hang, garbage, a huge body, a
-//! connection closed mid-response), and to rotate its keys.
+//! connection closed mid-response, a body trickled byte by byte, a different key set on every
+//! hit), to rotate its keys, and to die in the middle of a response ([`JwksServer::kill`]).
 
 #![allow(
     clippy::unwrap_used,
@@ -37,11 +38,18 @@ pub enum Behavior {
     Huge(usize),
     /// Headers announcing 1000 bytes, 10 of them sent, then the connection closed.
     CloseMidResponse,
+    /// 200 with this JWKS document, its body sent one byte every `every` (headers at once).
+    Trickle { doc: String, every: Duration },
+    /// 200 with these documents in turn: the n-th request to `/jwks` (from 0) gets
+    /// `docs[n % len]`, so every fetch sees a different key set.
+    Cycle(Vec<String>),
 }
 
 struct State {
     behavior: Behavior,
     hits: BTreeMap<String, Vec<Instant>>,
+    /// Open connections, so [`JwksServer::kill`] can cut them.
+    conns: Vec<TcpStream>,
 }
 
 /// The server; stops on drop.
@@ -61,6 +69,7 @@ impl JwksServer {
         let state = Arc::new(Mutex::new(State {
             behavior,
             hits: BTreeMap::new(),
+            conns: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -72,6 +81,9 @@ impl JwksServer {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
+                    if let Ok(c) = conn.try_clone() {
+                        state.lock().unwrap().conns.push(c);
+                    }
                     let state = Arc::clone(&state);
                     std::thread::spawn(move || serve(conn, &state, port));
                 }
@@ -134,14 +146,29 @@ impl JwksServer {
     }
 }
 
-impl Drop for JwksServer {
-    fn drop(&mut self) {
+impl JwksServer {
+    /// The server dies: it stops listening (later connections are refused) and every open
+    /// connection is cut, whatever it was sending.
+    pub fn kill(&mut self) {
+        self.stop_listening();
+        for conn in self.state.lock().unwrap().conns.drain(..) {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn stop_listening(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ =
             TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop_listening();
     }
 }
 
@@ -164,10 +191,12 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, port: u16) {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let behavior = {
+    let (behavior, seen) = {
         let mut s = state.lock().unwrap();
-        s.hits.entry(path.clone()).or_default().push(Instant::now());
-        s.behavior.clone()
+        let hits = s.hits.entry(path.clone()).or_default();
+        hits.push(Instant::now());
+        let seen = hits.len() - 1;
+        (s.behavior.clone(), seen)
     };
     let reply = |conn: &mut TcpStream, status: u16, body: &[u8]| {
         let head = format!(
@@ -197,6 +226,23 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, port: u16) {
                 body.push(b'}');
                 reply(&mut conn, 200, &body);
             }
+            Behavior::Trickle { doc, every } => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n",
+                    doc.len()
+                );
+                let _ = conn.set_nodelay(true);
+                if conn.write_all(head.as_bytes()).is_ok() {
+                    for b in doc.as_bytes() {
+                        std::thread::sleep(every);
+                        if conn.write_all(std::slice::from_ref(b)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Behavior::Cycle(docs) => reply(&mut conn, 200, docs[seen % docs.len()].as_bytes()),
             Behavior::CloseMidResponse => {
                 let _ = conn.write_all(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"keys\":[",

@@ -13,6 +13,7 @@ pub mod certs;
 pub mod envoy;
 pub mod http;
 pub mod jwks_server;
+pub mod lds;
 pub mod mtls_envoy;
 pub mod probe;
 pub mod servers;

@@ -609,3 +609,236 @@ fn a_request_abandoned_while_waiting_is_forgotten() {
     assert_passed(&envoy.get(Some(&good)));
     assert_eq!(server.jwks_hits(), 2);
 }
+
+// ---------------------------------------------------------------- faults, two workers
+
+const ALIVE_ISSUER: &str = "https://alive.example";
+
+/// The VM is alive on both workers: a dozen fresh connections each way (the kernel spreads new
+/// connections over the two workers' listen sockets; a dead VM answers 503 on its worker), a
+/// valid token of the healthy `alive` rule passes and a forged one is refused; no VM failed.
+fn assert_alive(case: &str, envoy: &Running, alive: &EcIssuer) {
+    let good = token(alive, ALIVE_ISSUER);
+    let forged = tokens::corrupt_signature(&good);
+    for _ in 0..12 {
+        let r = envoy.get(Some(&good));
+        assert_eq!(r.status, 200, "{case}: valid token afterwards: {r:?}");
+        let r = envoy.get(Some(&forged));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (401, MSG_BAD_SIGNATURE),
+            "{case}: forged token afterwards"
+        );
+    }
+    let stats = envoy.envoy.stats();
+    for line in stats.lines().filter(|l| l.starts_with("wasm.")) {
+        let (name, value) = line.split_once(": ").unwrap();
+        if name.contains("fail") || name.contains("crash") {
+            assert_eq!(value.trim(), "0", "{case}: {line}");
+        }
+    }
+    let log = envoy.envoy.log();
+    assert!(!log.contains("panicked"), "{case}: the VM panicked:\n{log}");
+}
+
+/// `n` requests at once with `token` (fresh connections: both workers).
+fn burst(envoy: &Running, n: usize, token: Option<&str>) -> Vec<Response> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..n).map(|_| s.spawn(|| envoy.get(token))).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// A JWKS server that answers byte by byte: slower than the rule's timeout, the fetch fails
+/// (tokens 401 `Jwks remote fetch is failed`, requests without a token pass); within it, the
+/// keys arrive and tokens pass.
+#[test]
+fn a_jwks_trickled_byte_by_byte_fails_past_the_timeout_and_passes_within_it() {
+    let key = EcIssuer::generate("k1");
+    let alive = EcIssuer::generate("alive");
+    let doc = jwks_of(&[&key]);
+    // ~250 bytes: 50 ms a byte is ~12 s against a 1 s timeout; 2 ms a byte is ~0.5 s
+    // against 10 s.
+    let slow = JwksServer::start(Behavior::Trickle {
+        doc: doc.clone(),
+        every: Duration::from_millis(50),
+    });
+    let in_time = JwksServer::start(Behavior::Trickle {
+        doc: doc.clone(),
+        every: Duration::from_millis(2),
+    });
+    let healthy = JwksServer::start(Behavior::Serve(jwks_of(&[&alive])));
+    let envoy = start_with(
+        &config(
+            &[
+                rule(
+                    "https://slow.example",
+                    Some(&slow.jwks_uri()),
+                    &["timeout: 1s"],
+                ),
+                rule(
+                    "https://intime.example",
+                    Some(&in_time.jwks_uri()),
+                    &["timeout: 10s"],
+                ),
+                rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
+            ],
+            &[&slow, &in_time, &healthy],
+            &["retryInitialInterval: 5s", "retryMaxInterval: 10s"],
+        ),
+        2,
+    );
+    let slow_token = token(&key, "https://slow.example");
+    for r in burst(&envoy, 6, Some(&slow_token)) {
+        assert_status(&r, 401, MSG_FETCH_FAILED);
+    }
+    assert!(slow.jwks_hits() >= 1);
+    assert!(
+        doc.len() as u64 * 50 > 1000 * 5,
+        "the slow body takes far longer than the timeout"
+    );
+    for r in burst(&envoy, 6, None) {
+        assert_passed(&r);
+    }
+    let in_time_token = token(&key, "https://intime.example");
+    for r in burst(&envoy, 6, Some(&in_time_token)) {
+        assert_passed(&r);
+    }
+    assert_eq!(in_time.jwks_hits(), 1, "one fetch for both workers");
+    assert_status(
+        &envoy.get(Some(&tokens::corrupt_signature(&in_time_token))),
+        401,
+        MSG_BAD_SIGNATURE,
+    );
+    assert_alive("trickle", &envoy, &alive);
+}
+
+/// A JWKS server that returns a different key set on every fetch. A token of the key the
+/// server serves now passes after at most one refetch; unknown `kid`s from both workers cause
+/// no fetch storm: at most one refetch per `refetchInterval`.
+#[test]
+fn a_different_key_set_on_every_fetch_causes_no_fetch_storm() {
+    let keys: Vec<EcIssuer> = (0..6)
+        .map(|i| EcIssuer::generate(&format!("k{i}")))
+        .collect();
+    let alive = EcIssuer::generate("alive");
+    let server = JwksServer::start(Behavior::Cycle(
+        keys.iter().map(|k| jwks_of(&[k])).collect(),
+    ));
+    let healthy = JwksServer::start(Behavior::Serve(jwks_of(&[&alive])));
+    let issuer = "https://cycle.example";
+    let envoy = start_with(
+        &config(
+            &[
+                rule(issuer, Some(&server.jwks_uri()), &[]),
+                rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
+            ],
+            &[&server, &healthy],
+            &["refetchInterval: 4s"],
+        ),
+        2,
+    );
+    // Fetch 0 serves k0.
+    for r in burst(&envoy, 10, Some(&token(&keys[0], issuer))) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 1);
+    // The server now serves k1: its tokens pass after one refetch (fetch 1 serves k1).
+    let rotated = Instant::now();
+    for r in burst(&envoy, 10, Some(&token(&keys[1], issuer))) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 2, "one refetch for both workers");
+    // A storm of unknown kids (k2..k5) from both workers within the interval: refused, and
+    // no fetch at all; the current key keeps passing.
+    let storm: Vec<String> = keys[2..].iter().map(|k| token(k, issuer)).collect();
+    let results: Vec<Response> = std::thread::scope(|s| {
+        let envoy = &envoy;
+        let hs: Vec<_> = (0..40)
+            .map(|i| {
+                let t = &storm[i % storm.len()];
+                s.spawn(move || envoy.get(Some(t)))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results {
+        assert_status(r, 401, MSG_NO_KID);
+    }
+    for r in burst(&envoy, 10, Some(&token(&keys[1], issuer))) {
+        assert_passed(&r);
+    }
+    assert!(
+        rotated.elapsed() < Duration::from_secs(4),
+        "test too slow for its own interval"
+    );
+    assert_eq!(server.jwks_hits(), 2, "rate-limited: no storm");
+    // After the interval, the server's current key (fetch 2 serves k2) passes after one
+    // refetch, and k1, gone from the set, is refused without another fetch.
+    std::thread::sleep(Duration::from_millis(4100).saturating_sub(rotated.elapsed()));
+    for r in burst(&envoy, 10, Some(&token(&keys[2], issuer))) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 3);
+    for r in burst(&envoy, 10, Some(&token(&keys[1], issuer))) {
+        assert_status(&r, 401, MSG_NO_KID);
+    }
+    assert_eq!(server.jwks_hits(), 3);
+    assert_alive("cycle", &envoy, &alive);
+}
+
+/// The JWKS server dies in the middle of a response (the process is gone: the connection is
+/// cut and the port refuses). Requests paused on the fetch get 401 `Jwks remote fetch is
+/// failed`, requests without a token pass, later tokens keep failing closed, and a set fetched
+/// earlier from another (healthy) source keeps serving.
+#[test]
+fn a_jwks_server_killed_mid_response_fails_closed() {
+    let key = EcIssuer::generate("k1");
+    let alive = EcIssuer::generate("alive");
+    let mut server = JwksServer::start(Behavior::Trickle {
+        doc: jwks_of(&[&key]),
+        every: Duration::from_millis(40),
+    });
+    let healthy = JwksServer::start(Behavior::Serve(jwks_of(&[&alive])));
+    let issuer = "https://dies.example";
+    let envoy = start_with(
+        &config(
+            &[
+                rule(issuer, Some(&server.jwks_uri()), &["timeout: 30s"]),
+                rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
+            ],
+            &[&server, &healthy],
+            &["retryInitialInterval: 0.2s", "retryMaxInterval: 0.4s"],
+        ),
+        2,
+    );
+    assert_passed(&envoy.get(Some(&token(&alive, ALIVE_ISSUER))));
+    let good = token(&key, issuer);
+    let paused: Vec<Response> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6).map(|_| s.spawn(|| envoy.get(Some(&good)))).collect();
+        // Mid-response: the headers and some of the body are out.
+        server.wait_for_jwks_hits(1, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(600));
+        server.kill();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &paused {
+        assert_status(r, 401, MSG_FETCH_FAILED);
+    }
+    let failed = format!("JWKS {}: fetch failed", server.jwks_uri());
+    envoy.wait_for_log(&failed, Duration::from_secs(10));
+    // Retries meet a refused port: still failing closed, one log line for the repeats.
+    std::thread::sleep(Duration::from_millis(1000));
+    for r in burst(&envoy, 6, Some(&good)) {
+        assert_status(&r, 401, MSG_FETCH_FAILED);
+    }
+    for r in burst(&envoy, 6, None) {
+        assert_passed(&r);
+    }
+    assert_eq!(server.jwks_hits(), 1, "nothing reached a dead server");
+    eprintln!(
+        "MEASURE killed mid-response: {} `fetch failed` line(s)",
+        envoy.log_count(&failed)
+    );
+    assert_alive("killed", &envoy, &alive);
+}

@@ -56,3 +56,34 @@ mod tests {
         assert_eq!(super::decode("Y!Q"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn round_trips_padded_and_unpadded(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(super::decode(&URL_SAFE_NO_PAD.encode(&bytes)), Some(bytes.clone()));
+            prop_assert_eq!(super::decode(&URL_SAFE.encode(&bytes)), Some(bytes));
+        }
+
+        #[test]
+        fn whatever_decodes_encodes_back_to_the_same_significant_text(text in "[A-Za-z0-9_=+/ -]{0,64}") {
+            if let Some(bytes) = super::decode(&text) {
+                // Same bytes from the canonical text: only padding, whitespace and the ignored
+                // trailing bits may differ.
+                let canonical = URL_SAFE_NO_PAD.encode(&bytes);
+                prop_assert_eq!(super::decode(&canonical), Some(bytes));
+                prop_assert!(!text.contains('+') && !text.contains('/'));
+            }
+        }
+    }
+}
