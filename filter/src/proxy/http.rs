@@ -81,6 +81,7 @@ pub(super) fn decide_current(
         now: now_ms / 1000,
         crypto: &*crypto,
         remote,
+        cache: Some(&config.token_cache),
     };
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
     metrics::record(&decision, &attribution);
