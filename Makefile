@@ -17,7 +17,7 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench
+.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 demo: setup wasm
@@ -96,6 +96,10 @@ fuzz-setup:
 bench-verify: setup wasm
 	$(CARGO) bench -p mesh-authn --bench verify
 	$(CARGO) run --quiet --release -p host-tests --bin bench_vm
+
+## bench-alloc: allocations and time per request on the hot paths, natively (a table).
+bench-alloc:
+	$(CARGO) bench -p mesh-authn --bench request_path
 
 ## bench: the side-by-side benchmark (README "Performance"): Envoy with no auth filter, native
 ## jwt_authn as Istio configures it (with and without its JWT cache), a no-op wasm filter and
