@@ -15,7 +15,9 @@
 //!
 //! Environment: `BENCH_SECONDS` (per measurement, default 3), `BENCH_ROUNDS` (default 3),
 //! `BENCH_ONLY` (run only scenarios whose name contains it), `BENCH_MEMORY=<n>` (instead:
-//! send n distinct tokens through mesh-authn and report Envoy's memory before and after).
+//! send n distinct tokens through mesh-authn and report Envoy's memory before and after),
+//! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
+//! scenario).
 
 #![allow(
     clippy::unwrap_used,
@@ -163,10 +165,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn memory_stats(envoy: &Envoy) -> (u64, u64) {
+/// `server.memory_allocated`, `server.memory_heap_size` and the process's resident set in
+/// bytes (which includes the Wasm VM's linear memory, outside Envoy's allocator).
+fn memory_stats(envoy: &Envoy) -> (u64, u64, u64) {
+    let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", envoy.pid()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
     (
         envoy.stat("server.memory_allocated").unwrap_or(0),
         envoy.stat("server.memory_heap_size").unwrap_or(0),
+        rss_kb * 1024,
     )
 }
 
@@ -337,6 +348,11 @@ fn main() {
         }
     }
 
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        profile(&setups, &scenarios, &lua, seconds);
+        return;
+    }
+
     let total = rounds * scenarios.len() * setups.len() * seconds as usize;
     eprintln!(
         "bench: {rounds} rounds x {} scenarios x {} setups x {seconds} s = ~{total} s",
@@ -387,6 +403,59 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `BENCH_PROFILE=1`: where the time goes. For each scenario, `perf record` samples the
+/// native jwt_authn Envoy and mesh-authn's while wrk drives them, and the report gives the
+/// share per shared object (V8's generated code for the wasm module has no symbols: it shows
+/// as `[unknown]`/`[anon]`; BoringSSL and Envoy are in the `envoy` binary).
+fn profile(setups: &[Setup], scenarios: &[Scenario], lua: &Path, seconds: u64) {
+    for sc in scenarios {
+        for s in setups
+            .iter()
+            .filter(|s| s.name.starts_with("native jwt_authn (") || s.name == "mesh-authn")
+        {
+            let data =
+                std::env::temp_dir().join(format!("mesh-authn-perf-{}.data", std::process::id()));
+            let mut perf = Command::new("perf")
+                .args(["record", "-q", "-F", "2000", "-g", "-o"])
+                .arg(&data)
+                .args([
+                    "-p",
+                    &s.envoy.pid().to_string(),
+                    "--",
+                    "sleep",
+                    &seconds.to_string(),
+                ])
+                .spawn()
+                .expect("perf runs (Debian's linux-perf)");
+            let sample = wrk(s.envoy.port(), lua, &sc.file, seconds);
+            perf.wait().unwrap();
+            let report = Command::new("perf")
+                .args([
+                    "report",
+                    "--no-children",
+                    "--sort",
+                    "dso",
+                    "--stdio",
+                    "-g",
+                    "none",
+                    "--percent-limit",
+                    "1",
+                    "-i",
+                ])
+                .arg(&data)
+                .output()
+                .unwrap();
+            println!("## {} / {}: {:.0} rps", sc.name, s.name, sample.rps);
+            for line in String::from_utf8_lossy(&report.stdout).lines() {
+                if !line.starts_with('#') && !line.trim().is_empty() {
+                    println!("{line}");
+                }
+            }
+            let _ = std::fs::remove_file(&data);
+        }
+    }
+}
+
 /// `n` distinct ES256 tokens through mesh-authn in batches, Envoy's memory stats before, during
 /// and after.
 fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -> Value) {
@@ -412,10 +481,10 @@ fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -
         eprintln!("memory: {sent} sent");
     }
     println!(
-        "| requests (distinct ES256 tokens) | server.memory_allocated | server.memory_heap_size |"
+        "| requests (distinct ES256 tokens) | server.memory_allocated | server.memory_heap_size | process RSS |"
     );
-    println!("|---:|---:|---:|");
-    for (k, (alloc, heap)) in rows {
-        println!("| {k} | {alloc} | {heap} |");
+    println!("|---:|---:|---:|---:|");
+    for (k, (alloc, heap, rss)) in rows {
+        println!("| {k} | {alloc} | {heap} | {rss} |");
     }
 }
