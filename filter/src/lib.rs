@@ -28,5 +28,6 @@ pub mod peer_authn;
 pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;
+pub mod token_cache;
 
 pub mod proxy;

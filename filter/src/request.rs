@@ -1,25 +1,77 @@
 //! The request as the core sees it: header pairs as bytes. Built by the adapter from the host,
 //! and by tests and fuzzers directly, so the core never touches the host.
 
+use std::ops::Range;
+
 /// `(name, value)` header pairs as bytes, in order.
 pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Request headers in arrival order. Names are lower case, as Envoy hands them to filters.
+///
+/// One buffer holds every name and value, and a list of ranges points into it: the adapter
+/// hands over the host's serialized header map as it came ([`Request::from_map_bytes`]),
+/// so a request costs two allocations however many headers it has, not two per header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
-    headers: HeaderPairs,
+    bytes: Vec<u8>,
+    /// `(name, value)` ranges into `bytes`.
+    spans: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl Request {
     /// From `(name, value)` pairs; names are lower-cased.
     pub fn new(headers: HeaderPairs) -> Request {
-        let headers = headers.into_iter().map(|(mut n, v)| {
-            n.make_ascii_lowercase();
-            (n, v)
-        });
-        Request {
-            headers: headers.collect(),
+        let size = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let mut request = Request {
+            bytes: Vec::with_capacity(size),
+            spans: Vec::with_capacity(headers.len()),
+        };
+        for (name, value) in headers {
+            let at = request.bytes.len();
+            request.bytes.extend_from_slice(&name);
+            let name_end = request.bytes.len();
+            request.bytes.extend_from_slice(&value);
+            request
+                .spans
+                .push((at..name_end, name_end..request.bytes.len()));
         }
+        request.lowercase_names();
+        request
+    }
+
+    /// From the proxy-wasm map encoding the host returns for a header map (a u32 count, then
+    /// (name length, value length) u32 pairs, then each name and value followed by a NUL),
+    /// keeping the buffer. Names are lower-cased. `None` if the bytes do not add up.
+    pub fn from_map_bytes(bytes: Vec<u8>) -> Option<Request> {
+        if bytes.is_empty() {
+            return Some(Request::default());
+        }
+        let u32_at = |at: usize| -> Option<usize> {
+            let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+            usize::try_from(u32::from_le_bytes(b)).ok()
+        };
+        let count = u32_at(0)?;
+        let mut data_at = count.checked_mul(8)?.checked_add(4)?;
+        if data_at > bytes.len() {
+            return None;
+        }
+        let mut spans = Vec::with_capacity(count);
+        for i in 0..count {
+            let sizes_at = i.checked_mul(8)?.checked_add(4)?;
+            let name_len = u32_at(sizes_at)?;
+            let value_len = u32_at(sizes_at.checked_add(4)?)?;
+            let name = data_at..data_at.checked_add(name_len)?;
+            let value_at = name.end.checked_add(1)?;
+            let value = value_at..value_at.checked_add(value_len)?;
+            data_at = value.end.checked_add(1)?;
+            if data_at > bytes.len() {
+                return None;
+            }
+            spans.push((name, value));
+        }
+        let mut request = Request { bytes, spans };
+        request.lowercase_names();
+        Some(request)
     }
 
     /// Convenience for tests and tools: from string pairs.
@@ -32,24 +84,100 @@ impl Request {
         )
     }
 
+    fn lowercase_names(&mut self) {
+        for (name, _) in &self.spans {
+            if let Some(name) = self.bytes.get_mut(name.clone()) {
+                name.make_ascii_lowercase();
+            }
+        }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|(n, v)| {
+            (
+                self.bytes.get(n.clone()).unwrap_or_default(),
+                self.bytes.get(v.clone()).unwrap_or_default(),
+            )
+        })
+    }
+
     /// Every value of a header, in order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+        self.pairs()
+            .filter(move |(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| v)
     }
 
     /// The first value of a header.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+        self.pairs()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| v)
     }
 
     /// `:path`, empty when absent.
     pub fn path(&self) -> &[u8] {
         self.first(":path").unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+        for (n, v) in pairs {
+            out.extend_from_slice(&(n.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        }
+        for (n, v) in pairs {
+            out.extend_from_slice(n.as_bytes());
+            out.push(0);
+            out.extend_from_slice(v.as_bytes());
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn the_host_encoding_reads_as_the_pairs() {
+        let pairs = [
+            (":path", "/a?b"),
+            ("Authorization", "Bearer x"),
+            ("empty", ""),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+        ];
+        let r = Request::from_map_bytes(encode(&pairs)).unwrap();
+        let p = Request::from_pairs(&pairs);
+        for name in [":path", "authorization", "empty", "cookie", "missing"] {
+            assert_eq!(
+                r.values(name).collect::<Vec<_>>(),
+                p.values(name).collect::<Vec<_>>(),
+                "{name}"
+            );
+        }
+        assert_eq!(r.first("authorization"), Some(&b"Bearer x"[..]));
+        assert_eq!(r.values("cookie").count(), 2);
+        assert_eq!(r.path(), b"/a?b");
+        assert_eq!(
+            Request::from_map_bytes(Vec::new()),
+            Some(Request::default())
+        );
+    }
+
+    #[test]
+    fn a_truncated_or_lying_encoding_is_refused() {
+        let good = encode(&[("a", "b"), ("c", "d")]);
+        for cut in 1..good.len() {
+            assert_eq!(Request::from_map_bytes(good[..cut].to_vec()), None, "{cut}");
+        }
+        let mut huge = good.clone();
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Request::from_map_bytes(huge), None);
+        let mut long_name = good;
+        long_name[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        assert_eq!(Request::from_map_bytes(long_name), None);
     }
 }

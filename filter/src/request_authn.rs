@@ -18,6 +18,7 @@ use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
 use crate::outputs::Outputs;
 use crate::remote_jwks::{FetchReason, KeyWait, Keys, RemoteKeys, SourceId};
 use crate::request::Request;
+use crate::token_cache::TokenCache;
 
 /// Where a provider's keys come from.
 #[derive(Debug, Clone)]
@@ -62,6 +63,8 @@ pub struct Env<'a> {
     pub crypto: &'a dyn SignatureVerifier,
     /// The remote key sets as they are now.
     pub remote: &'a dyn RemoteKeys,
+    /// The VM's verified-token cache (`None`: verify every token).
+    pub cache: Option<&'a TokenCache>,
 }
 
 /// Which rules a decision came from, by index into [`RequestAuthn::providers`].
@@ -232,7 +235,7 @@ fn verify_provider(
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        let jwt = match check_token(provider, token, env) {
+        let jwt = match check_token_cached(provider, token, env) {
             Ok(jwt) => jwt,
             Err(TokenFailure::Status(status)) => {
                 tally.failures.push((index, status));
@@ -292,6 +295,58 @@ impl From<AuthnStatus> for TokenFailure {
 /// as far as the signature check waits: a request without a token, or with an expired or
 /// foreign one, is decided at once.
 pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jwt, TokenFailure> {
+    check_token_with(provider, token, env).map(|(jwt, _)| jwt)
+}
+
+/// [`check_token`] through the verified-token cache (`env.cache`): a hit skips the signature
+/// but not issuer, time and audience, which are checked again for this provider in Envoy's
+/// order; only a token that passed everything is remembered, with the key set that verified it.
+pub fn check_token_cached(
+    provider: &Provider,
+    token: &str,
+    env: &Env<'_>,
+) -> Result<Rc<Jwt>, TokenFailure> {
+    let Some(cache) = env.cache else {
+        return check_token(provider, token, env).map(Rc::new);
+    };
+    if let Some(keys) = current_keys(provider, env) {
+        if let Some(jwt) = cache.get(token, &keys, env.now) {
+            if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
+                return Err(AuthnStatus::JwtUnknownIssuer.into());
+            }
+            jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
+            if !provider.audiences.allows(&jwt.audiences) {
+                return Err(AuthnStatus::JwtAudienceNotAllowed.into());
+            }
+            return Ok(jwt);
+        }
+    }
+    let (mut jwt, keys) = check_token_with(provider, token, env)?;
+    // What the cache keeps: the claims, not the signed bytes.
+    jwt.signing_input = String::new();
+    jwt.signature = Vec::new();
+    let jwt = Rc::new(jwt);
+    cache.insert(token, &keys, Rc::clone(&jwt));
+    Ok(jwt)
+}
+
+/// The key set a provider verifies with now, without waiting or fetching.
+fn current_keys(provider: &Provider, env: &Env<'_>) -> Option<Rc<Jwks>> {
+    match &provider.jwks {
+        KeySource::Inline(jwks) => Some(Rc::clone(jwks)),
+        KeySource::Remote(source) => match env.remote.keys(*source) {
+            Keys::Ready(jwks) => Some(jwks),
+            Keys::Wait | Keys::Failed => None,
+        },
+    }
+}
+
+/// [`check_token`], also giving the key set the signature verified under.
+fn check_token_with(
+    provider: &Provider,
+    token: &str,
+    env: &Env<'_>,
+) -> Result<(Jwt, Rc<Jwks>), TokenFailure> {
     let jwt = Jwt::parse(token)?;
     if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
         return Err(AuthnStatus::JwtUnknownIssuer.into());
@@ -303,7 +358,7 @@ pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jw
     let source = match &provider.jwks {
         KeySource::Inline(jwks) => {
             verify::verify_signature(&jwt, jwks, env.crypto)?;
-            return Ok(jwt);
+            return Ok((jwt, Rc::clone(jwks)));
         }
         KeySource::Remote(source) => *source,
     };
@@ -332,6 +387,6 @@ pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jw
             }))
         }
         Err(status) => Err(status.into()),
-        Ok(()) => Ok(jwt),
+        Ok(()) => Ok((jwt, jwks)),
     }
 }

@@ -55,6 +55,7 @@ fn decide(token: Option<&str>, keys: Keys, refetch: bool) -> Decision {
         now: NOW,
         crypto: &PureRust,
         remote: &remote,
+        cache: None,
     };
     authn.authenticate(&Request::from_pairs(&pairs), &env)
 }

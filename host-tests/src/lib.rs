@@ -12,6 +12,7 @@
 pub mod certs;
 pub mod envoy;
 pub mod http;
+pub mod istio_native;
 pub mod jwks_server;
 pub mod lds;
 pub mod mtls_envoy;

@@ -200,6 +200,25 @@ pub fn decode_header(token: &str) -> Value {
         .expect("JSON header")
 }
 
+/// The same RSA key used for RSASSA-PSS (PS256), under its own `kid`: a JWK that names `alg`
+/// serves only that algorithm (jwt_verify_lib skips it otherwise).
+impl RsaIssuer {
+    /// The public JWK with `kid` and `"alg": "PS256"`.
+    pub fn ps256_jwk(&self, kid: &str) -> Value {
+        let mut jwk = self.jwk();
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!("PS256");
+        jwk
+    }
+
+    /// A PS256 token with `kid` in the header.
+    pub fn mint_ps256(&self, kid: &str, claims: Value) -> String {
+        let mut header = Header::new(Algorithm::PS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("PS256 signing")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

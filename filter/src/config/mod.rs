@@ -31,6 +31,7 @@ pub use scope::Workload;
 use crate::peer_authn::MtlsPolicy;
 use crate::remote_jwks::RemoteJwks;
 use crate::request_authn::{Provider, RequestAuthn};
+use crate::token_cache::{self, TokenCache};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -51,6 +52,8 @@ pub struct FilterConfig {
     pub summary: String,
     /// The remote key sets (`jwksUri`, OIDC discovery) and how they are fetched.
     pub remote_jwks: RemoteJwks,
+    /// The verified-token cache of this configuration in this VM (`tokenCache:` bounds).
+    pub token_cache: TokenCache,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +70,8 @@ struct RawPluginConfig {
     #[serde(default)]
     trust_domain_aliases: Option<Vec<String>>,
     jwks: Option<Value>,
+    #[serde(default)]
+    token_cache: Option<Value>,
 }
 
 /// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
@@ -119,6 +124,7 @@ impl FilterConfig {
         }
         let policies = policy_documents(raw.policies)?;
         let trust_domains = peer_authn::trust_domains(raw.trust_domain, raw.trust_domain_aliases)?;
+        let token_cache = TokenCache::new(token_cache::Settings::compile(raw.token_cache)?);
         let mut remote_jwks = RemoteJwks {
             settings: jwks::compile(raw.jwks)?,
             sources: Vec::new(),
@@ -170,6 +176,7 @@ impl FilterConfig {
             warnings: peer.warnings,
             summary,
             remote_jwks,
+            token_cache,
         })
     }
 }
@@ -237,7 +244,7 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
 }
 
 /// Deserializes `value`, naming the failing field by its path below `prefix`.
-fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
+pub(crate) fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let path = match (prefix.is_empty(), inner.as_str()) {

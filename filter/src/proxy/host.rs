@@ -5,7 +5,7 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::request::HeaderPairs;
+use crate::request::{HeaderPairs, Request};
 
 /// A proxy-wasm status other than `Ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,14 +287,15 @@ pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, HostStatus> {
     }
 }
 
-/// Every request header as `(name, value)` bytes, in order.
-pub fn request_headers() -> Result<HeaderPairs, HostStatus> {
+/// Every request header, in order, read in place from the host's buffer.
+pub fn request_headers() -> Result<Request, HostStatus> {
     let mut data = null_mut();
     let mut len = 0usize;
     // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
     check(unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, &mut data, &mut len) })?;
     let bytes = unsafe { take_host_buffer(data, len) };
-    deserialize_pairs(&bytes).ok_or(HostStatus(3))
+    // The host's buffer is kept and read in place: no copy per header.
+    Request::from_map_bytes(bytes).ok_or(HostStatus(3))
 }
 
 /// Removes every value of a request header.
@@ -428,7 +429,7 @@ pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, Ho
 
 /// The proxy-wasm map encoding: a u32 count, then (name length, value length) u32 pairs, then
 /// each name and value followed by a NUL. `None` if the host's bytes do not add up.
-pub(crate) fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
+pub fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }

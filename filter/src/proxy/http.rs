@@ -70,7 +70,7 @@ pub(super) fn decide_current(
     now_ms: u64,
 ) -> Outcome {
     let request = match host::request_headers() {
-        Ok(headers) => Request::new(headers),
+        Ok(request) => request,
         Err(status) => {
             refuse(&format!("cannot read request headers: {status}"));
             return Outcome::Answered;
@@ -81,6 +81,7 @@ pub(super) fn decide_current(
         now: now_ms / 1000,
         crypto: &*crypto,
         remote,
+        cache: Some(&config.token_cache),
     };
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
     metrics::record(&decision, &attribution);
@@ -115,7 +116,7 @@ pub(super) fn decide_current(
 /// Answers the current (effective) request with Envoy's reply for `status` (its keys could
 /// not be fetched in time).
 pub(super) fn deny_current(status: AuthnStatus) {
-    let request = Request::new(host::request_headers().unwrap_or_default());
+    let request = host::request_headers().unwrap_or_default();
     metrics::record(&Decision::Deny(status), &Attribution::default());
     deny(status, &request);
 }

@@ -28,6 +28,7 @@ pub const ENV: Env<'static> = Env {
     now: NOW,
     crypto: &PureRust,
     remote: &NoRemoteKeys,
+    cache: None,
 };
 
 pub fn fixture() -> Value {

@@ -54,11 +54,7 @@ impl HttpContext for ProbeHttp {
     /// `GET /<n>` runs case n (one request per case keeps each answer quick).
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let headers = host::request_headers().unwrap();
-        let path = headers
-            .iter()
-            .find(|(n, _)| n == b":path")
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default();
+        let path = String::from_utf8_lossy(headers.path()).into_owned();
         let crypto = HostCrypto::detect();
         let cases = self.config["cases"].as_array().unwrap();
         let path = path.trim_start_matches('/');

@@ -1,0 +1,490 @@
+//! The side-by-side benchmark (`make bench`): stock Envoys on 127.0.0.1, `--concurrency 1`,
+//! each answering from a `direct_response` route so no upstream costs, with
+//! - no auth filter,
+//! - native `jwt_authn` as istiod configures it (`istio_native::native_jwt_authn`, the builder
+//!   the differential test checks),
+//! - the same plus `jwt_cache_config`,
+//! - a wasm filter that only reads `Authorization` (`host-tests/noop-filter`, the wasm floor),
+//! - mesh-authn (the release `.wasm`),
+//!
+//! all driven by the same `wrk` load (one thread, 16 connections, a Lua script that rotates
+//! through a token file). Rounds alternate: every round runs every scenario on every setup,
+//! in a rotated order, so machine drift hits all rows alike. The table gives the median of the
+//! rounds. A benchmark, not a test: it asserts nothing about speed, only that each Envoy
+//! answers the scenario's requests as expected before it is measured.
+//!
+//! Environment: `BENCH_SECONDS` (per measurement, default 3), `BENCH_ROUNDS` (default 3),
+//! `BENCH_ONLY` (run only scenarios whose name contains it), `BENCH_MEMORY=<n>` (instead:
+//! send n distinct tokens through mesh-authn and report Envoy's memory before and after),
+//! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
+//! scenario).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use host_tests::envoy::{Envoy, Options};
+use host_tests::istio_native::{
+    bootstrap, direct_response_route, native_jwt_authn, plugin_config, wasm_filter, with_jwt_cache,
+    Policy, Rule, WORKLOAD_NS,
+};
+use host_tests::tokens::{self, claims, EcIssuer, RsaIssuer};
+use host_tests::{http, workspace_root};
+use serde_json::{json, Value};
+
+const ISS: &str = "https://bench.example.com";
+const AUD: &str = "bench";
+const DISTINCT: usize = 2000;
+/// Native `jwt_cache_config.jwt_cache_size`, the same as mesh-authn's default entry bound.
+const NATIVE_CACHE: u32 = 1000;
+
+struct Setup {
+    name: &'static str,
+    envoy: Envoy,
+    /// Whether it authenticates (the no-filter and no-op rows pass everything).
+    authenticates: bool,
+}
+
+struct Scenario {
+    name: String,
+    /// One token per line; an empty line sends no `Authorization`.
+    file: PathBuf,
+    /// What an authenticating Envoy must answer for the first lines (checked before measuring).
+    expect: Vec<(String, u16)>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+const LUA: &str = r#"
+local tokens = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  -- each thread starts at its own offset
+  i = math.random(#tokens) - 1
+end
+function request()
+  i = i + 1
+  if i > #tokens then i = 1 end
+  local t = tokens[i]
+  if t == "" then return wrk.format("GET", "/") end
+  return wrk.format("GET", "/", {["Authorization"] = "Bearer " .. t})
+end
+function done(summary, latency, requests)
+  io.write(string.format("BENCH %d %d %f %f\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99)))
+end
+"#;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn wasm(name: &str) -> String {
+    let path = workspace_root().join(format!("target/wasm32-wasip1/release/{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: `make bench` builds it",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+fn start(name: &'static str, filters: Vec<Value>, authenticates: bool) -> Setup {
+    let config = bootstrap(filters, direct_response_route(), 9);
+    let options = Options {
+        log_level: "warn".to_owned(),
+        ..Options::default()
+    };
+    let envoy = Envoy::start_config(&config, &options)
+        .unwrap_or_else(|e| panic!("{name}: Envoy did not start: {e}"));
+    Setup {
+        name,
+        envoy,
+        authenticates,
+    }
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(format!("{name}.txt"));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// One wrk run: `(rps, p50 µs, p99 µs)`.
+fn wrk(port: u16, lua: &Path, tokens: &Path, seconds: u64) -> Sample {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(lua)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg("--")
+        .arg(tokens)
+        .output()
+        .expect("wrk runs (make bench installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH "))
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no result: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let f: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    Sample {
+        rps: f[0] / (f[1] / 1e6),
+        p50_us: f[2],
+        p99_us: f[3],
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `server.memory_allocated`, `server.memory_heap_size` and the process's resident set in
+/// bytes (which includes the Wasm VM's linear memory, outside Envoy's allocator).
+fn memory_stats(envoy: &Envoy) -> (u64, u64, u64) {
+    let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", envoy.pid()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    (
+        envoy.stat("server.memory_allocated").unwrap_or(0),
+        envoy.stat("server.memory_heap_size").unwrap_or(0),
+        rss_kb * 1024,
+    )
+}
+
+fn main() {
+    let seconds = env_num("BENCH_SECONDS", 3);
+    let rounds = env_num("BENCH_ROUNDS", 3) as usize;
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let memory_run = env_num("BENCH_MEMORY", 0) as usize;
+
+    eprintln!("bench: minting tokens");
+    let rsa = RsaIssuer::generate("rsa-1");
+    let ec = EcIssuer::generate("ec-1");
+    let jwks = tokens::jwks_json(&[rsa.jwk(), ec.jwk(), rsa.ps256_jwk("ps-1")]);
+    let policies = vec![Policy {
+        name: "bench",
+        namespace: WORKLOAD_NS,
+        selector: None,
+        rules: vec![Rule {
+            issuer: ISS,
+            audiences: vec![AUD],
+            jwks,
+            ..Rule::default()
+        }],
+    }];
+    let claims_n = |n: usize| {
+        let mut c = claims(ISS, Some(AUD), 24 * 3600);
+        c["jti"] = json!(format!("bench-{n}"));
+        c
+    };
+    let dir = std::env::temp_dir().join(format!("mesh-authn-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lua = dir.join("rotate.lua");
+    std::fs::write(&lua, LUA).unwrap();
+
+    let ours_config = plugin_config(&policies);
+    let native = native_jwt_authn(&policies).expect("the policy applies");
+
+    if memory_run > 0 {
+        memory(&ours_config, memory_run, &ec, &claims_n);
+        return;
+    }
+
+    // Distinct tokens: signing in parallel (RSA signing is the slow part of start-up).
+    let mint_many = |alg: &str| -> Vec<String> {
+        let chunks: Vec<Vec<usize>> = (0..DISTINCT)
+            .collect::<Vec<_>>()
+            .chunks(DISTINCT / 4)
+            .map(<[usize]>::to_vec)
+            .collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let (rsa, ec) = (&rsa, &ec);
+                    s.spawn(move || {
+                        chunk
+                            .into_iter()
+                            .map(|n| match alg {
+                                "RS256" => rsa.mint(claims_n(n)),
+                                "ES256" => ec.mint(claims_n(n)),
+                                _ => rsa.mint_ps256("ps-1", claims_n(n)),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        })
+    };
+
+    let mut scenarios = Vec::new();
+    for alg in ["RS256", "ES256", "PS256"] {
+        for distinct in [false, true] {
+            let name = format!(
+                "{alg} {}",
+                if distinct {
+                    "2000 distinct tokens"
+                } else {
+                    "same token"
+                }
+            );
+            if !name.contains(&only) {
+                continue;
+            }
+            let lines = if distinct {
+                mint_many(alg)
+            } else {
+                mint_many(alg).into_iter().take(1).collect()
+            };
+            let expect = lines.iter().take(3).map(|t| (t.clone(), 200)).collect();
+            let file = write_lines(&dir, &name.replace(' ', "_"), &lines);
+            scenarios.push(Scenario { name, file, expect });
+        }
+    }
+    let mix_name = "RS256 mix: 50% none, 40% same, 10% invalid".to_owned();
+    if mix_name.contains(&only) {
+        let good = rsa.mint(claims_n(0));
+        let bad: Vec<String> = (1..=10)
+            .map(|n| tokens::corrupt_signature(&rsa.mint(claims_n(n))))
+            .collect();
+        // Interleaved, 100 lines: tokenless, valid, and every tenth an invalid one.
+        let lines: Vec<String> = (0..100)
+            .map(|i| match i % 10 {
+                0 => bad[i / 10].clone(),
+                1 | 3 | 5 | 7 => good.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        let expect = vec![
+            (bad[0].clone(), 401),
+            (good.clone(), 200),
+            (String::new(), 200),
+        ];
+        let file = write_lines(&dir, "mix", &lines);
+        scenarios.push(Scenario {
+            name: mix_name,
+            file,
+            expect,
+        });
+    }
+
+    eprintln!("bench: starting Envoys");
+    let setups = vec![
+        start("no auth filter", vec![], false),
+        start("native jwt_authn (Istio)", vec![native.clone()], true),
+        start(
+            "native jwt_authn + jwt_cache",
+            vec![with_jwt_cache(native, NATIVE_CACHE)],
+            true,
+        ),
+        start(
+            "wasm no-op (reads header)",
+            vec![wasm_filter("noop", &wasm("noop_filter"), "")],
+            false,
+        ),
+        start(
+            "mesh-authn",
+            vec![wasm_filter("mesh-authn", &wasm("mesh_authn"), &ours_config)],
+            true,
+        ),
+    ];
+    for sc in &scenarios {
+        for s in &setups {
+            for (token, status) in &sc.expect {
+                let want = if s.authenticates { *status } else { 200 };
+                let auth = format!("Bearer {token}");
+                let headers: Vec<(&str, &str)> = if token.is_empty() {
+                    vec![]
+                } else {
+                    vec![("authorization", auth.as_str())]
+                };
+                let got = http::get(s.envoy.port(), "/", &headers).status;
+                assert_eq!(
+                    got, want,
+                    "{} / {}: sanity request answered {got}",
+                    s.name, sc.name
+                );
+            }
+        }
+    }
+    // Warm-up: one short run per Envoy (V8 tiers up, connection pools fill).
+    if let Some(sc) = scenarios.first() {
+        for s in &setups {
+            wrk(s.envoy.port(), &lua, &sc.file, 1);
+        }
+    }
+
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        profile(&setups, &scenarios, &lua, seconds);
+        return;
+    }
+
+    let total = rounds * scenarios.len() * setups.len() * seconds as usize;
+    eprintln!(
+        "bench: {rounds} rounds x {} scenarios x {} setups x {seconds} s = ~{total} s",
+        scenarios.len(),
+        setups.len()
+    );
+    // samples[scenario][setup] over rounds
+    let mut samples = vec![vec![Vec::<Sample>::new(); setups.len()]; scenarios.len()];
+    for round in 0..rounds {
+        for (si, sc) in scenarios.iter().enumerate() {
+            for k in 0..setups.len() {
+                let i = (k + round + si) % setups.len();
+                samples[si][i].push(wrk(setups[i].envoy.port(), &lua, &sc.file, seconds));
+            }
+        }
+        eprintln!("bench: round {} of {rounds} done", round + 1);
+    }
+
+    println!(
+        "Envoy 1.40, --concurrency 1, direct_response; wrk -t1 -c16, {rounds} alternating rounds of {seconds} s, medians"
+    );
+    println!("| scenario | setup | rps | p50 ms | p99 ms | vs native jwt_authn | vs no filter |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (si, sc) in scenarios.iter().enumerate() {
+        let med: Vec<Sample> = samples[si]
+            .iter()
+            .map(|v| Sample {
+                rps: median(v.iter().map(|s| s.rps).collect()),
+                p50_us: median(v.iter().map(|s| s.p50_us).collect()),
+                p99_us: median(v.iter().map(|s| s.p99_us).collect()),
+            })
+            .collect();
+        let base = med[0].rps;
+        let native = med[1].rps;
+        for (i, s) in setups.iter().enumerate() {
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                sc.name,
+                s.name,
+                med[i].rps,
+                med[i].p50_us / 1000.0,
+                med[i].p99_us / 1000.0,
+                med[i].rps / native,
+                med[i].rps / base,
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `BENCH_PROFILE=1`: where the time goes. For each scenario, `perf record` samples the
+/// native jwt_authn Envoy and mesh-authn's while wrk drives them, and the report gives the
+/// share per shared object (V8's generated code for the wasm module has no symbols: it shows
+/// as `[unknown]`/`[anon]`; BoringSSL and Envoy are in the `envoy` binary).
+fn profile(setups: &[Setup], scenarios: &[Scenario], lua: &Path, seconds: u64) {
+    for sc in scenarios {
+        for s in setups
+            .iter()
+            .filter(|s| s.name.starts_with("native jwt_authn (") || s.name == "mesh-authn")
+        {
+            let data =
+                std::env::temp_dir().join(format!("mesh-authn-perf-{}.data", std::process::id()));
+            let mut perf = Command::new("perf")
+                .args(["record", "-q", "-F", "2000", "-g", "-o"])
+                .arg(&data)
+                .args([
+                    "-p",
+                    &s.envoy.pid().to_string(),
+                    "--",
+                    "sleep",
+                    &seconds.to_string(),
+                ])
+                .spawn()
+                .expect("perf runs (Debian's linux-perf)");
+            let sample = wrk(s.envoy.port(), lua, &sc.file, seconds);
+            perf.wait().unwrap();
+            let report = Command::new("perf")
+                .args([
+                    "report",
+                    "--no-children",
+                    "--sort",
+                    "dso",
+                    "--stdio",
+                    "-g",
+                    "none",
+                    "--percent-limit",
+                    "1",
+                    "-i",
+                ])
+                .arg(&data)
+                .output()
+                .unwrap();
+            println!("## {} / {}: {:.0} rps", sc.name, s.name, sample.rps);
+            for line in String::from_utf8_lossy(&report.stdout).lines() {
+                if !line.starts_with('#') && !line.trim().is_empty() {
+                    println!("{line}");
+                }
+            }
+            let _ = std::fs::remove_file(&data);
+        }
+    }
+}
+
+/// `n` distinct ES256 tokens through mesh-authn in batches, Envoy's memory stats before, during
+/// and after.
+fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -> Value) {
+    let s = start(
+        "mesh-authn",
+        vec![wasm_filter("mesh-authn", &wasm("mesh_authn"), ours_config)],
+        true,
+    );
+    let batch = 20_000.min(n);
+    let mut sent = 0;
+    let mut rows = vec![(0usize, memory_stats(&s.envoy))];
+    eprintln!("memory: {n} distinct ES256 tokens in batches of {batch}");
+    while sent < n {
+        let lines: Vec<String> = (sent..sent + batch).map(|i| ec.mint(claims_n(i))).collect();
+        // Each token exactly once (wrk runs by time, not by count).
+        for t in &lines {
+            let auth = format!("Bearer {t}");
+            let r = http::get(s.envoy.port(), "/", &[("authorization", &auth)]);
+            assert_eq!(r.status, 200);
+        }
+        sent += batch;
+        rows.push((sent, memory_stats(&s.envoy)));
+        eprintln!("memory: {sent} sent");
+    }
+    println!(
+        "| requests (distinct ES256 tokens) | server.memory_allocated | server.memory_heap_size | process RSS |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for (k, (alloc, heap, rss)) in rows {
+        println!("| {k} | {alloc} | {heap} | {rss} |");
+    }
+}
