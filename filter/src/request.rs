@@ -43,32 +43,7 @@ impl Request {
     /// (name length, value length) u32 pairs, then each name and value followed by a NUL),
     /// keeping the buffer. Names are lower-cased. `None` if the bytes do not add up.
     pub fn from_map_bytes(bytes: Vec<u8>) -> Option<Request> {
-        if bytes.is_empty() {
-            return Some(Request::default());
-        }
-        let u32_at = |at: usize| -> Option<usize> {
-            let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-            usize::try_from(u32::from_le_bytes(b)).ok()
-        };
-        let count = u32_at(0)?;
-        let mut data_at = count.checked_mul(8)?.checked_add(4)?;
-        if data_at > bytes.len() {
-            return None;
-        }
-        let mut spans = Vec::with_capacity(count);
-        for i in 0..count {
-            let sizes_at = i.checked_mul(8)?.checked_add(4)?;
-            let name_len = u32_at(sizes_at)?;
-            let value_len = u32_at(sizes_at.checked_add(4)?)?;
-            let name = data_at..data_at.checked_add(name_len)?;
-            let value_at = name.end.checked_add(1)?;
-            let value = value_at..value_at.checked_add(value_len)?;
-            data_at = value.end.checked_add(1)?;
-            if data_at > bytes.len() {
-                return None;
-            }
-            spans.push((name, value));
-        }
+        let spans = map_spans(&bytes)?;
         let mut request = Request { bytes, spans };
         request.lowercase_names();
         Some(request)
@@ -119,6 +94,40 @@ impl Request {
     pub fn path(&self) -> &[u8] {
         self.first(":path").unwrap_or_default()
     }
+}
+
+/// The `(name, value)` byte ranges of a proxy-wasm map encoding (a u32 count, then
+/// (name length, value length) u32 pairs, then each name and value followed by a NUL); `None`
+/// if the bytes do not add up. The one decoder of that encoding, for headers and for map-valued
+/// host properties alike.
+pub fn map_spans(bytes: &[u8]) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
+    };
+    let count = u32_at(0)?;
+    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
+    if data_at > bytes.len() {
+        return None;
+    }
+    let mut spans = Vec::with_capacity(count);
+    for i in 0..count {
+        let sizes_at = i.checked_mul(8)?.checked_add(4)?;
+        let name_len = u32_at(sizes_at)?;
+        let value_len = u32_at(sizes_at.checked_add(4)?)?;
+        let name = data_at..data_at.checked_add(name_len)?;
+        let value_at = name.end.checked_add(1)?;
+        let value = value_at..value_at.checked_add(value_len)?;
+        data_at = value.end.checked_add(1)?;
+        if data_at > bytes.len() {
+            return None;
+        }
+        spans.push((name, value));
+    }
+    Some(spans)
 }
 
 #[cfg(test)]

@@ -427,35 +427,14 @@ pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, Ho
     Ok(unsafe { take_host_buffer(data, len) })
 }
 
-/// The proxy-wasm map encoding: a u32 count, then (name length, value length) u32 pairs, then
-/// each name and value followed by a NUL. `None` if the host's bytes do not add up.
+/// A proxy-wasm map encoding as owned `(name, value)` pairs (for map-valued properties such
+/// as node metadata `LABELS`). `None` if the host's bytes do not add up.
 pub fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(b)).ok()
-    };
-    let count = u32_at(0)?;
-    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
-    if data_at > bytes.len() {
-        return None;
-    }
-    let mut pairs = Vec::with_capacity(count);
-    for i in 0..count {
-        let sizes_at = 4 + i * 8;
-        let name_len = u32_at(sizes_at)?;
-        let value_len = u32_at(sizes_at + 4)?;
-        let name = bytes.get(data_at..data_at.checked_add(name_len)?)?.to_vec();
-        data_at = data_at.checked_add(name_len)?.checked_add(1)?;
-        let value = bytes
-            .get(data_at..data_at.checked_add(value_len)?)?
-            .to_vec();
-        data_at = data_at.checked_add(value_len)?.checked_add(1)?;
-        pairs.push((name, value));
-    }
-    Some(pairs)
+    let spans = crate::request::map_spans(bytes)?;
+    spans
+        .into_iter()
+        .map(|(name, value)| Some((bytes.get(name)?.to_vec(), bytes.get(value)?.to_vec())))
+        .collect()
 }
 
 pub(crate) fn serialize_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
