@@ -259,27 +259,20 @@ pub fn http_call_response_header(name: &str) -> Result<Option<Vec<u8>>, HostStat
 
 /// The first `size` bytes of a dispatched call's response body.
 pub fn http_call_response_body(size: usize) -> Result<Vec<u8>, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
-    let status = unsafe {
-        proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, &mut data, &mut len)
-    };
-    match status {
-        OK => Ok(unsafe { take_host_buffer(data, len) }),
-        NOT_FOUND => Ok(Vec::new()),
-        other => Err(HostStatus(other)),
-    }
+    buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, size)
 }
 
 /// The plugin configuration bytes (empty when there are none).
 pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, HostStatus> {
+    buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, size)
+}
+
+/// The first `size` bytes of one of the host's buffers; an absent buffer is empty.
+fn buffer_bytes(buffer: u32, size: usize) -> Result<Vec<u8>, HostStatus> {
     let mut data = null_mut();
     let mut len = 0usize;
     // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
-    let status = unsafe {
-        proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut data, &mut len)
-    };
+    let status = unsafe { proxy_get_buffer_bytes(buffer, 0, size, &mut data, &mut len) };
     match status {
         OK => Ok(unsafe { take_host_buffer(data, len) }),
         NOT_FOUND => Ok(Vec::new()),
