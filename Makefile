@@ -35,7 +35,7 @@ setup: wasm-target envoy tools
 
 # The demo runs real curl commands; it asks for curl rather than installing it with sudo.
 demo-tools:
-	@command -v curl >/dev/null || { echo "make demo needs curl: install it (Debian: apt-get install curl)"; exit 1; }
+	@command -v curl >/dev/null || { echo "make demo needs curl: install it with your package manager (Debian package: curl)"; exit 1; }
 
 # Debian packages the tests call (curl, openssl for the demo certificates, docker-compose to
 # validate the compose demo; no Docker engine is needed). Installed only when missing.
