@@ -153,7 +153,10 @@ mod tests {
         let md = "x\n<!-- check: sh -->\n```sh\nmake a  # one\nb \\\n  c\n```\n\n```\nout\n```\n";
         let b = parse("f", md);
         assert_eq!(b.len(), 2);
-        assert_eq!((b[0].kind(), b[0].info.as_str(), b[0].line), ("sh", "sh", 3));
+        assert_eq!(
+            (b[0].kind(), b[0].info.as_str(), b[0].line),
+            ("sh", "sh", 3)
+        );
         assert_eq!(b[1].check, "");
         assert_eq!(
             shell_commands(&b[0].text),
@@ -162,7 +165,10 @@ mod tests {
                 ("b    c".to_owned(), String::new())
             ]
         );
-        let d = parse("f", "<!-- check: not-runnable-here (needs a registry) -->\n```\n```\n");
+        let d = parse(
+            "f",
+            "<!-- check: not-runnable-here (needs a registry) -->\n```\n```\n",
+        );
         assert_eq!(d[0].detail(), "(needs a registry)");
     }
 }

