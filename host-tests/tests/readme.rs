@@ -240,6 +240,10 @@ fn makefile_targets_install_what_they_need() {
         demo.contains(target_add) && demo.contains(pip),
         "make demo:\n{demo}"
     );
+    assert!(
+        demo.contains("command -v curl"),
+        "make demo asks for curl:\n{demo}"
+    );
     for absent in ["apt-get", "sudo", "docker-compose"] {
         assert!(!demo.contains(absent), "make demo runs {absent}:\n{demo}");
     }
