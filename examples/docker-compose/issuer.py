@@ -3,7 +3,8 @@
 
 At start it makes a fresh RSA-2048 key (pure Python, a few seconds), then serves on PORT:
   GET /.well-known/openid-configuration   {"issuer": ISSUER, "jwks_uri": ISSUER + "/jwks.json"}
-  GET /jwks.json                          the public key as a JWKS (kid "demo-1", RS256)
+  GET /jwks.json                          the public key as a JWKS (RS256; kid: the key's RFC 7638
+                                          thumbprint, so a restart with a new key is a new kid)
   GET /token?sub=alice&aud=demo&ttl=3600  a signed RS256 JWT (ttl may be negative: expired)
 Environment: ISSUER (default http://issuer:8080), PORT (default 8080), BIND (default 0.0.0.0).
 A demo, not an identity provider: anyone who can reach /token gets a token.
@@ -20,7 +21,6 @@ from urllib.parse import parse_qs, urlparse
 ISSUER = os.environ.get("ISSUER", "http://issuer:8080")
 PORT = int(os.environ.get("PORT", "8080"))
 BIND = os.environ.get("BIND", "0.0.0.0")
-KID = "demo-1"
 SMALL_PRIMES = [p for p in range(3, 2000) if all(p % q for q in range(2, int(p**0.5) + 1))]
 
 
@@ -78,7 +78,18 @@ def sign_rs256(message, n, d):
     return pow(int.from_bytes(em, "big"), d, n).to_bytes(k, "big")
 
 
+def rfc7638_thumbprint(n, e):
+    """RFC 7638 §3: SHA-256 over the required members (e, kty, n for RSA) in lexicographic
+    order, no whitespace, base64url without padding."""
+    members = {"e": b64url(int_bytes(e)), "kty": "RSA", "n": b64url(int_bytes(n))}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
 N, E, D = make_key()
+# A relying party that sees an unknown kid refetches the key set (mesh-authn does): a new key
+# after a restart is picked up at the first token signed with it.
+KID = rfc7638_thumbprint(N, E)
 JWKS = {"keys": [{"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig",
                   "n": b64url(int_bytes(N)), "e": b64url(int_bytes(E))}]}
 

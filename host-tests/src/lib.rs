@@ -17,6 +17,7 @@ pub mod jwks_server;
 pub mod lds;
 pub mod mtls_envoy;
 pub mod probe;
+pub mod readme;
 pub mod servers;
 pub mod tls;
 pub mod tokens;
