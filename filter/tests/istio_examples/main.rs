@@ -129,7 +129,9 @@ fn sidecar_plugins_run_on_inbound_listeners_only() {
         for plugin in plugins(&docs) {
             let matches = &plugin["spec"]["match"];
             if selects_gateways(plugin) {
-                if !matches.is_null() && *matches != json!([{"mode": "CLIENT"}]) {
+                // A gateway has only gateway (CLIENT) listeners: no `match` needed, and SERVER
+                // would install the plugin nowhere.
+                if !matches.is_null() {
                     errors.push(format!("{name}: a gateway plugin with match {matches}"));
                 }
             } else if *matches != json!([{"mode": "SERVER"}]) {
@@ -180,6 +182,14 @@ fn module_digests_are_real_or_absent() {
             // lets a request through a broken module.
             assert_eq!(spec["phase"], "AUTHN", "{name}");
             assert_eq!(spec["type"], "HTTP", "{name}");
+            // README: the manifests order mesh-authn first among AUTHN plugins, and their
+            // pluginConfig holds only policies and the JWKS cluster mapping.
+            assert_eq!(spec["priority"], 1000, "{name}");
+            let keys: Vec<&String> = spec["pluginConfig"].as_object().unwrap().keys().collect();
+            assert!(
+                keys.iter().all(|k| *k == "policies" || *k == "jwks"),
+                "{name}: {keys:?}"
+            );
             let fail = spec["failStrategy"].as_str().unwrap_or_default();
             assert!(
                 fail == "FAIL_CLOSE" || fail == "FAIL_RELOAD",
@@ -199,18 +209,12 @@ fn module_digests_are_real_or_absent() {
 fn idp_tls_is_originated_only_on_the_filters_own_port() {
     let mut errors = Vec::new();
     for (name, docs) in example_files() {
+        // A plugin without selector runs in every namespace; the others in their own.
+        let mesh_wide = plugins(&docs).any(|p| p["spec"]["selector"].is_null());
         // (host, port) → the ServiceEntry port entry.
         let mut se_ports = Vec::new();
         for se in docs.iter().filter(|d| d["kind"] == "ServiceEntry") {
-            if se["spec"]["exportTo"]
-                .as_array()
-                .is_none_or(|e| e.is_empty())
-            {
-                errors.push(format!(
-                    "{name}: ServiceEntry {} has no exportTo",
-                    se["metadata"]["name"]
-                ));
-            }
+            check_export_to(&name, se, mesh_wide, &mut errors);
             for host in se["spec"]["hosts"].as_array().unwrap() {
                 for port in se["spec"]["ports"].as_array().unwrap() {
                     se_ports.push((host.as_str().unwrap().to_owned(), port.clone()));
@@ -222,11 +226,7 @@ fn idp_tls_is_originated_only_on_the_filters_own_port() {
         for dr in docs.iter().filter(|d| d["kind"] == "DestinationRule") {
             let spec = &dr["spec"];
             let host = spec["host"].as_str().unwrap();
-            if spec["exportTo"].as_array().is_none_or(|e| e.is_empty()) {
-                errors.push(format!(
-                    "{name}: DestinationRule for {host} has no exportTo"
-                ));
-            }
+            check_export_to(&name, dr, mesh_wide, &mut errors);
             if !spec["trafficPolicy"]["tls"].is_null() {
                 errors.push(format!(
                     "{name}: DestinationRule for {host} sets tls for every port; originate TLS \
@@ -279,6 +279,24 @@ fn idp_tls_is_originated_only_on_the_filters_own_port() {
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// `exportTo` is set, and reaches the proxies the file's plugins run on and no others: `"*"`
+/// next to a mesh-wide plugin, else `"."` (the plugin's namespace, where its workloads run).
+fn check_export_to(name: &str, resource: &Value, mesh_wide: bool, errors: &mut Vec<String>) {
+    let expected = if mesh_wide {
+        json!(["*"])
+    } else {
+        json!(["."])
+    };
+    let export_to = &resource["spec"]["exportTo"];
+    if *export_to != expected {
+        errors.push(format!(
+            "{name}: {} {} has exportTo {export_to}, expected {expected}",
+            resource["kind"].as_str().unwrap_or("?"),
+            resource["metadata"]["name"].as_str().unwrap_or("?")
+        ));
+    }
 }
 
 /// Every `pluginConfig`, as the JSON Istio hands the plugin, goes through the filter's real
