@@ -13,6 +13,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod openapi;
 mod yaml11;
 
@@ -581,4 +583,50 @@ fn schema_validation_refuses_what_kubectl_refuses() {
     let no_schema =
         yaml11::documents("apiVersion: security.istio.io/v1\nkind: Telemetry\n").unwrap();
     assert_eq!(schemas.validate_resource(&no_schema[0], "t").len(), 1);
+}
+
+/// Why one mesh-authn plugin per proxy: `mesh-wide.yaml` and `sidecar-httpbin.yaml` both land on
+/// httpbin's inbound listeners, and each, as its own filter, refuses the other's tokens with
+/// `Jwt issuer is not configured` (Envoy's status for a token whose issuer no provider has:
+/// `OtherGoodToken` in Envoy's `authenticator_test.cc`, `filter/tests/envoy_test_common.rs`).
+#[test]
+fn two_plugins_on_one_proxy_refuse_each_others_tokens() {
+    use base64::Engine as _;
+    use mesh_authn::decision::Decision;
+    use mesh_authn::jwt::AuthnStatus;
+    use mesh_authn::request::Request;
+
+    let node = NodeMetadata {
+        namespace: Some(b"foo".to_vec()),
+        labels: Some(vec![(b"app".to_vec(), b"httpbin".to_vec())]),
+    };
+    let files = example_files();
+    let config = |file: &str| {
+        let docs = &files.iter().find(|(n, _)| n == file).unwrap().1;
+        let plugin = plugins(docs).next().unwrap();
+        let json = plugin["spec"]["pluginConfig"].to_string();
+        FilterConfig::parse_with_node(json.as_bytes(), &node).unwrap()
+    };
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    // Unsigned: the issuer is checked before any key is needed.
+    let token = |iss: &str| {
+        format!(
+            "Bearer {}.{}.c2ln",
+            b64(json!({"alg": "RS256", "kid": "k"})),
+            b64(json!({"iss": iss, "sub": "s", "exp": 4_685_989_700_u64}))
+        )
+    };
+    for (file, foreign_issuer) in [
+        ("istio/mesh-wide.yaml", "testing@secure.istio.io"),
+        ("istio/sidecar-httpbin.yaml", "https://idp.example.com"),
+    ] {
+        let config = config(file);
+        let auth = token(foreign_issuer);
+        let request = Request::from_pairs(&[(":path", "/"), ("authorization", &auth)]);
+        assert_eq!(
+            config.request_authn.authenticate(&request, &common::ENV),
+            Decision::Deny(AuthnStatus::JwtUnknownIssuer),
+            "{file} given a token of {foreign_issuer}"
+        );
+    }
 }
