@@ -13,12 +13,13 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use host_tests::certs::TestPki;
-use host_tests::envoy::Envoy;
+use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
+use host_tests::jwks_server::{Behavior, JwksServer};
 use host_tests::mtls_envoy::MtlsEnvoy;
 use host_tests::servers::EchoUpstream;
 use host_tests::tls::{self, Outcome};
-use host_tests::tokens::{self, claims, RsaIssuer};
+use host_tests::tokens::{self, claims, EcIssuer, RsaIssuer};
 use host_tests::yaml_string_literal;
 
 static PKI: LazyLock<TestPki> = LazyLock::new(TestPki::generate);
@@ -320,4 +321,60 @@ fn a_configuration_with_only_peer_authentication_counts() {
         ],
     );
     assert_readme_lists_exactly_the_counters(&setup.envoy, &[]);
+}
+
+#[test]
+fn requests_decided_after_a_key_fetch_are_counted_once() {
+    let key = EcIssuer::generate("k");
+    let good = JwksServer::start(Behavior::Serve(tokens::jwks_json(&[key.jwk()])));
+    let failing = JwksServer::start(Behavior::Status(500));
+    let rule = |iss: &str, server: &JwksServer| {
+        format!(
+            "    - issuer: {iss}\n      jwksUri: {}\n",
+            yaml_string_literal(&server.jwks_uri())
+        )
+    };
+    let config = format!(
+        "workload: {{namespace: foo}}\njwks:\n  clusters: {{{}: jwks, {}: jwks}}\npolicies:\n- \
+         apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: \
+         remote, namespace: foo}}\n  spec:\n    jwtRules:\n{}{}",
+        yaml_string_literal(&good.authority()),
+        yaml_string_literal(&failing.authority()),
+        rule("https://good.example", &good),
+        rule("https://failing.example", &failing),
+    );
+    let upstream = EchoUpstream::start();
+    let options = Options {
+        template: "mesh-authn-remote-jwks.yaml".to_owned(),
+        ..Options::default()
+    };
+    let envoy = Envoy::start_with(&config, upstream.port, &options)
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let get = |iss: &str| {
+        let token = format!("Bearer {}", key.mint(claims(iss, None, 600)));
+        http::get(envoy.port(), "/", &[("authorization", &token)])
+    };
+    // Paused on the first fetch and resumed, then served from the cache.
+    assert_eq!(get("https://good.example").status, 200);
+    assert_eq!(get("https://good.example").status, 200);
+    // Paused on a fetch that fails, then answered.
+    let r = get("https://failing.example");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (401, "Jwks remote fetch is failed")
+    );
+    assert_counters(
+        &envoy,
+        &[
+            ("allowed", 2),
+            ("denied", 1),
+            ("denied.jwks_fetch_fail", 1),
+            ("issuer.https___good_example.allowed", 2),
+            ("issuer.https___good_example.denied", 0),
+        ],
+    );
+    assert_readme_lists_exactly_the_counters(
+        &envoy,
+        &["https___good_example", "https___failing_example"],
+    );
 }
