@@ -97,6 +97,23 @@ pub enum PeerDenial {
 }
 
 impl PeerDenial {
+    /// Every reason, in declaration order (`as usize` indexes it).
+    pub const ALL: [PeerDenial; 3] = [
+        PeerDenial::NoClientCertificate,
+        PeerDenial::NoSpiffeId,
+        PeerDenial::ForeignTrustDomain,
+    ];
+
+    /// The reason as one snake-case word: the counter `mesh_authn.denied.<reason>` and the
+    /// element inside `%RESPONSE_CODE_DETAILS%`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PeerDenial::NoClientCertificate => "strict_mtls_no_client_certificate",
+            PeerDenial::NoSpiffeId => "strict_mtls_no_spiffe_id",
+            PeerDenial::ForeignTrustDomain => "strict_mtls_foreign_trust_domain",
+        }
+    }
+
     /// The response body.
     pub fn message(self) -> &'static str {
         match self {
@@ -398,15 +415,17 @@ mod tests {
 
     #[test]
     fn replies_are_403_with_details_without_spaces() {
-        for d in [
-            PeerDenial::NoClientCertificate,
-            PeerDenial::NoSpiffeId,
-            PeerDenial::ForeignTrustDomain,
-        ] {
+        for (i, d) in PeerDenial::ALL.into_iter().enumerate() {
+            assert_eq!(d as usize, i);
             let reply = d.local_reply();
             assert_eq!(reply.code, 403);
             assert!(reply.body.contains("STRICT mTLS"), "{}", reply.body);
             assert!(!reply.details.contains(' '), "{}", reply.details);
+            // The counter's reason and the access log's say the same.
+            assert_eq!(
+                reply.details,
+                format!("mesh_authn_peer_denied{{{}}}", d.reason())
+            );
         }
     }
 

@@ -15,8 +15,9 @@
 //!   provider asking, as Envoy's cache does;
 //! - only a token that passed every check is inserted; a failure is never cached.
 //!
-//! One cache per configuration per VM: Envoy runs one VM per worker, so there is no sharing
-//! and no locking. Bounded by entries and by bytes (an estimate of what an entry holds); the
+//! One cache per configuration per VM, owned by that configuration (no `Clone`: a copy
+//! would be a second, empty cache): Envoy runs one VM per worker, so there is no sharing and
+//! no locking. Bounded by entries and by bytes (an estimate of what an entry holds); the
 //! oldest entries are evicted first.
 
 use std::cell::RefCell;
@@ -227,14 +228,6 @@ impl Inner {
             self.bytes = self.bytes.saturating_sub(old.bytes);
         }
         true
-    }
-}
-
-impl Clone for TokenCache {
-    /// A copy of a configuration gets an empty cache with the same bounds: entries are never
-    /// shared.
-    fn clone(&self) -> Self {
-        TokenCache::new(self.settings)
     }
 }
 

@@ -39,8 +39,9 @@ pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 /// The `apiVersion`s accepted for Istio security resources (one schema).
 const API_VERSIONS: [&str; 2] = ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
-/// What the filter enforces for this workload, compiled from the plugin configuration.
-#[derive(Debug, Clone)]
+/// What the filter enforces for this workload, compiled from the plugin configuration. Not
+/// `Clone`: it owns its verified-token cache; share it behind an `Rc`.
+#[derive(Debug)]
 pub struct FilterConfig {
     /// The merged RequestAuthentication rules that apply to the workload.
     pub request_authn: RequestAuthn,

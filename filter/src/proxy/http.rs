@@ -8,8 +8,7 @@ use proxy_wasm::types::Action;
 use super::crypto;
 use super::host;
 use super::jwks_fetch::{self, SharedRuntime};
-use super::metrics;
-use crate::config::FilterConfig;
+use super::per_config::PerConfig;
 use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::AuthnStatus;
 use crate::peer_authn::PeerVerdict;
@@ -20,7 +19,8 @@ use crate::request_authn::Env;
 
 /// `HttpContext` for one request.
 pub struct AuthnHttp {
-    config: Option<Rc<FilterConfig>>,
+    /// Its root's configuration and counters (`None`: the root has no valid configuration).
+    state: Option<Rc<PerConfig>>,
     context_id: u32,
     /// The VM's remote-JWKS runtime, when the configuration has remote key sets.
     jwks: Option<SharedRuntime>,
@@ -28,21 +28,25 @@ pub struct AuthnHttp {
 
 impl AuthnHttp {
     pub(super) fn new(
-        config: Option<Rc<FilterConfig>>,
+        state: Option<Rc<PerConfig>>,
         context_id: u32,
         jwks: Option<SharedRuntime>,
     ) -> AuthnHttp {
         AuthnHttp {
-            config,
+            state,
             context_id,
             jwks,
         }
     }
 }
 
-/// Fail closed: the filter could not decide, so the request does not go through.
-fn refuse(why: &str) -> Action {
+/// Fail closed: the filter could not decide, so the request does not go through (counted as
+/// `denied.internal_error` when the configuration has counters).
+fn fail_closed(state: Option<&PerConfig>, why: &str) -> Action {
     log::debug!("refusing request: {why}");
+    if let Some(state) = state {
+        state.count(|c| c.record_internal_error());
+    }
     let body = format!("mesh-authn: {why}");
     if let Err(status) =
         host::send_local_response(500, "mesh_authn_internal_error", body.as_bytes(), &[])
@@ -64,11 +68,9 @@ pub(super) enum Outcome {
 
 /// Decides the current (effective) request and applies the decision: from the stream's own
 /// `on_http_request_headers`, and again from the root when keys it waited for arrive.
-pub(super) fn decide_current(
-    config: &FilterConfig,
-    remote: &dyn RemoteKeys,
-    now_ms: u64,
-) -> Outcome {
+pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms: u64) -> Outcome {
+    let config = &*state.config;
+    let refuse = |why: &str| fail_closed(Some(state), why);
     let request = match host::request_headers() {
         Ok(request) => request,
         Err(status) => {
@@ -84,40 +86,43 @@ pub(super) fn decide_current(
         cache: Some(&config.token_cache),
     };
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
-    metrics::record(&decision, &attribution);
-    match decision {
+    match &decision {
         Decision::Allow(mutations) => {
-            for name in &mutations.remove_headers {
-                if let Err(status) = host::remove_request_header(name) {
-                    refuse(&format!("cannot remove header {name}: {status}"));
-                    return Outcome::Answered;
-                }
-            }
-            if let Some(path) = &mutations.path {
-                if let Err(status) = host::replace_request_header(":path", path) {
-                    refuse(&format!("cannot rewrite :path: {status}"));
-                    return Outcome::Answered;
-                }
-            }
-            if let Err(why) = apply_header_writes(&mutations) {
+            // Counted once applied: a request refused here is counted as `internal_error`.
+            if let Err(why) = apply_mutations(mutations) {
                 refuse(&why);
                 return Outcome::Answered;
             }
+            state.count(|c| c.record(&decision, &attribution));
             Outcome::Continue
         }
         Decision::Deny(status) => {
-            deny(status, &request);
+            state.count(|c| c.record(&decision, &attribution));
+            deny(*status, &request);
             Outcome::Answered
         }
-        Decision::NeedKeys(wait) => Outcome::Wait(wait),
+        Decision::NeedKeys(wait) => Outcome::Wait(*wait),
     }
+}
+
+/// Removes and rewrites what the allowed request must not carry upstream.
+fn apply_mutations(mutations: &Mutations) -> Result<(), String> {
+    for name in &mutations.remove_headers {
+        host::remove_request_header(name)
+            .map_err(|status| format!("cannot remove header {name}: {status}"))?;
+    }
+    if let Some(path) = &mutations.path {
+        host::replace_request_header(":path", path)
+            .map_err(|status| format!("cannot rewrite :path: {status}"))?;
+    }
+    apply_header_writes(mutations)
 }
 
 /// Answers the current (effective) request with Envoy's reply for `status` (its keys could
 /// not be fetched in time).
-pub(super) fn deny_current(status: AuthnStatus) {
+pub(super) fn deny_current(state: &PerConfig, status: AuthnStatus) {
     let request = host::request_headers().unwrap_or_default();
-    metrics::record(&Decision::Deny(status), &Attribution::default());
+    state.count(|c| c.record(&Decision::Deny(status), &Attribution::default()));
     deny(status, &request);
 }
 
@@ -153,18 +158,22 @@ fn apply_header_writes(mutations: &Mutations) -> Result<(), String> {
 
 impl HttpContext for AuthnHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.config.clone() else {
-            return refuse("the plugin has no valid configuration");
+        let Some(state) = self.state.clone() else {
+            return fail_closed(None, "the plugin has no valid configuration");
         };
+        let refuse = |why: &str| fail_closed(Some(&state), why);
         // PeerAuthentication first, as Istio's filter chain refuses the connection before any
         // HTTP filter runs; a refusal never reaches the upstream nor the JWT checks.
-        match super::peer::verdict(&config.peer_authn) {
+        match super::peer::verdict(&state.config.peer_authn) {
             Ok(PeerVerdict::Allow) => {}
-            Ok(PeerVerdict::Deny(denial)) => return send_reply(&denial.local_reply()),
+            Ok(PeerVerdict::Deny(denial)) => {
+                state.count(|c| c.record_peer_denial(denial));
+                return send_reply(&denial.local_reply());
+            }
             Err(why) => return refuse(&why),
         }
-        let authn = &config.request_authn;
-        if authn.providers().is_empty() {
+        if state.config.request_authn.providers().is_empty() {
+            state.count(|c| c.record_allowed());
             return Action::Continue;
         }
         let now_ms = match host::now_unix_millis() {
@@ -172,9 +181,9 @@ impl HttpContext for AuthnHttp {
             Err(status) => return refuse(&format!("cannot read the clock: {status}")),
         };
         let outcome = match &self.jwks {
-            None => decide_current(&config, &NoRemoteKeys, now_ms),
+            None => decide_current(&state, &NoRemoteKeys, now_ms),
             Some(runtime) => match runtime.try_borrow() {
-                Ok(runtime) => decide_current(&config, &runtime.view(now_ms), now_ms),
+                Ok(runtime) => decide_current(&state, &runtime.view(now_ms), now_ms),
                 Err(_) => return refuse("the JWKS cache is busy"),
             },
         };
@@ -182,11 +191,11 @@ impl HttpContext for AuthnHttp {
             (Outcome::Continue, _) => Action::Continue,
             (Outcome::Answered, _) => Action::Pause,
             (Outcome::Wait(wait), Some(runtime)) => {
-                jwks_fetch::wait(runtime, self.context_id, wait, now_ms);
+                jwks_fetch::wait(runtime, &state, self.context_id, wait, now_ms);
                 Action::Pause
             }
             (Outcome::Wait(_), None) => {
-                deny_current(AuthnStatus::JwksFetchFail);
+                deny_current(&state, AuthnStatus::JwksFetchFail);
                 Action::Pause
             }
         }

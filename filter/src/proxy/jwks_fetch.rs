@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use super::host::{self, CAS_MISMATCH};
 use super::http::{self, Outcome};
+use super::per_config::PerConfig;
 use crate::config::FilterConfig;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::cache::{
@@ -64,6 +65,8 @@ struct Waiter {
 /// One VM's remote-JWKS state.
 pub struct JwksRuntime {
     config: Rc<FilterConfig>,
+    /// The configuration's state, for the decisions taken when keys arrive.
+    state: Rc<PerConfig>,
     root_context_id: u32,
     cache: JwksCache,
     calls: BTreeMap<u32, Call>,
@@ -90,7 +93,8 @@ fn set_tick(ms: u64) {
 
 impl JwksRuntime {
     /// The runtime for a configuration with remote key sets; `None` without any.
-    pub fn new(config: &Rc<FilterConfig>, root_context_id: u32) -> Option<SharedRuntime> {
+    pub fn new(state: &Rc<PerConfig>, root_context_id: u32) -> Option<SharedRuntime> {
+        let config = &state.config;
         if config.remote_jwks.sources.is_empty() {
             return None;
         }
@@ -104,6 +108,7 @@ impl JwksRuntime {
         set_tick(IDLE_TICK_MS);
         Some(Rc::new(RefCell::new(JwksRuntime {
             config: Rc::clone(config),
+            state: Rc::clone(state),
             root_context_id,
             cache: JwksCache::new(&config.remote_jwks),
             calls: BTreeMap::new(),
@@ -348,7 +353,7 @@ impl JwksRuntime {
             let changed = fetched == Some(w.wait.source) || self.seen(w.wait.source) != w.seen;
             if now >= w.deadline {
                 if host::set_effective_context(w.context_id).is_ok() {
-                    http::deny_current(AuthnStatus::JwksFetchFail);
+                    http::deny_current(&self.state, AuthnStatus::JwksFetchFail);
                 }
                 continue;
             }
@@ -359,7 +364,7 @@ impl JwksRuntime {
             if host::set_effective_context(w.context_id).is_err() {
                 continue; // the request is gone
             }
-            match http::decide_current(&self.config, &self.cache.view(now), now) {
+            match http::decide_current(&self.state, &self.cache.view(now), now) {
                 Outcome::Continue => {
                     if let Err(status) = host::continue_request() {
                         log::warn!("cannot resume a request: {status}");
@@ -386,7 +391,7 @@ impl JwksRuntime {
     pub fn abandon(&mut self) {
         for w in std::mem::take(&mut self.waiters) {
             if host::set_effective_context(w.context_id).is_ok() {
-                http::deny_current(AuthnStatus::JwksFetchFail);
+                http::deny_current(&self.state, AuthnStatus::JwksFetchFail);
             }
         }
         let _ = host::set_effective_context(self.root_context_id);
@@ -484,9 +489,15 @@ fn read_response(body_size: usize) -> Result<Vec<u8>, FetchError> {
 }
 
 /// A request needs keys: remember it, and wake the root at once to fetch them.
-pub(super) fn wait(runtime: &SharedRuntime, context_id: u32, wait: KeyWait, now: u64) {
+pub(super) fn wait(
+    runtime: &SharedRuntime,
+    state: &PerConfig,
+    context_id: u32,
+    wait: KeyWait,
+    now: u64,
+) {
     let Ok(mut rt) = runtime.try_borrow_mut() else {
-        http::deny_current(AuthnStatus::JwksFetchFail);
+        http::deny_current(state, AuthnStatus::JwksFetchFail);
         return;
     };
     let timeout = rt.source(wait.source).map_or(0, |s| s.timeout_ms);

@@ -1,73 +1,110 @@
-//! Counters through proxy-wasm metrics, Envoy-style names under one prefix. Defined once per
-//! VM when the configuration is compiled; a request only increments ids it already has.
+//! Counters through proxy-wasm metrics, Envoy-style names under one prefix. Defined when a
+//! configuration is compiled and held by that configuration's [`PerConfig`](super::per_config)
+//! (several configurations can share one VM); a request only increments ids its configuration
+//! already has.
 //!
 //! | counter | counts |
 //! |---|---|
-//! | `mesh_authn.allowed` | requests let through (no token, valid tokens, CORS preflight) |
-//! | `mesh_authn.denied` | requests answered with a local 401/403 |
-//! | `mesh_authn.denied.<reason>` | the same, by reason (`jwt_expired`, `jwt_audience_not_allowed`, …: jwt_verify_lib's status names in snake case) |
+//! | `mesh_authn.allowed` | requests let through (no token, valid tokens, CORS preflight, a connection PeerAuthentication accepts on a workload without rules) |
+//! | `mesh_authn.denied` | requests the filter answered itself: 401/403 denials and 500 fail-closed refusals |
+//! | `mesh_authn.denied.<reason>` | the same, by reason: jwt_verify_lib's status names in snake case (`jwt_expired`, …), the PeerAuthentication reasons (`strict_mtls_no_client_certificate`, …), `internal_error` for the 500s |
 //! | `mesh_authn.cors_preflight_bypassed` | CORS preflights let through unauthenticated |
 //! | `mesh_authn.issuer.<issuer>.allowed` | allowed requests in which a token of this issuer verified |
 //! | `mesh_authn.issuer.<issuer>.denied` | denied requests whose reply came from this issuer's rule |
 //!
+//! Every request the filter sees is counted once in `allowed` or `denied`; every `denied` once
+//! in one `denied.<reason>`.
+//!
 //! `<issuer>` is the issuer with every byte outside `[A-Za-z0-9_-]` replaced by `_`
 //! (`https://example.com` ⇒ `https___example_com`; an empty issuer is `any`), so it stays one
 //! element of Envoy's dotted stat names. Envoy prints them under `wasmcustom.` in `/stats`.
-
-use std::cell::RefCell;
-use std::rc::Rc;
+//!
+//! Envoy keeps one counter per name for the whole process: every worker's VM, and every
+//! configuration in a VM (two listeners with the same `vm_config`, or an old and a new listener
+//! while an update drains), increments the same `mesh_authn.allowed`. The names carry no
+//! plugin element, deliberately: the per-issuer counters stay per issuer because each
+//! configuration counts with its own rules, Envoy's own per-listener statistics
+//! (`http.<stat_prefix>.downstream_rq_4xx`) separate listeners, and the names stay stable
+//! across a drain.
 
 use super::host::{self, HostStatus};
 use crate::decision::Decision;
 use crate::jwt::AuthnStatus;
+use crate::peer_authn::PeerDenial;
 use crate::request_authn::{Attribution, Provider};
 
 /// The common prefix.
 pub const PREFIX: &str = "mesh_authn";
 
-/// Counter ids, defined once per configuration.
-#[derive(Debug, Clone, Default)]
+/// The `<reason>` of the 500 fail-closed refusals.
+pub const INTERNAL_ERROR: &str = "internal_error";
+
+/// Counter ids of one configuration.
+#[derive(Debug, Default)]
 pub struct Metrics {
     allowed: u32,
     denied: u32,
     cors_preflight_bypassed: u32,
-    /// Indexed like [`AuthnStatus::ALL`].
-    denied_by_reason: Vec<u32>,
+    /// Indexed like [`AuthnStatus::ALL`]; `None` for `Ok`, which never denies.
+    denied_by_status: Vec<Option<u32>>,
+    /// Indexed like [`PeerDenial::ALL`].
+    denied_by_peer: Vec<u32>,
+    denied_internal_error: u32,
     /// Per rule (index into the providers): the ids of its issuer's `allowed` and `denied`.
     by_rule: Vec<(u32, u32)>,
+}
+
+/// Every `<reason>` of `mesh_authn.denied.<reason>`, in the order they are defined.
+#[cfg(test)]
+pub fn reasons() -> impl Iterator<Item = String> {
+    AuthnStatus::ALL
+        .iter()
+        .filter(|s| **s != AuthnStatus::Ok)
+        .map(|s| snake_case(&format!("{s:?}")))
+        .chain(PeerDenial::ALL.iter().map(|d| d.reason().to_owned()))
+        .chain(std::iter::once(INTERNAL_ERROR.to_owned()))
 }
 
 impl Metrics {
     /// Defines every counter for these rules.
     pub fn define(providers: &[Provider]) -> Result<Metrics, HostStatus> {
+        let define = |name: &str| host::define_counter(&format!("{PREFIX}.{name}"));
         let mut by_rule = Vec::with_capacity(providers.len());
         for p in providers {
             let issuer = issuer_element(&p.issuer);
             // Envoy returns the same id for a name defined twice.
             by_rule.push((
-                host::define_counter(&format!("{PREFIX}.issuer.{issuer}.allowed"))?,
-                host::define_counter(&format!("{PREFIX}.issuer.{issuer}.denied"))?,
+                define(&format!("issuer.{issuer}.allowed"))?,
+                define(&format!("issuer.{issuer}.denied"))?,
             ));
         }
-        let mut denied_by_reason = Vec::with_capacity(AuthnStatus::ALL.len());
+        let mut denied_by_status = Vec::with_capacity(AuthnStatus::ALL.len());
         for status in AuthnStatus::ALL {
-            denied_by_reason.push(host::define_counter(&format!(
-                "{PREFIX}.denied.{}",
-                snake_case(&format!("{status:?}"))
-            ))?);
+            denied_by_status.push(match status {
+                AuthnStatus::Ok => None,
+                _ => Some(define(&format!(
+                    "denied.{}",
+                    snake_case(&format!("{status:?}"))
+                ))?),
+            });
+        }
+        let mut denied_by_peer = Vec::with_capacity(PeerDenial::ALL.len());
+        for denial in PeerDenial::ALL {
+            denied_by_peer.push(define(&format!("denied.{}", denial.reason()))?);
         }
         Ok(Metrics {
-            allowed: host::define_counter(&format!("{PREFIX}.allowed"))?,
-            denied: host::define_counter(&format!("{PREFIX}.denied"))?,
-            cors_preflight_bypassed: host::define_counter(&format!(
-                "{PREFIX}.cors_preflight_bypassed"
-            ))?,
-            denied_by_reason,
+            allowed: define("allowed")?,
+            denied: define("denied")?,
+            cors_preflight_bypassed: define("cors_preflight_bypassed")?,
+            denied_by_status,
+            denied_by_peer,
+            denied_internal_error: define(&format!("denied.{INTERNAL_ERROR}"))?,
             by_rule,
         })
     }
 
-    /// Counts one decision. A failure to count is ignored: counters never change a verdict.
+    /// Counts one RequestAuthentication decision. A failure to count is ignored: counters
+    /// never change a verdict.
     pub fn record(&self, decision: &Decision, attribution: &Attribution) {
         let mut ids: [Option<u32>; 3] = [None; 3];
         match decision {
@@ -86,7 +123,11 @@ impl Metrics {
             Decision::NeedKeys(_) => return,
             Decision::Deny(status) => {
                 ids[0] = Some(self.denied);
-                ids[1] = self.denied_by_reason.get(*status as usize).copied();
+                ids[1] = self
+                    .denied_by_status
+                    .get(*status as usize)
+                    .copied()
+                    .flatten();
                 ids[2] = attribution
                     .denied_by
                     .and_then(|i| self.by_rule.get(i))
@@ -97,32 +138,26 @@ impl Metrics {
             inc(id);
         }
     }
-}
 
-thread_local! {
-    /// The VM's counters (a VM is one thread): installed by the root context when configured,
-    /// used by every decision, including those taken for requests resumed after a key fetch.
-    static INSTALLED: RefCell<Option<Rc<Metrics>>> = const { RefCell::new(None) };
-}
+    /// Counts a request let through without a RequestAuthentication decision (no rule
+    /// applies to the workload).
+    pub fn record_allowed(&self) {
+        inc(self.allowed);
+    }
 
-/// Makes these the counters [`record`] uses (`None`: count nothing).
-pub fn install(metrics: Option<Rc<Metrics>>) {
-    INSTALLED.with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            *m = metrics;
+    /// Counts a PeerAuthentication refusal.
+    pub fn record_peer_denial(&self, denial: PeerDenial) {
+        inc(self.denied);
+        if let Some(id) = self.denied_by_peer.get(denial as usize) {
+            inc(*id);
         }
-    });
-}
+    }
 
-/// Counts one decision in the installed counters, if any.
-pub fn record(decision: &Decision, attribution: &Attribution) {
-    INSTALLED.with(|m| {
-        if let Ok(m) = m.try_borrow() {
-            if let Some(metrics) = m.as_ref() {
-                metrics.record(decision, attribution);
-            }
-        }
-    });
+    /// Counts a 500 fail-closed refusal.
+    pub fn record_internal_error(&self) {
+        inc(self.denied);
+        inc(self.denied_internal_error);
+    }
 }
 
 fn inc(id: u32) {
@@ -179,6 +214,25 @@ mod tests {
         assert_eq!(snake_case("Ok"), "ok");
         assert_eq!(issuer_element("https://example.com"), "https___example_com");
         assert_eq!(issuer_element(""), "any");
+    }
+
+    #[test]
+    fn reasons_are_unique_single_elements_without_ok() {
+        let reasons: Vec<String> = reasons().collect();
+        assert_eq!(
+            reasons.len(),
+            AuthnStatus::ALL.len() - 1 + PeerDenial::ALL.len() + 1
+        );
+        let unique: std::collections::BTreeSet<&String> = reasons.iter().collect();
+        assert_eq!(unique.len(), reasons.len());
+        for r in &reasons {
+            assert!(r != "ok" && !r.is_empty(), "{r}");
+            assert!(
+                r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{r}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod http;
 mod jwks_fetch;
 mod metrics;
 mod peer;
+mod per_config;
 mod root;
 
 use host::LogLevel;

@@ -9,15 +9,18 @@ use super::crypto::{self, HostCrypto};
 use super::host;
 use super::http::AuthnHttp;
 use super::jwks_fetch::{JwksRuntime, SharedRuntime};
-use super::metrics::{self, Metrics};
+use super::metrics::Metrics;
+use super::per_config::PerConfig;
 use super::VERSION;
 use crate::config::{FilterConfig, NodeMetadata};
 
-/// `RootContext`: owns the compiled configuration and the remote-JWKS runtime; installs the
-/// VM's signature backend and counters.
+/// `RootContext`: owns its configuration's state (rules, token cache, counters) and
+/// remote-JWKS runtime, and hands them to each of its streams; installs the VM's signature
+/// backend.
 #[derive(Default)]
 pub struct RootFilter {
-    config: Option<Rc<FilterConfig>>,
+    /// This root's configuration: other roots in the same VM have their own.
+    state: Option<Rc<PerConfig>>,
     context_id: u32,
     /// Remote key sets: fetches, cache, paused requests (`None` without `jwksUri`/discovery).
     jwks: Option<SharedRuntime>,
@@ -64,7 +67,9 @@ impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         super::follow_host_log_level();
         log::info!("mesh-authn {VERSION} started");
-        // Asked once per VM; logs which backend verifies signatures.
+        // Logs which backend verifies signatures. Envoy starts every root context, so a VM
+        // holding two configurations asks twice and gets the same answer: the backend is
+        // VM-wide, not per configuration, as what the host can verify does not depend on one.
         crypto::install(HostCrypto::detect());
         true
     }
@@ -90,17 +95,20 @@ impl RootContext for RootFilter {
                 for warning in &config.warnings {
                     log::warn!("configuration warning: {warning}");
                 }
-                metrics::install(match Metrics::define(config.request_authn.providers()) {
-                    Ok(metrics) => Some(Rc::new(metrics)),
+                let counters = match Metrics::define(config.request_authn.providers()) {
+                    Ok(metrics) => Some(metrics),
                     Err(status) => {
                         // Counters never decide anything: enforce without them, say so once.
                         log::error!("cannot define counters, running without them: {status}");
                         None
                     }
+                };
+                let state = Rc::new(PerConfig {
+                    config: Rc::new(config),
+                    counters,
                 });
-                let config = Rc::new(config);
-                self.jwks = JwksRuntime::new(&config, self.context_id);
-                self.config = Some(config);
+                self.jwks = JwksRuntime::new(&state, self.context_id);
+                self.state = Some(state);
                 true
             }
             Err(e) => {
@@ -122,7 +130,7 @@ impl RootContext for RootFilter {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(AuthnHttp::new(
-            self.config.clone(),
+            self.state.clone(),
             context_id,
             self.jwks.clone(),
         )))
