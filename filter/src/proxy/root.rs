@@ -99,7 +99,7 @@ impl RootContext for RootFilter {
                     }
                 });
                 let config = Rc::new(config);
-                self.jwks = JwksRuntime::new(&config, self.context_id);
+                self.jwks = JwksRuntime::new(&config, &bytes, self.context_id);
                 self.config = Some(config);
                 true
             }

@@ -723,6 +723,24 @@ mod tests {
             .contains("no usable keys"));
     }
 
+    /// A genuine but older record read back (replayed) never replaces newer keys.
+    #[test]
+    fn a_replayed_older_version_does_not_downgrade_the_keys() {
+        let mut c = cache();
+        c.install(ID, 2, 10, jwks());
+        c.observe(
+            ID,
+            Shared {
+                version: 1,
+                fetched_at: 5,
+                ..Shared::default()
+            },
+        );
+        assert!(!c.needs_body(ID));
+        c.install(ID, 1, 20, jwks());
+        assert_eq!(c.keys_version(ID), 2);
+    }
+
     #[test]
     fn expiry_is_noticed_once() {
         let mut c = cache();
