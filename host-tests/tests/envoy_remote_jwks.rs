@@ -856,10 +856,51 @@ fn shared_data_writer_wasm() -> std::path::PathBuf {
     path
 }
 
+/// A Wasm HTTP filter in the template's indentation, with `vm_id: mesh-authn` (the same
+/// shared-data namespace as mesh-authn's, as every `WasmPlugin` on an Istio proxy has).
+fn wasm_filter_yaml(
+    name: &str,
+    root_id: &str,
+    wasm: &std::path::Path,
+    configuration: &str,
+) -> String {
+    format!(
+        "          - name: {name}
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: {name}
+                root_id: {root_id}
+                vm_config:
+                  vm_id: mesh-authn
+                  runtime: envoy.wasm.runtime.v8
+                  code:
+                    local: {{filename: {}}}
+                configuration:
+                  \"@type\": type.googleapis.com/google.protobuf.StringValue
+                  value: {}
+                failure_policy: FAIL_CLOSED
+",
+        yaml_string_literal(&wasm.to_string_lossy()),
+        yaml_string_literal(configuration)
+    )
+}
+
 /// Envoy with `writer_config` loaded into the shared-data writer, a second Wasm filter in
-/// front of mesh-authn with the same `vm_id` (so the same shared-data namespace, as every
-/// `WasmPlugin` on an Istio proxy has).
+/// front of mesh-authn with the same `vm_id`.
 fn start_with_writer(config: &str, writer_config: &str) -> Running {
+    let writer = wasm_filter_yaml(
+        "writer",
+        "writer",
+        &shared_data_writer_wasm(),
+        writer_config,
+    );
+    start_with_filters_before(config, &writer)
+}
+
+/// Envoy from the template with mesh-authn configured by `config` and `filters` (YAML list
+/// items) inserted in front of it.
+fn start_with_filters_before(config: &str, filters: &str) -> Running {
     let upstream = EchoUpstream::start();
     let wasm = host_tests::wasm_path();
     let port = upstream.port.to_string();
@@ -873,28 +914,9 @@ fn start_with_writer(config: &str, writer_config: &str) -> Running {
             ("PLUGIN_CONFIG", &yaml_string_literal(config)),
         ],
     );
-    let writer = format!(
-        "          - name: shared-data-writer
-            typed_config:
-              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: writer
-                root_id: writer
-                vm_config:
-                  vm_id: mesh-authn
-                  runtime: envoy.wasm.runtime.v8
-                  code:
-                    local: {{filename: {}}}
-                configuration:
-                  \"@type\": type.googleapis.com/google.protobuf.StringValue
-                  value: {}
-",
-        yaml_string_literal(&shared_data_writer_wasm().to_string_lossy()),
-        yaml_string_literal(writer_config)
-    );
     let anchor = "          - name: mesh-authn\n";
     assert_eq!(rendered.matches(anchor).count(), 1, "{rendered}");
-    let rendered = rendered.replace(anchor, &format!("{writer}{anchor}"));
+    let rendered = rendered.replace(anchor, &format!("{filters}{anchor}"));
     let options = Options {
         template: TEMPLATE.to_owned(),
         log_level: std::env::var("ENVOY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
@@ -1124,4 +1146,33 @@ fn symmetric_keys_in_a_fetched_set_are_refused_unless_allowed() {
     let envoy = start(&config(&rules, &[&server], &["allowSymmetricKeys: true"]));
     assert_passed(&envoy.get(Some(&hs256)));
     assert_passed(&envoy.get(Some(&token(&key, issuer))));
+}
+
+/// Two mesh-authn plugins on one proxy, same `vm_id` and root id, same `jwksUri`, but
+/// configurations that differ (in `cacheDuration` only): each keys its own records, so each
+/// fetches the key set itself (with shared records there would be one fetch). Both forward
+/// the token so both verify it.
+#[test]
+fn two_plugins_with_different_configurations_do_not_share_records() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let issuer = "https://two-plugins.example";
+    let rules = [rule(
+        issuer,
+        Some(&server.jwks_uri()),
+        &["forwardOriginalToken: true"],
+    )];
+    let first = config(&rules, &[&server], &["cacheDuration: 301s"]);
+    let second = config(&rules, &[&server], &[]);
+    let other = wasm_filter_yaml(
+        "mesh-authn-other",
+        "mesh-authn",
+        &host_tests::wasm_path(),
+        &first,
+    );
+    let envoy = start_with_filters_before(&second, &other);
+    let good = token(&key, issuer);
+    assert_passed(&envoy.get(Some(&good)));
+    assert_passed(&envoy.get(Some(&good)));
+    assert_eq!(server.jwks_hits(), 2);
 }

@@ -5,6 +5,8 @@
 //! is fetching (a lease), the last good key set (version, time, digest), failures and back-off,
 //! and the unknown-`kid` rate limit. The fetched body is stored next to it once per change
 //! ([`encode_body`]); each VM parses it once into its [`JwksCache`] and requests read only that.
+//! Both records are stored sealed ([`super::seal`]): named and MACed with a key of the
+//! configuration, since other plugins share the namespace.
 //! Time is milliseconds, passed in.
 
 use std::rc::Rc;
