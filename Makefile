@@ -66,6 +66,8 @@ wasm: wasm-target
 	@ls -l $(WASM)
 	@# Test-only: host-tests/tests/envoy_host_crypto.rs runs it in Envoy. Never shipped.
 	$(CARGO) build -p crypto-probe --release --target wasm32-wasip1
+	@# Test-only: the hostile neighbour in host-tests/tests/envoy_remote_jwks.rs. Never shipped.
+	$(CARGO) build -p shared-data-writer --release --target wasm32-wasip1
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -73,6 +75,7 @@ lint:
 	$(CARGO) clippy -p mesh-authn --all-targets --target wasm32-wasip1 -- -D warnings
 	$(CARGO) clippy -p crypto-probe --target wasm32-wasip1 -- -D warnings
 	$(CARGO) clippy -p noop-filter --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p shared-data-writer --target wasm32-wasip1 -- -D warnings
 
 unit-and-host-tests:
 	$(CARGO) test --workspace --all-targets

@@ -842,3 +842,337 @@ fn a_jwks_server_killed_mid_response_fails_closed() {
     );
     assert_alive("killed", &envoy, &alive);
 }
+
+/// The test-only hostile neighbour (`host-tests/shared-data-writer`), built by `make wasm`.
+fn shared_data_writer_wasm() -> std::path::PathBuf {
+    let path =
+        host_tests::workspace_root().join("target/wasm32-wasip1/release/shared_data_writer.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p shared-data-writer --release --target \
+         wasm32-wasip1` (make wasm does)",
+        path.display()
+    );
+    path
+}
+
+/// A Wasm HTTP filter in the template's indentation, with `vm_id: mesh-authn` (the same
+/// shared-data namespace as mesh-authn's, as every `WasmPlugin` on an Istio proxy has).
+fn wasm_filter_yaml(
+    name: &str,
+    root_id: &str,
+    wasm: &std::path::Path,
+    configuration: &str,
+) -> String {
+    format!(
+        "          - name: {name}
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: {name}
+                root_id: {root_id}
+                vm_config:
+                  vm_id: mesh-authn
+                  runtime: envoy.wasm.runtime.v8
+                  code:
+                    local: {{filename: {}}}
+                configuration:
+                  \"@type\": type.googleapis.com/google.protobuf.StringValue
+                  value: {}
+                failure_policy: FAIL_CLOSED
+",
+        yaml_string_literal(&wasm.to_string_lossy()),
+        yaml_string_literal(configuration)
+    )
+}
+
+/// Envoy with `writer_config` loaded into the shared-data writer, a second Wasm filter in
+/// front of mesh-authn with the same `vm_id`.
+fn start_with_writer(config: &str, writer_config: &str) -> Running {
+    let writer = wasm_filter_yaml(
+        "writer",
+        "writer",
+        &shared_data_writer_wasm(),
+        writer_config,
+    );
+    start_with_filters_before(config, &writer)
+}
+
+/// Envoy from the template with mesh-authn configured by `config` and `filters` (YAML list
+/// items) inserted in front of it.
+fn start_with_filters_before(config: &str, filters: &str) -> Running {
+    let upstream = EchoUpstream::start();
+    let wasm = host_tests::wasm_path();
+    let port = upstream.port.to_string();
+    let rendered = host_tests::render_envoy_template(
+        TEMPLATE,
+        &[
+            ("ADMIN_PORT", "0"),
+            ("LISTEN_PORT", "0"),
+            ("UPSTREAM_PORT", &port),
+            ("WASM_PATH", &wasm.to_string_lossy()),
+            ("PLUGIN_CONFIG", &yaml_string_literal(config)),
+        ],
+    );
+    let anchor = "          - name: mesh-authn\n";
+    assert_eq!(rendered.matches(anchor).count(), 1, "{rendered}");
+    let rendered = rendered.replace(anchor, &format!("{filters}{anchor}"));
+    let options = Options {
+        template: TEMPLATE.to_owned(),
+        log_level: std::env::var("ENVOY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        ..Options::default()
+    };
+    let envoy = Envoy::start_config(&rendered, &options)
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    Running {
+        envoy,
+        _upstream: upstream,
+    }
+}
+
+/// Another plugin in the same Envoy and `vm_id` keeps writing forged JWKS records with its
+/// own key set: under the names mesh-authn used to derive from the URL alone (a state with a
+/// high version and keys "fetched" in 2096, and its body), and, under the names it would have
+/// to guess now (computed here from the exact configuration, which it should not know),
+/// records whose MAC is made with another configuration's key or is zeros, one holding a
+/// lease forever. Expected (issue 14): the attacker's token is refused, the IdP is fetched,
+/// its token passes.
+#[test]
+fn records_forged_by_another_plugin_in_the_same_vm_id_are_not_trusted() {
+    use mesh_authn::remote_jwks::seal::Seal;
+
+    let real = EcIssuer::generate("k1");
+    // The same `kid`: only the key set decides which key verifies.
+    let attacker = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&real])));
+    let issuer = "https://forged.example";
+    let config = config(
+        &[rule(issuer, Some(&server.jwks_uri()), &[])],
+        &[&server],
+        &[],
+    );
+    let source = format!("jwks_uri {}", server.jwks_uri());
+    let attacker_jwks = jwks_of(&[&attacker]);
+    // The record format mesh-authn wrote before records were sealed: format line, version,
+    // fetched_at, lease_until, failures, retry_at, kid_refetch_at, used, digest, jwks_uri,
+    // error.
+    let fresh_forever = "mesh-authn jwks state 1\n1000\n4000000000000\n0\n0\n0\n0\n1\nforged\n\n";
+    let lease_forever =
+        "mesh-authn jwks state 1\n1000\n4000000000000\n4000000000000\n0\n0\n0\n1\nforged\n\n";
+    let body = format!("1000\n{attacker_jwks}");
+    // Names now: keyed by the root id and the exact configuration bytes.
+    let ours = Seal::new(b"mesh-authn", config.as_bytes());
+    let other = Seal::new(b"mesh-authn", b"a configuration the attacker knows");
+    let (state_name, body_name) = (ours.name("state", &source), ours.name("body", &source));
+    let zero_mac = "0".repeat(64);
+    let records = [
+        (
+            format!("mesh-authn.jwks.state {source}"),
+            fresh_forever.to_owned(),
+        ),
+        (format!("mesh-authn.jwks.body {source}"), body.clone()),
+        (
+            state_name.clone(),
+            String::from_utf8(other.seal(&state_name, lease_forever.as_bytes())).unwrap(),
+        ),
+        (body_name.clone(), format!("{zero_mac}\n{body}")),
+    ];
+    let writer_config: Vec<String> = records
+        .iter()
+        .map(|(name, value)| format!("{name}\n{value}"))
+        .collect();
+    let envoy = start_with_writer(&config, &writer_config.join("\n---\n"));
+    envoy.wait_for_log(
+        "shared-data-writer: writing 4 records",
+        Duration::from_secs(5),
+    );
+
+    let r = envoy.get(Some(&token(&attacker, issuer)));
+    assert_eq!(r.status, 401, "the attacker's token: {r:?}");
+    assert!(server.jwks_hits() >= 1, "the IdP was never fetched");
+    assert_passed(&envoy.get(Some(&token(&real, issuer))));
+    // Still so after the writer has overwritten everything again, many times.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_passed(&envoy.get(Some(&token(&real, issuer))));
+    let r = envoy.get(Some(&token(&attacker, issuer)));
+    assert_eq!(r.status, 401, "the attacker's token: {r:?}");
+}
+
+/// Two rules at different locations: rule A's keys come from a JWKS server that never answers
+/// (timeout 1 s), rule B's are inline. A request carrying a token for each is decided by
+/// Istio's requirement tree once A's fetch fails (`requires_any[A, B, requires_all[…]]`: B's
+/// valid token is enough). The oracle is native `jwt_authn` configured as istiod does in
+/// Envoy-fetch mode (`remote_jwks` for A), run side by side on the same requests.
+#[test]
+fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
+    use host_tests::istio_native::{self, Policy, Rule};
+    use serde_json::json;
+
+    let a_key = EcIssuer::generate("a1");
+    let b_key = EcIssuer::generate("b1");
+    let hang = JwksServer::start(Behavior::Hang(Duration::from_secs(5)));
+    let (a_iss, b_iss) = ("https://a-hang.example", "https://b-inline.example");
+    let b_jwks = jwks_of(&[&b_key]);
+
+    // Native: istiod's translation (rules sorted by issuer: A is origins-0), A's keys remote.
+    let policy = Policy {
+        name: "remote",
+        namespace: istio_native::WORKLOAD_NS,
+        selector: None,
+        rules: vec![
+            Rule {
+                issuer: a_iss,
+                jwks: jwks_of(&[&a_key]),
+                from_headers: vec![("x-a", "")],
+                ..Rule::default()
+            },
+            Rule {
+                issuer: b_iss,
+                jwks: b_jwks.clone(),
+                ..Rule::default()
+            },
+        ],
+    };
+    let mut jwt_authn = istio_native::native_jwt_authn(&[policy]).unwrap();
+    let a = &mut jwt_authn["typed_config"]["providers"]["origins-0"];
+    assert_eq!(a["issuer"], a_iss);
+    a.as_object_mut().unwrap().remove("local_jwks");
+    a["remote_jwks"] = json!({
+        "http_uri": {"uri": hang.jwks_uri(), "cluster": "hang", "timeout": "1s"},
+        "cache_duration": "300s",
+    });
+    let native_upstream = EchoUpstream::start();
+    let mut bootstrap: serde_json::Value = serde_json::from_str(&istio_native::native_bootstrap(
+        Some(jwt_authn),
+        native_upstream.port,
+    ))
+    .unwrap();
+    bootstrap["static_resources"]["clusters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "name": "hang", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "hang", "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address":
+                    {"address": "127.0.0.1", "port_value": hang.port}}}}
+            ]}]}
+        }));
+    let native = Envoy::start_config(&bootstrap.to_string(), &Options::default())
+        .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
+
+    let ours = start(&config(
+        &[
+            rule(
+                a_iss,
+                Some(&hang.jwks_uri()),
+                &["fromHeaders: [{name: x-a}]", "timeout: 1s"],
+            ),
+            rule(
+                b_iss,
+                None,
+                &[&format!("jwks: {}", yaml_string_literal(&b_jwks))],
+            ),
+        ],
+        &[&hang],
+        &[],
+    ));
+
+    let a_token = token(&a_key, a_iss);
+    let b_bearer = format!("Bearer {}", token(&b_key, b_iss));
+    let cases: [(&str, Vec<(&str, &str)>); 3] = [
+        (
+            "both tokens",
+            vec![("x-a", &a_token), ("authorization", &b_bearer)],
+        ),
+        ("only A's token", vec![("x-a", &a_token)]),
+        ("only B's token", vec![("authorization", &b_bearer)]),
+    ];
+    let mut got = Vec::new();
+    for (name, headers) in &cases {
+        let n = http::get(native.port(), "/", headers);
+        let o = http::get(ours.envoy.port(), "/", headers);
+        assert_eq!(
+            (o.status, o.body.as_str() == MSG_FETCH_FAILED),
+            (n.status, n.body.as_str() == MSG_FETCH_FAILED),
+            "{name}: ours {o:?}\nnative {n:?}"
+        );
+        got.push((*name, n.status));
+    }
+    // What native said, so the comparison above cannot pass vacuously.
+    assert_eq!(
+        got,
+        [
+            ("both tokens", 200),
+            ("only A's token", 401),
+            ("only B's token", 200)
+        ]
+    );
+}
+
+/// An IdP's published key set with a symmetric (`oct`) key next to its public key: anyone who
+/// downloads the set could mint HS256 tokens with it. By default such a token is refused (the
+/// key is dropped, with one log line per key set) while the public key keeps working;
+/// `jwks.allowSymmetricKeys: true` accepts it.
+#[test]
+fn symmetric_keys_in_a_fetched_set_are_refused_unless_allowed() {
+    let key = EcIssuer::generate("k1");
+    let secret = b"a secret published in a public key set";
+    let mut jwks: serde_json::Value = serde_json::from_str(&jwks_of(&[&key])).unwrap();
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "kty": "oct", "kid": "h1", "alg": "HS256", "k": tokens::b64url(secret),
+        }));
+    let server = JwksServer::start(Behavior::Serve(jwks.to_string()));
+    let issuer = "https://symmetric.example";
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("h1".into());
+    let hs256 = jsonwebtoken::encode(
+        &header,
+        &claims(issuer, None, 600),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    let rules = [rule(issuer, Some(&server.jwks_uri()), &[])];
+
+    let envoy = start(&config(&rules, &[&server], &[]));
+    assert_status(&envoy.get(Some(&hs256)), 401, MSG_NO_KID);
+    assert_passed(&envoy.get(Some(&token(&key, issuer))));
+    assert_status(&envoy.get(Some(&hs256)), 401, MSG_NO_KID);
+    assert_eq!(envoy.log_count("ignoring 1 symmetric (`oct`) keys"), 1);
+    drop(envoy);
+
+    let envoy = start(&config(&rules, &[&server], &["allowSymmetricKeys: true"]));
+    assert_passed(&envoy.get(Some(&hs256)));
+    assert_passed(&envoy.get(Some(&token(&key, issuer))));
+}
+
+/// Two mesh-authn plugins on one proxy, same `vm_id` and root id, same `jwksUri`, but
+/// configurations that differ (in `cacheDuration` only): each keys its own records, so each
+/// fetches the key set itself (with shared records there would be one fetch). Both forward
+/// the token so both verify it.
+#[test]
+fn two_plugins_with_different_configurations_do_not_share_records() {
+    let key = EcIssuer::generate("k1");
+    let server = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
+    let issuer = "https://two-plugins.example";
+    let rules = [rule(
+        issuer,
+        Some(&server.jwks_uri()),
+        &["forwardOriginalToken: true"],
+    )];
+    let first = config(&rules, &[&server], &["cacheDuration: 301s"]);
+    let second = config(&rules, &[&server], &[]);
+    let other = wasm_filter_yaml(
+        "mesh-authn-other",
+        "mesh-authn",
+        &host_tests::wasm_path(),
+        &first,
+    );
+    let envoy = start_with_filters_before(&second, &other);
+    let good = token(&key, issuer);
+    assert_passed(&envoy.get(Some(&good)));
+    assert_passed(&envoy.get(Some(&good)));
+    assert_eq!(server.jwks_hits(), 2);
+}

@@ -8,6 +8,7 @@
 //!   refetchInterval: 30s
 //!   retryInitialInterval: 1s
 //!   retryMaxInterval: 60s
+//!   allowSymmetricKeys: false                # keep `oct` keys found in fetched key sets
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,6 +35,8 @@ struct RawJwks {
     retry_initial_interval: Option<String>,
     #[serde(default)]
     retry_max_interval: Option<String>,
+    #[serde(default)]
+    allow_symmetric_keys: bool,
 }
 
 /// Compiles the `jwks:` section (absent: all defaults).
@@ -106,5 +109,6 @@ pub(super) fn compile(section: Option<Value>) -> Result<Settings, ConfigError> {
         }
     }
     s.clusters = raw.clusters;
+    s.allow_symmetric_keys = raw.allow_symmetric_keys;
     Ok(s)
 }

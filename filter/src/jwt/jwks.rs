@@ -267,6 +267,14 @@ impl Jwks {
         &self.keys
     }
 
+    /// The set without its symmetric (`oct`) keys, and how many there were.
+    pub fn without_symmetric_keys(mut self) -> (Jwks, usize) {
+        let before = self.keys.len();
+        self.keys.retain(|k| !matches!(k.key, PublicKey::Oct(_)));
+        let dropped = before.saturating_sub(self.keys.len());
+        (self, dropped)
+    }
+
     fn from_x509_map(doc: &Map<String, Value>) -> Result<Jwks, JwksError> {
         if doc.len() > MAX_JWKS_KEYS {
             return Err(JwksError::TooManyKeys(doc.len()));

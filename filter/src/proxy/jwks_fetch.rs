@@ -10,6 +10,8 @@
 //! - Worker VMs share one [`Shared`] record per source in shared data: a fetch starts only
 //!   after a compare-and-swap takes its lease, so the IdP sees one fetch per source per refresh
 //!   whatever `--concurrency` is; the other VMs read the stored body and parse it once.
+//! - Shared data is open to every plugin with the same `vm_id`: records are named and sealed
+//!   with a key of this configuration ([`Seal`]); one that does not verify is read as absent.
 //! - `dispatch_http_call` is the SDK's: it is the only way to register the call with the SDK's
 //!   dispatcher, without which `on_http_call_response` would panic on an unknown token. It
 //!   panics only on statuses Envoy's `httpCall` never returns (it returns Ok, BadArgument,
@@ -23,14 +25,14 @@ use std::time::Duration;
 use super::host::{self, CAS_MISMATCH};
 use super::http::{self, Outcome};
 use super::per_config::PerConfig;
-use crate::config::FilterConfig;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::cache::{
     decode_body, digest, encode_body, outcome_log, CacheView, JwksCache, Shared,
 };
+use crate::remote_jwks::seal::Seal;
 use crate::remote_jwks::{
-    body_snippet, check_response, parse_discovery, parse_jwks, FetchError, FetchReason, HttpUri,
-    KeyWait, Source, SourceId, SourceKind,
+    body_snippet, check_response, parse_discovery, parse_fetched_jwks, FetchError, FetchReason,
+    HttpUri, KeyWait, Source, SourceId, SourceKind, TimedOut,
 };
 
 /// The runtime as the root and its streams share it (one VM is single-threaded).
@@ -57,30 +59,53 @@ struct Call {
 
 struct Waiter {
     context_id: u32,
+    /// When the request started waiting: each source's timeout counts from there, as native
+    /// `jwt_authn` fetches every provider's keys at once.
+    since: u64,
     deadline: u64,
     wait: KeyWait,
     seen: (Shared, u64),
+    /// Waits that ran past their deadline: decided as failed fetches from then on.
+    timed_out: Vec<KeyWait>,
+}
+
+/// The shared-data names of one source's records.
+struct Names {
+    state: String,
+    body: String,
+}
+
+/// How a compare-and-swap update ended.
+enum Update {
+    /// Written: the record before and after.
+    Written(Box<(Shared, Shared)>),
+    /// The update declined (e.g. another VM holds the lease).
+    Declined,
+    /// The record could not be read or written.
+    Failed,
+}
+
+impl Update {
+    fn written(self) -> Option<(Shared, Shared)> {
+        match self {
+            Update::Written(both) => Some(*both),
+            Update::Declined | Update::Failed => None,
+        }
+    }
 }
 
 /// One VM's remote-JWKS state.
 pub struct JwksRuntime {
-    config: Rc<FilterConfig>,
     /// The configuration's state, for the decisions taken when keys arrive.
     state: Rc<PerConfig>,
+    seal: Seal,
+    names: Vec<Names>,
     root_context_id: u32,
     cache: JwksCache,
     calls: BTreeMap<u32, Call>,
     waiters: Vec<Waiter>,
     wanted: Vec<KeyWait>,
     tick_ms: u64,
-}
-
-fn state_key(source: &Source) -> String {
-    format!("mesh-authn.jwks.state {}", source.key)
-}
-
-fn body_key(source: &Source) -> String {
-    format!("mesh-authn.jwks.body {}", source.key)
 }
 
 /// Sets the root's tick period, logging only a failure.
@@ -93,22 +118,47 @@ fn set_tick(ms: u64) {
 
 impl JwksRuntime {
     /// The runtime for a configuration with remote key sets; `None` without any.
-    pub fn new(state: &Rc<PerConfig>, root_context_id: u32) -> Option<SharedRuntime> {
+    /// `configuration` is the plugin configuration's bytes as the host gave them: with the
+    /// root id they key the shared records, once per configuration.
+    pub fn new(
+        state: &Rc<PerConfig>,
+        configuration: &[u8],
+        root_context_id: u32,
+    ) -> Option<SharedRuntime> {
         let config = &state.config;
         if config.remote_jwks.sources.is_empty() {
             return None;
         }
+        let root_id = match host::get_property(&["plugin_root_id"]) {
+            Ok(id) => id.unwrap_or_default(),
+            Err(status) => {
+                log::debug!("cannot read plugin_root_id ({status}): keying by the configuration");
+                Vec::new()
+            }
+        };
+        let seal = Seal::new(&root_id, configuration);
+        let names: Vec<Names> = config
+            .remote_jwks
+            .sources
+            .iter()
+            .map(|source| Names {
+                state: seal.name("state", &source.key),
+                body: seal.name("body", &source.key),
+            })
+            .collect();
         // A record is created once; a VM that configures later finds it. (The host has no
         // create-if-absent, so two VMs racing here may both write the empty record.)
-        for source in &config.remote_jwks.sources {
-            if let Ok(None) = host::get_shared_data(&state_key(source)) {
-                let _ = host::set_shared_data(&state_key(source), &Shared::default().encode(), 0);
+        for n in &names {
+            if let Ok(None) = host::get_shared_data(&n.state) {
+                let record = seal.seal(&n.state, &Shared::default().encode());
+                let _ = host::set_shared_data(&n.state, &record, 0);
             }
         }
         set_tick(IDLE_TICK_MS);
         Some(Rc::new(RefCell::new(JwksRuntime {
-            config: Rc::clone(config),
             state: Rc::clone(state),
+            seal,
+            names,
             root_context_id,
             cache: JwksCache::new(&config.remote_jwks),
             calls: BTreeMap::new(),
@@ -129,7 +179,7 @@ impl JwksRuntime {
     }
 
     fn source(&self, id: SourceId) -> Option<&Source> {
-        self.config.remote_jwks.get(id)
+        self.state.config.remote_jwks.get(id)
     }
 
     fn seen(&self, id: SourceId) -> (Shared, u64) {
@@ -139,11 +189,20 @@ impl JwksRuntime {
         )
     }
 
-    /// Reads a source's shared record (and a new body) into the cache.
+    /// Reads a source's shared record (and a new body) into the cache. A record that is not
+    /// sealed by this configuration's key is read as absent (its CAS is kept, so this VM's
+    /// next write replaces it).
     fn sync(&mut self, id: SourceId) -> Option<(Shared, u32)> {
         let source = self.source(id)?.clone();
-        let (shared, cas) = match host::get_shared_data(&state_key(&source)) {
-            Ok(Some((bytes, cas))) => (Shared::decode(&bytes).unwrap_or_default(), cas),
+        let names = self.names.get(id.0)?;
+        let (shared, cas) = match host::get_shared_data(&names.state) {
+            Ok(Some((bytes, cas))) => (
+                self.seal
+                    .open(&names.state, &bytes)
+                    .and_then(Shared::decode)
+                    .unwrap_or_default(),
+                cas,
+            ),
             Ok(None) => (Shared::default(), 0),
             Err(status) => {
                 log::debug!("cannot read the JWKS state of {}: {status}", source.key);
@@ -152,11 +211,13 @@ impl JwksRuntime {
         };
         self.cache.observe(id, shared.clone());
         if self.cache.needs_body(id) {
-            if let Ok(Some((bytes, _))) = host::get_shared_data(&body_key(&source)) {
-                if let Some((version, body)) = decode_body(&bytes) {
+            if let Ok(Some((bytes, _))) = host::get_shared_data(&names.body) {
+                let opened = self.seal.open(&names.body, &bytes).and_then(decode_body);
+                if let Some((version, body)) = opened {
                     if version == shared.version {
-                        match parse_jwks(body) {
-                            Ok(jwks) => {
+                        let allow = self.cache.settings().allow_symmetric_keys;
+                        match parse_fetched_jwks(body, allow) {
+                            Ok((jwks, _)) => {
                                 self.cache
                                     .install(id, version, shared.fetched_at, Rc::new(jwks))
                             }
@@ -169,44 +230,49 @@ impl JwksRuntime {
         Some((shared, cas))
     }
 
-    /// Writes `update(current)` to a source's record with compare-and-swap; returns the record
-    /// before and after, or `None` when the update declined or the write kept failing.
+    /// Writes `update(current)` to a source's record with compare-and-swap.
     fn update(
         &mut self,
         id: SourceId,
         update: impl Fn(&Shared) -> Option<Shared>,
         body: Option<&[u8]>,
-    ) -> Option<(Shared, Shared)> {
-        let source = self.source(id)?.clone();
+    ) -> Update {
+        let (Some(source), Some(names)) = (self.source(id), self.names.get(id.0)) else {
+            return Update::Failed;
+        };
+        let (key, state_name, body_name) =
+            (source.key.clone(), names.state.clone(), names.body.clone());
         for _ in 0..CAS_ATTEMPTS {
-            let (old, cas) = self.sync(id)?;
-            let new = update(&old)?;
+            let Some((old, cas)) = self.sync(id) else {
+                return Update::Failed;
+            };
+            let Some(new) = update(&old) else {
+                return Update::Declined;
+            };
             if let Some(body) = body {
                 if new.version != old.version {
                     // The body first: a VM that sees the new version finds its body.
-                    if let Err(status) = host::set_shared_data(
-                        &body_key(&source),
-                        &encode_body(new.version, body),
-                        0,
-                    ) {
-                        log::warn!("cannot store the JWKS of {}: {status}", source.key);
-                        return None;
+                    let record = self.seal.seal(&body_name, &encode_body(new.version, body));
+                    if let Err(status) = host::set_shared_data(&body_name, &record, 0) {
+                        log::warn!("cannot store the JWKS of {key}: {status}");
+                        return Update::Failed;
                     }
                 }
             }
-            match host::set_shared_data(&state_key(&source), &new.encode(), cas) {
+            let record = self.seal.seal(&state_name, &new.encode());
+            match host::set_shared_data(&state_name, &record, cas) {
                 Ok(()) => {
                     self.cache.observe(id, new.clone());
-                    return Some((old, new));
+                    return Update::Written(Box::new((old, new)));
                 }
                 Err(CAS_MISMATCH) => continue,
                 Err(status) => {
-                    log::warn!("cannot write the JWKS state of {}: {status}", source.key);
-                    return None;
+                    log::warn!("cannot write the JWKS state of {key}: {status}");
+                    return Update::Failed;
                 }
             }
         }
-        None
+        Update::Failed
     }
 
     /// Starts a fetch of `id` for `reason` if the shared state allows it (one VM wins).
@@ -222,9 +288,22 @@ impl JwksRuntime {
                 .is_none_or(|s| HttpUri::parse(&s.jwks_uri).is_err());
         let rounds = if discover_first { 2 } else { 1 };
         let lease = source.timeout_ms.saturating_mul(rounds) + LEASE_MARGIN_MS;
-        let Some((_, started)) = self.update(id, |s| s.start(reason, now, lease, &settings), None)
-        else {
+        // This VM's own fetch of the source is still running: never a second one.
+        if self.calls.values().any(|c| c.source == id) {
             return;
+        }
+        let started = match self.update(id, |s| s.start(reason, now, lease, &settings), None) {
+            Update::Written(both) => both.1,
+            Update::Declined => return,
+            // The shared record cannot be written (the host refuses, or something keeps
+            // changing it under us): fetch without the lease rather than never.
+            Update::Failed => {
+                let local = self.cache.shared(id).cloned().unwrap_or_default();
+                if !local.may_start(reason, now, &settings) {
+                    return;
+                }
+                local
+            }
         };
         log::debug!("JWKS {}: fetch started ({reason:?})", source.key);
         let step = match &source.kind {
@@ -295,7 +374,9 @@ impl JwksRuntime {
                 Err(e) => self.finish(call.source, Err(e), now),
             },
             Step::Jwks(uri) => {
-                let result = parse_jwks(&body).map(|jwks| (jwks, body, uri));
+                let allow = self.cache.settings().allow_symmetric_keys;
+                let result = parse_fetched_jwks(&body, allow)
+                    .map(|(jwks, dropped)| (jwks, dropped, body, uri));
                 self.finish(call.source, result, now);
             }
         }
@@ -306,7 +387,7 @@ impl JwksRuntime {
     fn finish(
         &mut self,
         id: SourceId,
-        result: Result<(crate::jwt::Jwks, Vec<u8>, HttpUri), FetchError>,
+        result: Result<(crate::jwt::Jwks, usize, Vec<u8>, HttpUri), FetchError>,
         now: u64,
     ) {
         let settings = self.cache.settings().clone();
@@ -315,25 +396,38 @@ impl JwksRuntime {
         };
         let what = source.first_uri().text.clone();
         let written = match result {
-            Ok((jwks, body, uri)) => {
+            Ok((jwks, dropped, body, uri)) => {
                 let d = digest(&body);
                 let learned = match source.kind {
                     SourceKind::Discovery(_) => uri.text.clone(),
                     SourceKind::JwksUri(_) => String::new(),
                 };
-                let written =
-                    self.update(id, |s| Some(s.succeeded(now, &d, &learned)), Some(&body));
+                let written = self
+                    .update(id, |s| Some(s.succeeded(now, &d, &learned)), Some(&body))
+                    .written();
                 // Even when the shared write failed, this VM uses what it fetched.
                 let version = written.as_ref().map_or_else(
                     || self.cache.keys_version(id).max(1),
                     |(_, new)| new.version,
                 );
                 self.cache.install(id, version, now, Rc::new(jwks));
+                // Once per new key set (by the VM that fetched it), never per request.
+                let new_set = written
+                    .as_ref()
+                    .is_some_and(|(old, new)| old.version != new.version);
+                if dropped > 0 && new_set {
+                    log::warn!(
+                        "JWKS {what}: ignoring {dropped} symmetric (`oct`) keys of the fetched \
+                         set: a key anyone can download must not verify tokens (set \
+                         jwks.allowSymmetricKeys: true to accept them)"
+                    );
+                }
                 written
             }
             Err(e) => {
                 let error = e.to_string();
                 self.update(id, |s| Some(s.failed(now, &error, &settings)), None)
+                    .written()
             }
         };
         if let Some((old, new)) = written {
@@ -350,13 +444,14 @@ impl JwksRuntime {
         let waiters = std::mem::take(&mut self.waiters);
         let mut still = Vec::with_capacity(waiters.len());
         for mut w in waiters {
-            let changed = fetched == Some(w.wait.source) || self.seen(w.wait.source) != w.seen;
-            if now >= w.deadline {
-                if host::set_effective_context(w.context_id).is_ok() {
-                    http::deny_current(&self.state, AuthnStatus::JwksFetchFail);
-                }
-                continue;
+            let timed_out = now >= w.deadline;
+            if timed_out {
+                // Natively this provider fails with `Jwks remote fetch is failed` and the
+                // requirement tree decides: decide again with the wait counted as failed.
+                w.timed_out.push(w.wait);
             }
+            let changed =
+                timed_out || fetched == Some(w.wait.source) || self.seen(w.wait.source) != w.seen;
             if !changed {
                 still.push(w);
                 continue;
@@ -364,7 +459,12 @@ impl JwksRuntime {
             if host::set_effective_context(w.context_id).is_err() {
                 continue; // the request is gone
             }
-            match http::decide_current(&self.state, &self.cache.view(now), now) {
+            let view = self.cache.view(now);
+            let remote = TimedOut {
+                keys: &view,
+                waits: &w.timed_out,
+            };
+            match http::decide_current(&self.state, &remote, now) {
                 Outcome::Continue => {
                     if let Err(status) = host::continue_request() {
                         log::warn!("cannot resume a request: {status}");
@@ -372,6 +472,10 @@ impl JwksRuntime {
                 }
                 Outcome::Answered => {}
                 Outcome::Wait(wait) => {
+                    if wait != w.wait {
+                        let timeout = self.source(wait.source).map_or(0, |s| s.timeout_ms);
+                        w.deadline = w.since.saturating_add(timeout);
+                    }
                     w.wait = wait;
                     w.seen = self.seen(wait.source);
                     if !self.wanted.contains(&wait) {
@@ -399,7 +503,7 @@ impl JwksRuntime {
 
     /// The root's timer: read the shared state, start what is wanted or due, settle waiters.
     pub fn on_tick(&mut self, now: u64) {
-        let ids: Vec<SourceId> = (0..self.config.remote_jwks.sources.len())
+        let ids: Vec<SourceId> = (0..self.state.config.remote_jwks.sources.len())
             .map(SourceId)
             .collect();
         for &id in &ids {
@@ -455,7 +559,7 @@ impl JwksRuntime {
             WAITING_TICK_MS
         } else {
             let settings = self.cache.settings();
-            (0..self.config.remote_jwks.sources.len())
+            (0..self.state.config.remote_jwks.sources.len())
                 .filter_map(|i| self.cache.shared(SourceId(i))?.next_event(now, settings))
                 .map(|at| at.saturating_sub(now))
                 .min()
@@ -504,9 +608,11 @@ pub(super) fn wait(
     let seen = rt.seen(wait.source);
     rt.waiters.push(Waiter {
         context_id,
+        since: now,
         deadline: now.saturating_add(timeout),
         wait,
         seen,
+        timed_out: Vec::new(),
     });
     if !rt.wanted.contains(&wait) {
         rt.wanted.push(wait);

@@ -107,7 +107,7 @@ impl RootContext for RootFilter {
                     config: Rc::new(config),
                     counters,
                 });
-                self.jwks = JwksRuntime::new(&state, self.context_id);
+                self.jwks = JwksRuntime::new(&state, &bytes, self.context_id);
                 self.state = Some(state);
                 true
             }

@@ -5,6 +5,8 @@
 //! is fetching (a lease), the last good key set (version, time, digest), failures and back-off,
 //! and the unknown-`kid` rate limit. The fetched body is stored next to it once per change
 //! ([`encode_body`]); each VM parses it once into its [`JwksCache`] and requests read only that.
+//! Both records are stored sealed ([`super::seal`]): named and MACed with a key of the
+//! configuration, since other plugins share the namespace.
 //! Time is milliseconds, passed in.
 
 use std::rc::Rc;
@@ -721,6 +723,24 @@ mod tests {
             .unwrap()
             .1
             .contains("no usable keys"));
+    }
+
+    /// A genuine but older record read back (replayed) never replaces newer keys.
+    #[test]
+    fn a_replayed_older_version_does_not_downgrade_the_keys() {
+        let mut c = cache();
+        c.install(ID, 2, 10, jwks());
+        c.observe(
+            ID,
+            Shared {
+                version: 1,
+                fetched_at: 5,
+                ..Shared::default()
+            },
+        );
+        assert!(!c.needs_body(ID));
+        c.install(ID, 1, 20, jwks());
+        assert_eq!(c.keys_version(ID), 2);
     }
 
     #[test]

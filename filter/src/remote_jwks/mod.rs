@@ -19,6 +19,7 @@
 //!   few KiB, a larger body is refused before it is read into the VM.
 
 pub mod cache;
+pub mod seal;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub retry_max_ms: u64,
     /// URI authority (`host:port` or `host`) ⇒ Envoy cluster.
     pub clusters: BTreeMap<String, String>,
+    /// Keep symmetric (`oct`) keys found in fetched key sets (default: dropped).
+    pub allow_symmetric_keys: bool,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             retry_initial_ms: DEFAULT_RETRY_INITIAL_MS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             clusters: BTreeMap::new(),
+            allow_symmetric_keys: false,
         }
     }
 }
@@ -304,6 +308,35 @@ impl RemoteKeys for NoRemoteKeys {
     }
 }
 
+/// `keys` as one paused request sees them once some of its waits ran past their timeout:
+/// a source whose keys it waited for is failed (`Jwks remote fetch is failed`, native
+/// `jwt_authn`'s answer for that provider), and a source whose unknown-`kid` refetch it
+/// waited for is not refetched again (the token is judged by the keys there are). The
+/// requirement tree then decides, as natively: another rule's valid token still passes.
+pub struct TimedOut<'a> {
+    /// The keys as every request sees them.
+    pub keys: &'a dyn RemoteKeys,
+    /// The waits that timed out.
+    pub waits: &'a [KeyWait],
+}
+
+impl RemoteKeys for TimedOut<'_> {
+    fn keys(&self, source: SourceId) -> Keys {
+        let failed = self
+            .waits
+            .iter()
+            .any(|w| w.source == source && w.reason != FetchReason::UnknownKid);
+        if failed {
+            Keys::Failed
+        } else {
+            self.keys.keys(source)
+        }
+    }
+    fn refetch_for_unknown_kid(&self, source: SourceId) -> bool {
+        !self.waits.iter().any(|w| w.source == source) && self.keys.refetch_for_unknown_kid(source)
+    }
+}
+
 /// Why a fetch failed: one line for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -343,6 +376,12 @@ pub enum FetchError {
     /// The discovery document is unusable.
     #[error("bad OIDC discovery document: {0}")]
     Discovery(String),
+    /// Every key of the fetched set is symmetric, and those are not accepted from a fetch.
+    #[error(
+        "the key set has only symmetric (`oct`) keys ({0}); keys fetched from a URL must be \
+         public keys unless `jwks.allowSymmetricKeys` is true"
+    )]
+    OnlySymmetricKeys(usize),
 }
 
 /// Judges a response's status and size before the body is read.
@@ -393,6 +432,25 @@ pub fn parse_discovery(body: &[u8]) -> Result<HttpUri, FetchError> {
 pub fn parse_jwks(body: &[u8]) -> Result<Jwks, FetchError> {
     let text = std::str::from_utf8(body).map_err(|_| FetchError::Jwks(JwksError::InvalidJson))?;
     Jwks::parse(text).map_err(FetchError::Jwks)
+}
+
+/// A fetched key set as the request path may use it, and how many symmetric keys were
+/// dropped. A symmetric (`oct`) key in a set anyone can download is a secret anyone can mint
+/// HS* tokens with: unless `allow_symmetric_keys`, such keys are dropped (the rest of the set
+/// serves), and a set with nothing else is a failed fetch.
+pub fn parse_fetched_jwks(
+    body: &[u8],
+    allow_symmetric_keys: bool,
+) -> Result<(Jwks, usize), FetchError> {
+    let jwks = parse_jwks(body)?;
+    if allow_symmetric_keys {
+        return Ok((jwks, 0));
+    }
+    let (jwks, dropped) = jwks.without_symmetric_keys();
+    if jwks.keys().is_empty() {
+        return Err(FetchError::OnlySymmetricKeys(dropped));
+    }
+    Ok((jwks, dropped))
 }
 
 #[cfg(test)]
@@ -501,6 +559,71 @@ mod tests {
         assert!(parse_discovery(b"<html>").is_err());
         assert!(parse_discovery(br#"{"jwks_uri":5}"#).is_err());
         assert!(parse_discovery(br#"{"jwks_uri":"file:///etc/passwd"}"#).is_err());
+    }
+
+    #[test]
+    fn timed_out_waits_fail_their_source_or_end_its_refetch() {
+        /// Every source is being fetched.
+        struct Fetching;
+        impl RemoteKeys for Fetching {
+            fn keys(&self, _: SourceId) -> Keys {
+                Keys::Wait
+            }
+            fn refetch_for_unknown_kid(&self, _: SourceId) -> bool {
+                true
+            }
+        }
+        let waits = [
+            KeyWait {
+                source: SourceId(0),
+                reason: FetchReason::FirstUse,
+            },
+            KeyWait {
+                source: SourceId(1),
+                reason: FetchReason::UnknownKid,
+            },
+        ];
+        let t = TimedOut {
+            keys: &Fetching,
+            waits: &waits,
+        };
+        let kind = |k: Keys| match k {
+            Keys::Ready(_) => "ready",
+            Keys::Wait => "wait",
+            Keys::Failed => "failed",
+        };
+        // The keys it waited for: a failed fetch.
+        assert_eq!(kind(t.keys(SourceId(0))), "failed");
+        assert!(!t.refetch_for_unknown_kid(SourceId(0)));
+        // The refetch it waited for: no other, the keys as they are.
+        assert_eq!(kind(t.keys(SourceId(1))), "wait");
+        assert!(!t.refetch_for_unknown_kid(SourceId(1)));
+        // Other sources: untouched.
+        assert_eq!(kind(t.keys(SourceId(2))), "wait");
+        assert!(t.refetch_for_unknown_kid(SourceId(2)));
+    }
+
+    #[test]
+    fn symmetric_keys_in_fetched_sets_are_dropped_unless_allowed() {
+        // RFC 7517 A.1 EC key and A.3 symmetric keys (the first with `alg: HS256` in place of
+        // A128KW, which is no signature algorithm).
+        let ec = r#"{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","kid":"1"}"#;
+        let oct = r#"{"kty":"oct","alg":"HS256","k":"GawgguFyGrWKav7AX4VKUg"},{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow","kid":"HMAC key used in JWS spec Appendix A.1 example"}"#;
+        let mixed = format!(r#"{{"keys":[{oct},{ec}]}}"#);
+        let (jwks, dropped) = parse_fetched_jwks(mixed.as_bytes(), false).unwrap();
+        assert_eq!(dropped, 2);
+        assert_eq!(jwks.keys().len(), 1);
+        assert_eq!(jwks.keys()[0].kid, "1");
+        let (jwks, dropped) = parse_fetched_jwks(mixed.as_bytes(), true).unwrap();
+        assert_eq!((jwks.keys().len(), dropped), (3, 0));
+        let only = format!(r#"{{"keys":[{oct}]}}"#);
+        assert_eq!(
+            parse_fetched_jwks(only.as_bytes(), false).unwrap_err(),
+            FetchError::OnlySymmetricKeys(2)
+        );
+        assert!(parse_fetched_jwks(only.as_bytes(), true).is_ok());
+        // Inline sets keep them: the parser itself drops nothing.
+        assert_eq!(Jwks::parse(&only).unwrap().keys().len(), 2);
     }
 
     #[test]
