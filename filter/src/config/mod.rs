@@ -60,7 +60,7 @@ pub struct FilterConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawPluginConfig {
     #[serde(default)]
-    workload: Option<Workload>,
+    workload: Option<scope::RawWorkload>,
     #[serde(default)]
     root_namespace: Option<String>,
     #[serde(default)]
@@ -98,8 +98,8 @@ impl FilterConfig {
         FilterConfig::parse_with_node(bytes, &NodeMetadata::default())
     }
 
-    /// Parses and compiles a plugin configuration; without `workload`, the workload is the one
-    /// Envoy's node metadata describes.
+    /// Parses and compiles a plugin configuration; each `workload` field it leaves out (or
+    /// `workload` as a whole) comes from Envoy's node metadata.
     pub fn parse_with_node(bytes: &[u8], node: &NodeMetadata) -> Result<FilterConfig, ConfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ConfigError::Syntax(format!("not UTF-8: {e}")))?;
@@ -111,11 +111,7 @@ impl FilterConfig {
             ));
         }
         let raw: RawPluginConfig = typed(top, "")?;
-        let workload = match raw.workload {
-            Some(workload) => workload,
-            None => node.workload()?,
-        };
-        workload.validate()?;
+        let workload = Workload::resolve(raw.workload, node)?;
         let root_namespace = raw
             .root_namespace
             .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.into());

@@ -378,3 +378,169 @@ fn an_output_header_that_is_another_rules_token_header_is_refused() {
     ));
     assert!(FilterConfig::parse(text.as_bytes()).is_ok());
 }
+
+#[test]
+fn header_names_outside_the_http_token_grammar_are_refused() {
+    // A name Envoy can never look up (RFC 9110 `token`: tchar only; Envoy lower-cases names
+    // and keeps pseudo-headers for itself) would leave the rule's tokens unchecked.
+    let bad = [
+        ("trailing space", "'x-jwt '"),
+        ("leading space", "' x-jwt'"),
+        ("inner space", "'x jwt'"),
+        ("tab", "\"x\\tjwt\""),
+        ("colon", "'x:jwt'"),
+        ("pseudo-header :path", "':path'"),
+        ("pseudo-header :authority", "':authority'"),
+        ("slash", "x/jwt"),
+        ("quote", "'x\"jwt'"),
+        ("non-ASCII", "x-jwté"),
+        ("comma", "'x,y'"),
+    ];
+    let locations: [(&str, fn(&str) -> String); 3] = [
+        ("fromHeaders[0].name", |n| {
+            format!("      fromHeaders: [{{name: {n}}}]\n")
+        }),
+        ("outputPayloadToHeader", |n| {
+            format!("      outputPayloadToHeader: {n}\n")
+        }),
+        ("outputClaimToHeaders[0].header", |n| {
+            format!("      outputClaimToHeaders: [{{header: {n}, claim: sub}}]\n")
+        }),
+    ];
+    for (field, yaml) in locations {
+        for (what, name) in bad {
+            let text = config(&ra("a", "foo", &format!("{}{}", rule("i"), yaml(name))));
+            let want = format!("policies[0].spec.jwtRules[0].{field}: ");
+            let got = FilterConfig::parse(text.as_bytes()).map(|_| ());
+            assert!(
+                matches!(&got, Err(e) if e.to_string().starts_with(&want)),
+                "{field} {what} ({name}): want an error at {want}, got {got:?}"
+            );
+        }
+    }
+    // An empty `fromHeaders` name is refused too (an empty output header means "none").
+    assert!(error(&config(&ra(
+        "a",
+        "foo",
+        &format!("{}      fromHeaders: [{{name: ''}}]\n", rule("i"))
+    )))
+    .starts_with("policies[0].spec.jwtRules[0].fromHeaders[0].name: must not be empty"));
+    // Upper case is a token too: Envoy lower-cases header names, and so does the filter.
+    let text = config(&ra(
+        "a",
+        "foo",
+        &format!(
+            "{}      fromHeaders: [{{name: Authorization, prefix: 'Bearer '}}, {{name: \"X-Tok!#$%&'*+.^_`|~en\"}}]\n      outputPayloadToHeader: X-Payload\n      outputClaimToHeaders: [{{header: X-Sub, claim: sub}}]\n",
+            rule("i")
+        ),
+    ));
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    let p = &c.request_authn.providers()[0];
+    assert_eq!(
+        p.locations,
+        [
+            Location::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into()
+            },
+            Location::Header {
+                name: "x-tok!#$%&'*+.^_`|~en".into(),
+                prefix: String::new()
+            },
+        ]
+    );
+    assert_eq!(
+        p.outputs.header_names().collect::<Vec<_>>(),
+        ["x-payload", "x-sub"]
+    );
+}
+
+#[test]
+fn workload_fields_left_out_come_from_the_node_metadata() {
+    // A RequestAuthentication that applies only to `app: httpbin` in `foo`: whether it is
+    // selected shows which namespace and labels the filter used.
+    let policy = ra(
+        "sel",
+        "foo",
+        &format!(
+            "    selector: {{matchLabels: {{app: httpbin}}}}\n{}",
+            rule("i")
+        ),
+    );
+    let node = NodeMetadata {
+        namespace: Some(b"foo".to_vec()),
+        labels: Some(vec![(b"app".to_vec(), b"httpbin".to_vec())]),
+    };
+    let no_node = NodeMetadata::default();
+    // (what, `workload` text, node metadata, selected or the error's start)
+    let cases: &[(&str, &str, &NodeMetadata, Result<bool, &str>)] = &[
+        ("no workload: both from the node", "", &node, Ok(true)),
+        (
+            "namespace only: labels from the node",
+            "workload: {namespace: foo}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "labels only: namespace from the node",
+            "workload: {labels: {app: httpbin}}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "empty workload: both from the node",
+            "workload: {}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "explicit empty labels win",
+            "workload: {namespace: foo, labels: {}}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "explicit labels win",
+            "workload: {namespace: foo, labels: {app: other}}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "explicit namespace wins",
+            "workload: {namespace: bar}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "namespace only, no node labels",
+            "workload: {namespace: foo}\n",
+            &no_node,
+            Ok(false),
+        ),
+        (
+            "labels only, no node namespace",
+            "workload: {labels: {app: httpbin}}\n",
+            &no_node,
+            Err("workload.namespace: required"),
+        ),
+        (
+            "empty namespace",
+            "workload: {namespace: ''}\n",
+            &node,
+            Err("workload.namespace: required"),
+        ),
+        ("nothing anywhere", "", &no_node, Err("workload: required")),
+    ];
+    for (what, workload, node, want) in cases {
+        let text = format!("{workload}policies:\n{policy}");
+        let got = FilterConfig::parse_with_node(text.as_bytes(), node)
+            .map(|c| !c.request_authn.providers().is_empty())
+            .map_err(|e| e.to_string());
+        let ok = match (&got, want) {
+            (Ok(g), Ok(w)) => g == w,
+            (Err(g), Err(w)) => g.starts_with(w),
+            _ => false,
+        };
+        assert!(ok, "{what}: got {got:?}, want {want:?}");
+    }
+}
