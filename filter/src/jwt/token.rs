@@ -251,8 +251,8 @@ fn optional_u64(
         Some(Value::Number(n)) => {
             // serde_json's `as_f64` rounds an integer to the nearest double, as strtod would.
             let v = n.as_f64().ok_or(out_of_range)?;
-            // `-0.0 < 0.0` is false: `-0` is 0, as in C++. NaN cannot come from JSON text.
-            if v.is_nan() || v < 0.0 || v >= TWO_POW_64 {
+            // `-0.0 >= 0.0`: `-0` is 0, as in C++. (NaN, which JSON text cannot give, is out.)
+            if !(0.0..TWO_POW_64).contains(&v) {
                 return Err(out_of_range);
             }
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
