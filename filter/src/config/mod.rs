@@ -18,6 +18,7 @@ mod node;
 mod peer_authn;
 mod request_authn;
 mod scope;
+mod yaml;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -103,8 +104,7 @@ impl FilterConfig {
     pub fn parse_with_node(bytes: &[u8], node: &NodeMetadata) -> Result<FilterConfig, ConfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ConfigError::Syntax(format!("not UTF-8: {e}")))?;
-        let top: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let top = yaml::parse(text, "")?;
         if !top.is_object() {
             return Err(ConfigError::Syntax(
                 "expected a mapping with `workload` and `policies` at the top".into(),
@@ -194,16 +194,7 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
             .map(|(i, v)| (format!("policies[{i}]"), v))
             .collect(),
         Some(Value::String(text)) => {
-            let mut docs = Vec::new();
-            for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-                let value = Value::deserialize(doc).map_err(|e| {
-                    ConfigError::field(format!("policies (document {i})"), e.to_string())
-                })?;
-                if !value.is_null() {
-                    docs.push((format!("policies (document {i})"), value));
-                }
-            }
-            docs
+            yaml::parse_documents(&text, |i| format!("policies (document {i})"))?
         }
         Some(_) => {
             return Err(ConfigError::field(

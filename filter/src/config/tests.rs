@@ -396,7 +396,8 @@ fn header_names_outside_the_http_token_grammar_are_refused() {
         ("non-ASCII", "x-jwté"),
         ("comma", "'x,y'"),
     ];
-    let locations: [(&str, fn(&str) -> String); 3] = [
+    type Yaml = fn(&str) -> String;
+    let locations: [(&str, Yaml); 3] = [
         ("fromHeaders[0].name", |n| {
             format!("      fromHeaders: [{{name: {n}}}]\n")
         }),
@@ -543,4 +544,169 @@ fn workload_fields_left_out_come_from_the_node_metadata() {
         };
         assert!(ok, "{what}: got {got:?}, want {want:?}");
     }
+}
+/// A PeerAuthentication in `foo` with this `spec` (flow or block text after `spec:`).
+fn pa_doc(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: {name}, namespace: foo}}\nspec: {spec}\n"
+    )
+}
+
+#[test]
+fn duplicate_keys_are_refused_at_every_depth_with_their_path() {
+    // kubectl's strict YAML reader (go-yaml v2 `UnmarshalStrict`) refuses a key given twice in
+    // one mapping, so Istio never sees such a resource; last-wins would read `mode` below as
+    // PERMISSIVE or DISABLE under what looks like STRICT.
+    let list = |docs: &[String]| -> String {
+        docs.iter()
+            .map(|d| format!("- {}", indent(d, "  ").trim_start()))
+            .collect()
+    };
+    let strict = pa_doc("a", "{mtls: {mode: STRICT}}");
+    let ws = "workload: {namespace: foo}\n";
+    // (what, config text, the error's start; `Ok(mode)`: accepted with this composed mode)
+    let cases: Vec<(&str, String, Result<&str, &str>)> = vec![
+        ("no duplicate", format!("{ws}policies:\n{}", list(std::slice::from_ref(&strict))), Ok("STRICT")),
+        (
+            "mtls.mode twice (YAML flow)",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {mode: STRICT, mode: PERMISSIVE}}")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "mtls.mode twice (YAML block)",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "\n  mtls:\n    mode: STRICT\n    mode: DISABLE")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "mtls.mode twice (JSON)",
+            r#"{"workload":{"namespace":"foo"},"policies":[{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"a","namespace":"foo"},"spec":{"mtls":{"mode":"STRICT","mode":"DISABLE"}}}]}"#.into(),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "the same key quoted and plain",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {mode: STRICT, \"mode\": DISABLE}}")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "policies twice at the top (the first list would vanish)",
+            format!("{ws}policies:\n{}policies: []\n", list(std::slice::from_ref(&strict))),
+            Err("policies: "),
+        ),
+        ("workload.namespace twice", "workload:\n  namespace: foo\n  namespace: bar\npolicies: []\n".into(), Err("workload.namespace: ")),
+        (
+            "inside the string of YAML documents",
+            format!(
+                "{ws}policies: |\n{}",
+                indent(&format!("---\n{strict}---\n{}", pa_doc("b", "{mtls: {mode: STRICT}, mtls: {mode: DISABLE}}")), "  ")
+            ),
+            Err("policies (document 1).spec.mtls: "),
+        ),
+        (
+            "inside a kind: List",
+            format!(
+                "{ws}policies:\n- apiVersion: v1\n  kind: List\n  items:\n{}",
+                indent(&list(&[pa_doc("a", "{mtls: {mode: STRICT}, selector: {matchLabels: {app: a, app: b}}}")]), "  ")
+            ),
+            Err("policies[0].items[0].spec.selector.matchLabels.app: "),
+        ),
+        (
+            "metadata.namespace twice",
+            format!("{ws}policies:\n{}", list(&[strict.replace("namespace: foo}", "namespace: foo, namespace: bar}")])),
+            Err("policies[0].metadata.namespace: "),
+        ),
+        (
+            "in the ignored status",
+            format!("{ws}policies:\n{}", list(&[format!("{strict}status: {{a: 1, a: 2}}")])),
+            Err("policies[0].status.a: "),
+        ),
+        (
+            "portLevelMtls port, number and string",
+            format!(
+                "{ws}policies:\n{}",
+                list(&[pa_doc("a", "{selector: {matchLabels: {app: a}}, portLevelMtls: {8080: {mode: STRICT}, '8080': {mode: DISABLE}}}")])
+            ),
+            Err("policies[0].spec.portLevelMtls.8080: "),
+        ),
+        (
+            "jwtRules[].issuer twice",
+            config(&ra("r", "foo", &format!("{}      issuer: j\n", rule("i")))),
+            Err("policies[0].spec.jwtRules[0].issuer: "),
+        ),
+        (
+            "jwks.clusters key twice",
+            format!("{ws}policies: []\njwks: {{clusters: {{'idp:443': a, 'idp:443': b}}}}\n"),
+            Err("jwks.clusters.idp:443: "),
+        ),
+        // YAML 1.1 merge keys, as kubectl's strict reader applies them: the merged keys join
+        // the mapping, and a key both merged and given (or merged twice) is a duplicate.
+        (
+            "anchor and alias",
+            format!("workload: {{namespace: foo}}\npolicies:\n{}", list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: *m}")])),
+            Ok("STRICT"),
+        ),
+        (
+            "merge key adds keys",
+            format!(
+                "workload: &w {{namespace: foo}}\npolicies:\n{}",
+                list(&[strict.replace("metadata: {name: a, namespace: foo}", "metadata: {<<: *w, name: a}")])
+            ),
+            Ok("STRICT"),
+        ),
+        (
+            "merge key overlapping a given key",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: {<<: *m, mode: DISABLE}}")])
+            ),
+            Err("policies[1].spec.mtls.mode: "),
+        ),
+        (
+            "merge key after the given key",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: {mode: DISABLE, <<: *m}}")])
+            ),
+            Err("policies[1].spec.mtls.mode: "),
+        ),
+        (
+            "merge of a list of mappings that overlap",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[
+                    pa_doc("a", "{mtls: &m {mode: STRICT}}"),
+                    pa_doc("b", "{mtls: &d {mode: DISABLE}}"),
+                    pa_doc("c", "{mtls: {<<: [*m, *d]}}"),
+                ])
+            ),
+            Err("policies[2].spec.mtls.mode: "),
+        ),
+        (
+            "merge of a scalar",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {<<: STRICT}}")])),
+            Err("policies[0].spec.mtls.<<: "),
+        ),
+    ];
+    for (what, text, want) in cases {
+        let got = FilterConfig::parse(text.as_bytes())
+            .map(|c| c.peer_authn.mode().as_str())
+            .map_err(|e| e.to_string());
+        let ok = match (&got, &want) {
+            (Ok(g), Ok(w)) => g == w,
+            (Err(g), Err(w)) => g.starts_with(w) && (g.contains("twice") || w.ends_with("<<: ")),
+            _ => false,
+        };
+        assert!(ok, "{what}: got {got:?}, want {want:?}\n{text}");
+    }
+    // A field under its camelCase and its proto snake_case name is one field given twice.
+    let text = format!(
+        "{ws}policies:\n{}",
+        list(&[pa_doc(
+            "a",
+            "{selector: {matchLabels: {a: b}, match_labels: {a: c}}}"
+        )])
+    );
+    assert_eq!(
+        error(&text),
+        "policies[0].spec.selector: duplicate field `matchLabels`"
+    );
 }
