@@ -710,3 +710,48 @@ fn duplicate_keys_are_refused_at_every_depth_with_their_path() {
         "policies[0].spec.selector: duplicate field `matchLabels`"
     );
 }
+
+#[test]
+fn the_fuzz_seeds_are_refused_for_the_reason_they_stand_for() {
+    // The plugin_config fuzz seeds that exercise refusals: each must fail where its name says,
+    // so the fuzzer starts from inputs that reach the duplicate-key and header-name checks.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/plugin_config");
+    let cases = [
+        (
+            "dup-mtls-mode-flow.yaml",
+            "policies[0].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "dup-mtls-mode.json",
+            "policies[0].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "dup-policies-top.yaml",
+            "policies: `policies` is given twice",
+        ),
+        (
+            "dup-in-document-string.yaml",
+            "policies (document 1).items[0].metadata.namespace: `namespace` is given twice",
+        ),
+        (
+            "merge-keys.yaml",
+            "policies[1].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "header-names.yaml",
+            "policies[0].spec.jwtRules[0].outputPayloadToHeader: `x:payload` is not an HTTP header name",
+        ),
+    ];
+    for (file, want) in cases {
+        let text = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let got = FilterConfig::parse(&text)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(got.starts_with(want), "{file}: {got}");
+    }
+    for file in ["example.yaml", "two-rules.yaml"] {
+        let text = std::fs::read(format!("{dir}/{file}")).unwrap();
+        FilterConfig::parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
