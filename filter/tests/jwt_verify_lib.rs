@@ -367,3 +367,142 @@ fn pure_backend_is_what_the_runner_uses() {
     assert!(PureRust.verify(jwt.alg, key, jwt.signing_input.as_bytes(), &jwt.signature));
     assert!(!PureRust.verify(jwt.alg, key, b"other", &jwt.signature));
 }
+
+/// The integer claims (`iat`, `nbf`, `exp`) at and around the bounds, with the value
+/// jwt_verify_lib derives. Its rule (b59e8075, `src/struct_utils.cc#GetUInt64`): protobuf's JSON
+/// parser reads every JSON number into a double (`absl::SimpleAtod`, correctly rounded to
+/// nearest, ties to even; a literal that is not finite, such as `1e400`, is a JSON error), then
+/// `d < 0 || d >= static_cast<double>(UINT64_MAX)` is out of range, and anything else is
+/// `static_cast<uint64_t>(d)`, truncating any fraction. `static_cast<double>(UINT64_MAX)` is
+/// 2^64 (UINT64_MAX is not representable and rounds up), so:
+///
+/// - every literal that rounds to 2^64 is out of range, which is every integer from
+///   2^64 − 1024 up: 2^64 − 1024 lies exactly halfway between the doubles 2^64 − 2048 and 2^64,
+///   and the tie goes to 2^64 (even significand);
+/// - above 2^53 doubles are 2, 4, ... 2048 apart, so the claim Envoy uses is the literal rounded
+///   to the nearest double: 2^53 + 1 is 2^53, 2^63 − 1 is 2^63, 2^64 − 1025 is 2^64 − 2048;
+/// - `-0` and `-0.0` are not `< 0`: accepted as 0; `-0.5` is `< 0`: out of range.
+#[test]
+fn integer_claims_at_the_bounds_match_the_double_rule() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    const OUT: AuthnStatus = AuthnStatus::JwtPayloadParseErrorExpOutOfRange;
+    // (name, JSON literal, the claim jwt_verify_lib derives or its status)
+    let cases: &[(&str, &str, Result<u64, AuthnStatus>)] = &[
+        ("zero", "0", Ok(0)),
+        ("minus zero", "-0", Ok(0)),
+        ("minus zero float", "-0.0", Ok(0)),
+        ("negative", "-1", Err(OUT)),
+        ("negative fraction", "-0.5", Err(OUT)),
+        ("fraction truncated", "1000.9", Ok(1000)),
+        ("below one", "0.5", Ok(0)),
+        ("exponent", "1e3", Ok(1000)),
+        ("exponent upper case with sign", "1E+3", Ok(1000)),
+        ("negative exponent", "15e-1", Ok(1)),
+        ("2^53", "9007199254740992", Ok(9_007_199_254_740_992)),
+        (
+            "2^53 + 1 rounds down (tie to even)",
+            "9007199254740993",
+            Ok(9_007_199_254_740_992),
+        ),
+        (
+            "2^53 + 3 rounds up (tie to even)",
+            "9007199254740995",
+            Ok(9_007_199_254_740_996),
+        ),
+        (
+            "2^63 - 1 rounds to 2^63",
+            "9223372036854775807",
+            Ok(9_223_372_036_854_775_808),
+        ),
+        ("2^63", "9223372036854775808", Ok(9_223_372_036_854_775_808)),
+        (
+            "2^64 - 2048, the largest double below 2^64",
+            "18446744073709549568",
+            Ok(18_446_744_073_709_549_568),
+        ),
+        (
+            "2^64 - 1025 rounds down to 2^64 - 2048",
+            "18446744073709550591",
+            Ok(18_446_744_073_709_549_568),
+        ),
+        ("2^64 - 1024 ties to 2^64", "18446744073709550592", Err(OUT)),
+        ("2^64 - 1", "18446744073709551615", Err(OUT)),
+        ("2^64", "18446744073709551616", Err(OUT)),
+        ("2^64 as a float", "1.8446744073709552e19", Err(OUT)),
+        (
+            "2^64 - 2048 as a float",
+            "1.8446744073709549568e19",
+            Ok(18_446_744_073_709_549_568),
+        ),
+        ("upstream TooBig", "2.001e+206", Err(OUT)),
+        (
+            "not finite: a JSON error",
+            "1e400",
+            Err(AuthnStatus::JwtPayloadParseErrorBadJson),
+        ),
+        (
+            "string",
+            "\"1\"",
+            Err(AuthnStatus::JwtPayloadParseErrorExpNotInteger),
+        ),
+        (
+            "null",
+            "null",
+            Err(AuthnStatus::JwtPayloadParseErrorExpNotInteger),
+        ),
+        (
+            "bool",
+            "true",
+            Err(AuthnStatus::JwtPayloadParseErrorExpNotInteger),
+        ),
+    ];
+    let parse = |claim: &str, literal: &str| {
+        Jwt::parse(&format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"{claim}":{literal}}}"#)),
+            URL_SAFE_NO_PAD.encode("sig"),
+        ))
+    };
+    let mut failures = Vec::new();
+    for claim in ["iat", "nbf", "exp"] {
+        // The same rule for each claim, each with its own status.
+        let rename = |s: AuthnStatus| match (claim, s) {
+            ("iat", AuthnStatus::JwtPayloadParseErrorExpOutOfRange) => {
+                AuthnStatus::JwtPayloadParseErrorIatOutOfRange
+            }
+            ("iat", AuthnStatus::JwtPayloadParseErrorExpNotInteger) => {
+                AuthnStatus::JwtPayloadParseErrorIatNotInteger
+            }
+            ("nbf", AuthnStatus::JwtPayloadParseErrorExpOutOfRange) => {
+                AuthnStatus::JwtPayloadParseErrorNbfOutOfRange
+            }
+            ("nbf", AuthnStatus::JwtPayloadParseErrorExpNotInteger) => {
+                AuthnStatus::JwtPayloadParseErrorNbfNotInteger
+            }
+            (_, s) => s,
+        };
+        for (name, literal, want) in cases {
+            let want = match want {
+                Ok(v) => Ok(*v),
+                Err(s) => Err(rename(*s)),
+            };
+            let got = match parse(claim, literal) {
+                Ok(jwt) => Ok(match claim {
+                    "iat" => jwt.iat,
+                    "nbf" => jwt.nbf,
+                    _ => jwt.exp,
+                }),
+                Err(s) => Err(s),
+            };
+            if got != want {
+                failures.push(format!(
+                    "{claim} {name} ({literal}): got {got:?}, want {want:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -121,6 +121,34 @@ fn unknown_top_level_field() {
 }
 
 #[test]
+fn duplicate_key_in_a_peer_authentication() {
+    // Last-wins would read this as PERMISSIVE under what looks like STRICT; kubectl refuses it.
+    assert_refused(
+        &with_spec(
+            "PeerAuthentication",
+            "    mtls: {mode: STRICT, mode: PERMISSIVE}\n",
+        ),
+        "policies[0].spec.mtls.mode",
+        &["given twice", "kubectl"],
+    );
+}
+
+#[test]
+fn header_name_that_no_request_can_carry() {
+    assert_refused(
+        &with_spec(
+            "RequestAuthentication",
+            &rule_spec(&format!(
+                "{}      fromHeaders: [{{name: \"x-jwt \"}}]\n",
+                jwks_line()
+            )),
+        ),
+        "policies[0].spec.jwtRules[0].fromHeaders[0].name",
+        &["not an HTTP header name"],
+    );
+}
+
+#[test]
 fn unsupported_kind() {
     assert_refused(
         &with_spec("AuthorizationPolicy", &rule_spec(&jwks_line())),

@@ -1,5 +1,6 @@
-//! Without `workload` in the plugin configuration, the filter takes the workload from Envoy's
-//! node metadata (`NAMESPACE`, `LABELS`), as Istio's sidecars and gateways carry it; the node
+//! Without `workload` in the plugin configuration (or for each of its fields it leaves out), the
+//! filter takes the workload from Envoy's node metadata (`NAMESPACE`, `LABELS`), as Istio's
+//! sidecars and gateways carry it; the node
 //! is set in the bootstrap, as istio-agent sets it. Without a namespace there, Envoy refuses
 //! the plugin.
 
@@ -65,7 +66,26 @@ fn workload_comes_from_node_metadata() {
     let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
     assert_eq!(r.status, 200, "{r:?}");
 
-    // `workload` in the plugin config wins over the node.
+    // `workload: {namespace: foo}` without labels: the labels still come from the node, so the
+    // app=httpbin policy is still enforced.
+    let plugin = format!(
+        "workload: {{namespace: foo}}\n{}",
+        config_for("httpbin", &jwks)
+    );
+    let envoy = Envoy::start_config(
+        &with_node(ISTIO_NODE, &plugin, upstream.port),
+        &Options::default(),
+    )
+    .unwrap();
+    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+    assert_eq!((r.status, r.body.as_str()), (401, "Jwt is expired"));
+    assert!(
+        envoy.log().contains("workload foo{app=httpbin,version=v1}"),
+        "{}",
+        envoy.log()
+    );
+
+    // Each field `workload` in the plugin config gives wins over the node.
     let plugin = format!(
         "workload: {{namespace: foo, labels: {{app: other}}}}\n{}",
         config_for("other", &jwks)

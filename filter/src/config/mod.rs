@@ -18,6 +18,7 @@ mod node;
 mod peer_authn;
 mod request_authn;
 mod scope;
+mod yaml;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -61,7 +62,7 @@ pub struct FilterConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawPluginConfig {
     #[serde(default)]
-    workload: Option<Workload>,
+    workload: Option<scope::RawWorkload>,
     #[serde(default)]
     root_namespace: Option<String>,
     #[serde(default)]
@@ -99,24 +100,19 @@ impl FilterConfig {
         FilterConfig::parse_with_node(bytes, &NodeMetadata::default())
     }
 
-    /// Parses and compiles a plugin configuration; without `workload`, the workload is the one
-    /// Envoy's node metadata describes.
+    /// Parses and compiles a plugin configuration; each `workload` field it leaves out (or
+    /// `workload` as a whole) comes from Envoy's node metadata.
     pub fn parse_with_node(bytes: &[u8], node: &NodeMetadata) -> Result<FilterConfig, ConfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ConfigError::Syntax(format!("not UTF-8: {e}")))?;
-        let top: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let top = yaml::parse(text, "")?;
         if !top.is_object() {
             return Err(ConfigError::Syntax(
                 "expected a mapping with `workload` and `policies` at the top".into(),
             ));
         }
         let raw: RawPluginConfig = typed(top, "")?;
-        let workload = match raw.workload {
-            Some(workload) => workload,
-            None => node.workload()?,
-        };
-        workload.validate()?;
+        let workload = Workload::resolve(raw.workload, node)?;
         let root_namespace = raw
             .root_namespace
             .unwrap_or_else(|| DEFAULT_ROOT_NAMESPACE.into());
@@ -199,16 +195,7 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
             .map(|(i, v)| (format!("policies[{i}]"), v))
             .collect(),
         Some(Value::String(text)) => {
-            let mut docs = Vec::new();
-            for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-                let value = Value::deserialize(doc).map_err(|e| {
-                    ConfigError::field(format!("policies (document {i})"), e.to_string())
-                })?;
-                if !value.is_null() {
-                    docs.push((format!("policies (document {i})"), value));
-                }
-            }
-            docs
+            yaml::parse_documents(&text, |i| format!("policies (document {i})"))?
         }
         Some(_) => {
             return Err(ConfigError::field(

@@ -27,7 +27,7 @@ impl NodeMetadata {
     /// The workload the node metadata describes. Without a namespace there is no workload: a
     /// configuration error, never a guess.
     pub fn workload(&self) -> Result<Workload, ConfigError> {
-        let Some(namespace) = &self.namespace else {
+        let Some(namespace) = self.namespace()? else {
             return Err(ConfigError::field(
                 "workload",
                 format!(
@@ -37,9 +37,21 @@ impl NodeMetadata {
                 ),
             ));
         };
-        let namespace = std::str::from_utf8(namespace)
+        Ok(Workload {
+            namespace,
+            labels: self.labels()?.unwrap_or_default(),
+        })
+    }
+
+    /// `NAMESPACE`, checked to be a Kubernetes namespace name; `None` when absent.
+    pub(super) fn namespace(&self) -> Result<Option<String>, ConfigError> {
+        let Some(namespace) = &self.namespace else {
+            return Ok(None);
+        };
+        std::str::from_utf8(namespace)
             .ok()
             .filter(|ns| is_namespace(ns))
+            .map(|ns| Some(ns.to_owned()))
             .ok_or_else(|| {
                 ConfigError::field(
                     "workload",
@@ -48,9 +60,16 @@ impl NodeMetadata {
                         String::from_utf8_lossy(namespace)
                     ),
                 )
-            })?;
+            })
+    }
+
+    /// `LABELS` as strings; `None` when absent.
+    pub(super) fn labels(&self) -> Result<Option<Labels>, ConfigError> {
+        let Some(pairs) = &self.labels else {
+            return Ok(None);
+        };
         let mut labels = Labels::new();
-        for (key, value) in self.labels.iter().flatten() {
+        for (key, value) in pairs {
             let (Ok(k), Ok(v)) = (std::str::from_utf8(key), std::str::from_utf8(value)) else {
                 return Err(ConfigError::field(
                     "workload",
@@ -59,10 +78,7 @@ impl NodeMetadata {
             };
             labels.insert(k.to_owned(), v.to_owned());
         }
-        Ok(Workload {
-            namespace: namespace.to_owned(),
-            labels,
-        })
+        Ok(Some(labels))
     }
 }
 

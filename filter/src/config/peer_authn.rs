@@ -126,6 +126,7 @@ impl PeerPolicy {
                     "port level mTLS, if defined, must have at least one element",
                 ));
             }
+            let mut keys: BTreeMap<u32, String> = BTreeMap::new();
             for (key, mtls) in map {
                 let number = port(&key).ok_or_else(|| {
                     ConfigError::field(
@@ -133,8 +134,18 @@ impl PeerPolicy {
                         "port must be in range 1..65535 (a workload port number)",
                     )
                 })?;
+                // `8080` and `08080` are one port: which mode won would depend on key order.
+                if let Some(first) = keys.get(&number) {
+                    return Err(ConfigError::field(
+                        format!("{ports_path}.{key}"),
+                        format!(
+                            "port {number} is given twice (as `{first}` and `{key}`); keep one"
+                        ),
+                    ));
+                }
                 let port_mode = parse_mode(mtls.as_ref(), &format!("{ports_path}.{key}.mode"))?;
                 ports.insert(number, port_mode);
+                keys.insert(number, key);
             }
         }
         Ok(PeerPolicy {

@@ -509,6 +509,8 @@ fn invalid_policies_are_refused_with_the_field() {
         (vec![pa("w", "foo", S).sel("{app: x}").ports("{0: {mode: STRICT}}")], "portLevelMtls.0: port must be in range 1..65535"),
         (vec![pa("w", "foo", S).sel("{app: x}").ports("{65536: {mode: STRICT}}")], "portLevelMtls.65536: port must be in range"),
         (vec![pa("w", "foo", S).sel("{app: x}").ports("{http: {mode: STRICT}}")], "portLevelMtls.http: port must be in range"),
+        // Two keys for one port: which mode would win depends on key order.
+        (vec![pa("w", "foo", S).sel("{app: x}").ports("{8080: {mode: STRICT}, 08080: {mode: DISABLE}}")], "portLevelMtls.8080: port 8080 is given twice (as `08080` and `8080`)"),
         (vec![pa("w", "foo", S).sel("{app: x}").ports("{80: {mode: strict}}")], "portLevelMtls.80.mode: `strict` is not one of UNSET, DISABLE, PERMISSIVE, STRICT"),
         (vec![pa("w", "foo", S).sel("{app: x}").ports("{80: {mod: STRICT}}")], "portLevelMtls.80.mod: unknown field `mod`"),
         (vec![pa("n", "foo", Some("ISTIO_MUTUAL"))], "policies[0].spec.mtls.mode: `ISTIO_MUTUAL` is not one of"),

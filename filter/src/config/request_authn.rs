@@ -131,12 +131,11 @@ fn compile_rule(
 
     let mut locations = Vec::new();
     for (i, h) in rule.from_headers.iter().enumerate() {
+        let at = format!("{path}.fromHeaders[{i}].name");
         if h.name.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.fromHeaders[{i}].name"),
-                "must not be empty",
-            ));
+            return Err(ConfigError::field(at, "must not be empty"));
         }
+        check_header_name(&h.name, &at)?;
         locations.push(Location::Header {
             name: h.name.to_ascii_lowercase(),
             prefix: h.prefix.clone(),
@@ -180,12 +179,7 @@ fn compile_outputs(rule: &JwtRule, path: &str) -> Result<Outputs, ConfigError> {
     let mut outputs = Outputs::default();
     if !rule.output_payload_to_header.is_empty() {
         let name = &rule.output_payload_to_header;
-        if !name.bytes().all(is_tchar) {
-            return Err(ConfigError::field(
-                format!("{path}.outputPayloadToHeader"),
-                format!("`{name}` is not an HTTP header name"),
-            ));
-        }
+        check_header_name(name, &format!("{path}.outputPayloadToHeader"))?;
         outputs.payload_header = Some(name.to_ascii_lowercase());
     }
     for (i, c) in rule.output_claim_to_headers.iter().enumerate() {
@@ -216,6 +210,27 @@ fn compile_outputs(rule: &JwtRule, path: &str) -> Result<Outputs, ConfigError> {
         });
     }
     Ok(outputs)
+}
+
+/// A header name must be an RFC 9110 `token` (tchar only): Envoy refuses any other name on the
+/// wire, so a token or an output under it could never be seen, and the rule would check
+/// nothing. Stricter than istiod, which only requires a non-empty name. Upper case is a token:
+/// names are lower-cased, as Envoy stores them.
+fn check_header_name(name: &str, path: &str) -> Result<(), ConfigError> {
+    if name.bytes().all(is_tchar) {
+        return Ok(());
+    }
+    let why = if name.starts_with(':') {
+        "a pseudo-header, which Envoy keeps for the request line"
+    } else if name.trim() != name {
+        "it has leading or trailing white space"
+    } else {
+        "only letters, digits and !#$%&'*+-.^_`|~ may make a header name (RFC 9110 token)"
+    };
+    Err(ConfigError::field(
+        path,
+        format!("`{name}` is not an HTTP header name: {why}; no request could carry it"),
+    ))
 }
 
 /// RFC 9110 `tchar`: what a header name is made of.

@@ -6,29 +6,60 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::istio::Labels;
-use super::ConfigError;
+use super::{ConfigError, NodeMetadata};
 
 /// The workload: its namespace and labels, as Kubernetes would give them.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Workload {
     /// The workload's namespace.
-    #[serde(default)]
     pub namespace: String,
     /// The workload's labels.
-    #[serde(default)]
     pub labels: Labels,
 }
 
+/// `workload:` as written: each field left out comes from Envoy's node metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorkload {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: Option<Labels>,
+}
+
 impl Workload {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.namespace.is_empty() {
-            return Err(ConfigError::field(
-                "workload.namespace",
-                "required: the workload's namespace",
-            ));
-        }
-        Ok(())
+    /// The workload: each field the configuration gives, else the node metadata's (`NAMESPACE`,
+    /// `LABELS`). Filling field by field keeps `workload: {namespace: foo}` from dropping the
+    /// node's labels, which would silently take every selector policy out of scope. Labels
+    /// given, even `{}`, win whole; a namespace from neither is an error.
+    pub(super) fn resolve(
+        raw: Option<RawWorkload>,
+        node: &NodeMetadata,
+    ) -> Result<Workload, ConfigError> {
+        let Some(raw) = raw else {
+            return node.workload();
+        };
+        let namespace = match raw.namespace {
+            Some(ns) if ns.is_empty() => {
+                return Err(ConfigError::field(
+                    "workload.namespace",
+                    "required: the workload's namespace (empty here)",
+                ))
+            }
+            Some(ns) => ns,
+            None => node.namespace()?.ok_or_else(|| {
+                ConfigError::field(
+                    "workload.namespace",
+                    "required: the workload's namespace (Envoy's node metadata has no \
+                     NAMESPACE to take it from)",
+                )
+            })?,
+        };
+        let labels = match raw.labels {
+            Some(labels) => labels,
+            None => node.labels()?.unwrap_or_default(),
+        };
+        Ok(Workload { namespace, labels })
     }
 
     /// Whether a policy in `namespace` with this selector applies: the policy must live in the

@@ -378,3 +378,380 @@ fn an_output_header_that_is_another_rules_token_header_is_refused() {
     ));
     assert!(FilterConfig::parse(text.as_bytes()).is_ok());
 }
+
+#[test]
+fn header_names_outside_the_http_token_grammar_are_refused() {
+    // A name Envoy can never look up (RFC 9110 `token`: tchar only; Envoy lower-cases names
+    // and keeps pseudo-headers for itself) would leave the rule's tokens unchecked.
+    let bad = [
+        ("trailing space", "'x-jwt '"),
+        ("leading space", "' x-jwt'"),
+        ("inner space", "'x jwt'"),
+        ("tab", "\"x\\tjwt\""),
+        ("colon", "'x:jwt'"),
+        ("pseudo-header :path", "':path'"),
+        ("pseudo-header :authority", "':authority'"),
+        ("slash", "x/jwt"),
+        ("quote", "'x\"jwt'"),
+        ("non-ASCII", "x-jwté"),
+        ("comma", "'x,y'"),
+    ];
+    type Yaml = fn(&str) -> String;
+    let locations: [(&str, Yaml); 3] = [
+        ("fromHeaders[0].name", |n| {
+            format!("      fromHeaders: [{{name: {n}}}]\n")
+        }),
+        ("outputPayloadToHeader", |n| {
+            format!("      outputPayloadToHeader: {n}\n")
+        }),
+        ("outputClaimToHeaders[0].header", |n| {
+            format!("      outputClaimToHeaders: [{{header: {n}, claim: sub}}]\n")
+        }),
+    ];
+    for (field, yaml) in locations {
+        for (what, name) in bad {
+            let text = config(&ra("a", "foo", &format!("{}{}", rule("i"), yaml(name))));
+            let want = format!("policies[0].spec.jwtRules[0].{field}: ");
+            let got = FilterConfig::parse(text.as_bytes()).map(|_| ());
+            assert!(
+                matches!(&got, Err(e) if e.to_string().starts_with(&want)),
+                "{field} {what} ({name}): want an error at {want}, got {got:?}"
+            );
+        }
+    }
+    // An empty `fromHeaders` name is refused too (an empty output header means "none").
+    assert!(error(&config(&ra(
+        "a",
+        "foo",
+        &format!("{}      fromHeaders: [{{name: ''}}]\n", rule("i"))
+    )))
+    .starts_with("policies[0].spec.jwtRules[0].fromHeaders[0].name: must not be empty"));
+    // Upper case is a token too: Envoy lower-cases header names, and so does the filter.
+    let text = config(&ra(
+        "a",
+        "foo",
+        &format!(
+            "{}      fromHeaders: [{{name: Authorization, prefix: 'Bearer '}}, {{name: \"X-Tok!#$%&'*+.^_`|~en\"}}]\n      outputPayloadToHeader: X-Payload\n      outputClaimToHeaders: [{{header: X-Sub, claim: sub}}]\n",
+            rule("i")
+        ),
+    ));
+    let c = FilterConfig::parse(text.as_bytes()).unwrap();
+    let p = &c.request_authn.providers()[0];
+    assert_eq!(
+        p.locations,
+        [
+            Location::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into()
+            },
+            Location::Header {
+                name: "x-tok!#$%&'*+.^_`|~en".into(),
+                prefix: String::new()
+            },
+        ]
+    );
+    assert_eq!(
+        p.outputs.header_names().collect::<Vec<_>>(),
+        ["x-payload", "x-sub"]
+    );
+}
+
+#[test]
+fn workload_fields_left_out_come_from_the_node_metadata() {
+    // A RequestAuthentication that applies only to `app: httpbin` in `foo`: whether it is
+    // selected shows which namespace and labels the filter used.
+    let policy = ra(
+        "sel",
+        "foo",
+        &format!(
+            "    selector: {{matchLabels: {{app: httpbin}}}}\n{}",
+            rule("i")
+        ),
+    );
+    let node = NodeMetadata {
+        namespace: Some(b"foo".to_vec()),
+        labels: Some(vec![(b"app".to_vec(), b"httpbin".to_vec())]),
+    };
+    let no_node = NodeMetadata::default();
+    // (what, `workload` text, node metadata, selected or the error's start)
+    let cases: &[(&str, &str, &NodeMetadata, Result<bool, &str>)] = &[
+        ("no workload: both from the node", "", &node, Ok(true)),
+        (
+            "namespace only: labels from the node",
+            "workload: {namespace: foo}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "labels only: namespace from the node",
+            "workload: {labels: {app: httpbin}}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "empty workload: both from the node",
+            "workload: {}\n",
+            &node,
+            Ok(true),
+        ),
+        (
+            "explicit empty labels win",
+            "workload: {namespace: foo, labels: {}}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "explicit labels win",
+            "workload: {namespace: foo, labels: {app: other}}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "explicit namespace wins",
+            "workload: {namespace: bar}\n",
+            &node,
+            Ok(false),
+        ),
+        (
+            "namespace only, no node labels",
+            "workload: {namespace: foo}\n",
+            &no_node,
+            Ok(false),
+        ),
+        (
+            "labels only, no node namespace",
+            "workload: {labels: {app: httpbin}}\n",
+            &no_node,
+            Err("workload.namespace: required"),
+        ),
+        (
+            "empty namespace",
+            "workload: {namespace: ''}\n",
+            &node,
+            Err("workload.namespace: required"),
+        ),
+        ("nothing anywhere", "", &no_node, Err("workload: required")),
+    ];
+    for (what, workload, node, want) in cases {
+        let text = format!("{workload}policies:\n{policy}");
+        let got = FilterConfig::parse_with_node(text.as_bytes(), node)
+            .map(|c| !c.request_authn.providers().is_empty())
+            .map_err(|e| e.to_string());
+        let ok = match (&got, want) {
+            (Ok(g), Ok(w)) => g == w,
+            (Err(g), Err(w)) => g.starts_with(w),
+            _ => false,
+        };
+        assert!(ok, "{what}: got {got:?}, want {want:?}");
+    }
+}
+/// A PeerAuthentication in `foo` with this `spec` (flow or block text after `spec:`).
+fn pa_doc(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: {name}, namespace: foo}}\nspec: {spec}\n"
+    )
+}
+
+#[test]
+fn duplicate_keys_are_refused_at_every_depth_with_their_path() {
+    // kubectl's strict YAML reader (go-yaml v2 `UnmarshalStrict`) refuses a key given twice in
+    // one mapping, so Istio never sees such a resource; last-wins would read `mode` below as
+    // PERMISSIVE or DISABLE under what looks like STRICT.
+    let list = |docs: &[String]| -> String {
+        docs.iter()
+            .map(|d| format!("- {}", indent(d, "  ").trim_start()))
+            .collect()
+    };
+    let strict = pa_doc("a", "{mtls: {mode: STRICT}}");
+    let ws = "workload: {namespace: foo}\n";
+    // (what, config text, the error's start; `Ok(mode)`: accepted with this composed mode)
+    let cases: Vec<(&str, String, Result<&str, &str>)> = vec![
+        ("no duplicate", format!("{ws}policies:\n{}", list(std::slice::from_ref(&strict))), Ok("STRICT")),
+        (
+            "mtls.mode twice (YAML flow)",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {mode: STRICT, mode: PERMISSIVE}}")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "mtls.mode twice (YAML block)",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "\n  mtls:\n    mode: STRICT\n    mode: DISABLE")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "mtls.mode twice (JSON)",
+            r#"{"workload":{"namespace":"foo"},"policies":[{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"a","namespace":"foo"},"spec":{"mtls":{"mode":"STRICT","mode":"DISABLE"}}}]}"#.into(),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "the same key quoted and plain",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {mode: STRICT, \"mode\": DISABLE}}")])),
+            Err("policies[0].spec.mtls.mode: "),
+        ),
+        (
+            "policies twice at the top (the first list would vanish)",
+            format!("{ws}policies:\n{}policies: []\n", list(std::slice::from_ref(&strict))),
+            Err("policies: "),
+        ),
+        ("workload.namespace twice", "workload:\n  namespace: foo\n  namespace: bar\npolicies: []\n".into(), Err("workload.namespace: ")),
+        (
+            "inside the string of YAML documents",
+            format!(
+                "{ws}policies: |\n{}",
+                indent(&format!("---\n{strict}---\n{}", pa_doc("b", "{mtls: {mode: STRICT}, mtls: {mode: DISABLE}}")), "  ")
+            ),
+            Err("policies (document 1).spec.mtls: "),
+        ),
+        (
+            "inside a kind: List",
+            format!(
+                "{ws}policies:\n- apiVersion: v1\n  kind: List\n  items:\n{}",
+                indent(&list(&[pa_doc("a", "{mtls: {mode: STRICT}, selector: {matchLabels: {app: a, app: b}}}")]), "  ")
+            ),
+            Err("policies[0].items[0].spec.selector.matchLabels.app: "),
+        ),
+        (
+            "metadata.namespace twice",
+            format!("{ws}policies:\n{}", list(&[strict.replace("namespace: foo}", "namespace: foo, namespace: bar}")])),
+            Err("policies[0].metadata.namespace: "),
+        ),
+        (
+            "in the ignored status",
+            format!("{ws}policies:\n{}", list(&[format!("{strict}status: {{a: 1, a: 2}}")])),
+            Err("policies[0].status.a: "),
+        ),
+        (
+            "portLevelMtls port, number and string",
+            format!(
+                "{ws}policies:\n{}",
+                list(&[pa_doc("a", "{selector: {matchLabels: {app: a}}, portLevelMtls: {8080: {mode: STRICT}, '8080': {mode: DISABLE}}}")])
+            ),
+            Err("policies[0].spec.portLevelMtls.8080: "),
+        ),
+        (
+            "jwtRules[].issuer twice",
+            config(&ra("r", "foo", &format!("{}      issuer: j\n", rule("i")))),
+            Err("policies[0].spec.jwtRules[0].issuer: "),
+        ),
+        (
+            "jwks.clusters key twice",
+            format!("{ws}policies: []\njwks: {{clusters: {{'idp:443': a, 'idp:443': b}}}}\n"),
+            Err("jwks.clusters.idp:443: "),
+        ),
+        // YAML 1.1 merge keys, as kubectl's strict reader applies them: the merged keys join
+        // the mapping, and a key both merged and given (or merged twice) is a duplicate.
+        (
+            "anchor and alias",
+            format!("workload: {{namespace: foo}}\npolicies:\n{}", list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: *m}")])),
+            Ok("STRICT"),
+        ),
+        (
+            "merge key adds keys",
+            format!(
+                "workload: &w {{namespace: foo}}\npolicies:\n{}",
+                list(&[strict.replace("metadata: {name: a, namespace: foo}", "metadata: {<<: *w, name: a}")])
+            ),
+            Ok("STRICT"),
+        ),
+        (
+            "merge key overlapping a given key",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: {<<: *m, mode: DISABLE}}")])
+            ),
+            Err("policies[1].spec.mtls.mode: "),
+        ),
+        (
+            "merge key after the given key",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[pa_doc("a", "{mtls: &m {mode: STRICT}}"), pa_doc("b", "{mtls: {mode: DISABLE, <<: *m}}")])
+            ),
+            Err("policies[1].spec.mtls.mode: "),
+        ),
+        (
+            "merge of a list of mappings that overlap",
+            format!(
+                "workload: {{namespace: foo}}\npolicies:\n{}",
+                list(&[
+                    pa_doc("a", "{mtls: &m {mode: STRICT}}"),
+                    pa_doc("b", "{mtls: &d {mode: DISABLE}}"),
+                    pa_doc("c", "{mtls: {<<: [*m, *d]}}"),
+                ])
+            ),
+            Err("policies[2].spec.mtls.mode: "),
+        ),
+        (
+            "merge of a scalar",
+            format!("{ws}policies:\n{}", list(&[pa_doc("a", "{mtls: {<<: STRICT}}")])),
+            Err("policies[0].spec.mtls.<<: "),
+        ),
+    ];
+    for (what, text, want) in cases {
+        let got = FilterConfig::parse(text.as_bytes())
+            .map(|c| c.peer_authn.mode().as_str())
+            .map_err(|e| e.to_string());
+        let ok = match (&got, &want) {
+            (Ok(g), Ok(w)) => g == w,
+            (Err(g), Err(w)) => g.starts_with(w) && (g.contains("twice") || w.ends_with("<<: ")),
+            _ => false,
+        };
+        assert!(ok, "{what}: got {got:?}, want {want:?}\n{text}");
+    }
+    // A field under its camelCase and its proto snake_case name is one field given twice.
+    let text = format!(
+        "{ws}policies:\n{}",
+        list(&[pa_doc(
+            "a",
+            "{selector: {matchLabels: {a: b}, match_labels: {a: c}}}"
+        )])
+    );
+    assert_eq!(
+        error(&text),
+        "policies[0].spec.selector: duplicate field `matchLabels`"
+    );
+}
+
+#[test]
+fn the_fuzz_seeds_are_refused_for_the_reason_they_stand_for() {
+    // The plugin_config fuzz seeds that exercise refusals: each must fail where its name says,
+    // so the fuzzer starts from inputs that reach the duplicate-key and header-name checks.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/plugin_config");
+    let cases = [
+        (
+            "dup-mtls-mode-flow.yaml",
+            "policies[0].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "dup-mtls-mode.json",
+            "policies[0].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "dup-policies-top.yaml",
+            "policies: `policies` is given twice",
+        ),
+        (
+            "dup-in-document-string.yaml",
+            "policies (document 1).items[0].metadata.namespace: `namespace` is given twice",
+        ),
+        (
+            "merge-keys.yaml",
+            "policies[1].spec.mtls.mode: `mode` is given twice",
+        ),
+        (
+            "header-names.yaml",
+            "policies[0].spec.jwtRules[0].outputPayloadToHeader: `x:payload` is not an HTTP header name",
+        ),
+    ];
+    for (file, want) in cases {
+        let text = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let got = FilterConfig::parse(&text)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(got.starts_with(want), "{file}: {got}");
+    }
+    for file in ["example.yaml", "two-rules.yaml"] {
+        let text = std::fs::read(format!("{dir}/{file}")).unwrap();
+        FilterConfig::parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}

@@ -234,23 +234,25 @@ fn optional_string(
     }
 }
 
-/// jwt_verify_lib reads numeric claims as doubles: any JSON number is accepted, fractions are
-/// truncated, and negative or ≥ 2^64 values are out of range.
+/// jwt_verify_lib's `StructUtils::GetUInt64`: protobuf's JSON parser makes every number a double
+/// (correctly rounded, so every integer from 2^64 − 1024 up is 2^64, and 2^53 + 1 is 2^53); a
+/// double `< 0` or `>= 2^64` is out of range, any other is truncated to an integer. Going
+/// through the double for integers too gives the claim Envoy would use, not a closer one.
 fn optional_u64(
     object: &Map<String, Value>,
     name: &str,
     wrong_type: AuthnStatus,
     out_of_range: AuthnStatus,
 ) -> Result<u64, AuthnStatus> {
+    /// `static_cast<double>(UINT64_MAX)`: 2^64, the first double out of range.
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
     match object.get(name) {
         None => Ok(0),
         Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                return Ok(v);
-            }
+            // serde_json's `as_f64` rounds an integer to the nearest double, as strtod would.
             let v = n.as_f64().ok_or(out_of_range)?;
-            // u64::MAX as f64 is 2^64, the first value out of range.
-            if v < 0.0 || v >= u64::MAX as f64 || v.is_nan() {
+            // `-0.0 >= 0.0`: `-0` is 0, as in C++. (NaN, which JSON text cannot give, is out.)
+            if !(0.0..TWO_POW_64).contains(&v) {
                 return Err(out_of_range);
             }
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
