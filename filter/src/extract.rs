@@ -16,7 +16,8 @@ pub enum Location {
     },
     /// A query parameter; its first occurrence, percent-decoded.
     Param(String),
-    /// A cookie.
+    /// A cookie: every cookie of the `Cookie` headers that a common parser reads under this
+    /// name ([`cookie_in_segment`]), each a token that must verify.
     Cookie(String),
 }
 
@@ -30,6 +31,24 @@ impl Location {
             },
             Location::Param("access_token".into()),
         ]
+    }
+
+    /// Puts a rule's locations in the order Envoy extracts from them: headers, then params,
+    /// then cookies, each kind sorted by its key (`extractor.cc` keeps them in maps keyed by
+    /// header name + prefix, param name, cookie name), a repeated key once. The order shows
+    /// in repeated output headers: the tokens are verified, and their outputs written, from
+    /// the last extracted back.
+    pub fn envoy_order(locations: &mut Vec<Location>) {
+        locations.sort_by_cached_key(Location::order_key);
+        locations.dedup();
+    }
+
+    fn order_key(&self) -> (u8, Vec<u8>) {
+        match self {
+            Location::Header { name, prefix } => (0, [name.as_bytes(), prefix.as_bytes()].concat()),
+            Location::Param(name) => (1, name.as_bytes().to_vec()),
+            Location::Cookie(name) => (2, name.as_bytes().to_vec()),
+        }
     }
 }
 
@@ -71,22 +90,31 @@ impl<'r> RequestState<'r> {
         }
     }
 
-    /// The tokens at these locations, in Envoy's order: headers, then params, then cookies.
+    /// The tokens at these locations, in Envoy's order: headers, then params, then cookies,
+    /// each kind in the order of `locations` ([`Location::envoy_order`] sorts them as Envoy
+    /// does). A cookie location gives one token per cookie read under its name, in request
+    /// order.
     pub fn extract(&self, locations: &[Location]) -> Vec<FoundToken> {
         let mut found = Vec::new();
         for kind in 0..3 {
             for location in locations {
-                let token = match (kind, location) {
-                    (0, Location::Header { name, prefix }) => self.header_token(name, prefix),
-                    (1, Location::Param(name)) => self.param_token(name),
-                    (2, Location::Cookie(name)) => self.cookie_token(name),
-                    _ => None,
-                };
-                if let Some(token) = token {
+                let mut push = |token| {
                     found.push(FoundToken {
                         location: location.clone(),
                         token,
-                    });
+                    })
+                };
+                let single = match (kind, location) {
+                    (0, Location::Header { name, prefix }) => self.header_token(name, prefix),
+                    (1, Location::Param(name)) => self.param_token(name),
+                    (2, Location::Cookie(name)) => {
+                        self.cookie_tokens(name, &mut push);
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(token) = single {
+                    push(token);
                 }
             }
         }
@@ -137,7 +165,8 @@ impl<'r> RequestState<'r> {
     }
 
     /// The `Cookie` header to send upstream when a verified token's cookie was removed:
-    /// `Some(None)` when no cookie is left, `None` when `Cookie` is unchanged. The other cookies
+    /// `Some(None)` when no cookie is left, `None` when `Cookie` is unchanged. Every cookie read
+    /// under a removed name goes (all of them verified: each was a token); the other cookies
     /// are kept byte for byte, in order, joined with `"; "`.
     pub fn rewritten_cookie(&self) -> Option<Option<Vec<u8>>> {
         if self.removed_cookies.is_empty() {
@@ -145,13 +174,16 @@ impl<'r> RequestState<'r> {
         }
         let mut kept: Vec<&[u8]> = Vec::new();
         for header in self.request.values("cookie") {
-            for pair in header.split(|&b| b == b';') {
-                let pair = trim(pair);
+            for segment in header.split(|&b| b == b';') {
+                let pair = trim(segment);
                 if pair.is_empty() {
                     continue;
                 }
-                let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-                if !self.removed_cookies.iter().any(|c| c.as_bytes() == name) {
+                if !self
+                    .removed_cookies
+                    .iter()
+                    .any(|c| cookie_in_segment(segment, c.as_bytes()).is_some())
+                {
                     kept.push(pair);
                 }
             }
@@ -236,22 +268,138 @@ impl<'r> RequestState<'r> {
         })
     }
 
-    fn cookie_token(&self, name: &str) -> Option<String> {
-        self.request.values("cookie").find_map(|header| {
-            header.split(|&b| b == b';').find_map(|pair| {
-                let pair = trim(pair);
-                let mut kv = pair.splitn(2, |&b| b == b'=');
-                if kv.next()? != name.as_bytes() {
-                    return None;
+    fn cookie_tokens(&self, name: &str, mut push: impl FnMut(String)) {
+        for header in self.request.values("cookie") {
+            for segment in header.split(|&b| b == b';') {
+                if let Some(value) = cookie_in_segment(segment, name.as_bytes()) {
+                    push(String::from_utf8_lossy(value).into_owned());
                 }
-                let value = kv.next()?;
-                let value = value
-                    .strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(value);
-                Some(String::from_utf8_lossy(value).into_owned())
-            })
+            }
+        }
+    }
+}
+
+/// Whether one `;`-separated segment of a `Cookie` header holds a cookie that a common parser
+/// reads under `name`, and if so its value as Envoy reads values (the rest of the segment after
+/// `=`, one pair of surrounding double quotes stripped; empty for a bare name).
+///
+/// Extraction and removal both ask this, so they agree on what the cookie is. Envoy itself
+/// reads only `name=` exactly (leading spaces skipped, the first occurrence), but the upstream
+/// behind it may parse `Cookie` otherwise, and a cookie it reads as `name` that was not
+/// verified would be a forged credential:
+///
+/// - Go `net/http`, Node `cookie` and Python `http.cookies` trim whitespace around names (`session =x`, `\tsession=x`);
+/// - PHP and Rack percent-decode names (`sess%69on=x`, `+` as a space); PHP also ends a name
+///   at NUL, reads `session[k]=x` as an array under `session`, and `.` or a space as `_`;
+/// - Python splits pairs at whitespace as well (`a=1 session=x`), Rack 2 at commas;
+/// - ASP.NET's request cookie collections compare names ignoring case (`SESSION=x`), so case
+///   is ignored here too (ASCII only): a cookie differing from the name only in case is the
+///   name.
+///
+/// Only the first such cookie of a segment is reported: when it verifies, its value
+/// (base64url and dots) has no whitespace or comma where another could start.
+pub fn cookie_in_segment<'s>(segment: &'s [u8], name: &[u8]) -> Option<&'s [u8]> {
+    let start = segment
+        .iter()
+        .position(|&b| !is_cookie_space(b))
+        .unwrap_or(segment.len());
+    let rest = segment.get(start..).unwrap_or_default();
+    // The segment's own name: up to the first `=` (Envoy, Go, Node, PHP), or a bare name.
+    let (own, value) = match rest.iter().position(|&b| b == b'=') {
+        Some(eq) => (rest.get(..eq), rest.get(eq + 1..)),
+        None => (Some(rest), Some(&b""[..])),
+    };
+    if let (Some(own), Some(value)) = (own, value) {
+        if !own.is_empty() && reads_as(own, name) {
+            return Some(unquote(value));
+        }
+    }
+    // Pairs Python (whitespace) and Rack 2 (comma) start inside a segment: `name =value`.
+    for at in start + 1..segment.len() {
+        let starts_pair = matches!(segment.get(at - 1), Some(&b) if b == b',' || is_cookie_space(b))
+            && !matches!(segment.get(at), Some(&b) if b == b',' || b == b'=' || is_cookie_space(b));
+        if !starts_pair {
+            continue;
+        }
+        let tail = segment.get(at..).unwrap_or_default();
+        let len = tail
+            .iter()
+            .position(|&b| b == b'=' || b == b',' || is_cookie_space(b))
+            .unwrap_or(tail.len());
+        let after = tail.get(len..).unwrap_or_default();
+        let spaces = after.iter().take_while(|&&b| is_cookie_space(b)).count();
+        if after.get(spaces) != Some(&b'=') {
+            continue;
+        }
+        let own = tail.get(..len).unwrap_or_default();
+        if reads_as(own, name) {
+            return Some(unquote(after.get(spaces + 1..).unwrap_or_default()));
+        }
+    }
+    None
+}
+
+/// Whether a cookie name as sent reads as `name` under any of the parsers [`cookie_in_segment`]
+/// names.
+fn reads_as(raw: &[u8], name: &[u8]) -> bool {
+    let trimmed = trim_cookie_space(raw);
+    if trimmed.eq_ignore_ascii_case(name) {
+        return true;
+    }
+    if !trimmed
+        .iter()
+        .any(|b| matches!(b, b'%' | b'+' | b'.' | b' ' | b'[' | 0))
+    {
+        return false;
+    }
+    // PHP's and Rack's decoding: `%XY` and `+`; PHP ends the name at NUL.
+    let mut decoded = percent_decode(trimmed);
+    for b in decoded.iter_mut() {
+        if *b == b'+' {
+            *b = b' ';
+        }
+    }
+    if let Some(nul) = decoded.iter().position(|&b| b == 0) {
+        decoded.truncate(nul);
+    }
+    let decoded = trim_cookie_space(&decoded);
+    if decoded.eq_ignore_ascii_case(name) {
+        return true;
+    }
+    // PHP's variable names: `[` opens an array under the name before it; `.` and a space
+    // become `_`.
+    let base = decoded.split(|&b| b == b'[').next().unwrap_or_default();
+    let base = trim_cookie_space(base);
+    base.len() == name.len()
+        && base.iter().zip(name).all(|(&b, &n)| {
+            let b = if b == b'.' || b == b' ' { b'_' } else { b };
+            b.eq_ignore_ascii_case(&n)
         })
+}
+
+/// Whitespace to any of those parsers: ASCII's, and what Python's `\s` also matches in a
+/// header decoded as Latin-1 (0x1C–0x1F, 0x85, 0xA0).
+fn is_cookie_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=b' ' | 0x85 | 0xa0)
+}
+
+fn trim_cookie_space(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_cookie_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_cookie_space(b))
+        .map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+/// Envoy's `forEachCookie`: a value wrapped in double quotes is read without them.
+fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
     }
 }
 
@@ -365,6 +513,113 @@ mod tests {
         let l = [Location::Cookie("session".into())];
         let req = Request::from_pairs(&[(":path", "/"), ("cookie", "a=1; session=\"x.y.z\"; b=2")]);
         assert_eq!(tokens(&req, &l), ["x.y.z"]);
+    }
+
+    /// Cookie locations as `extract` reports them: the token texts at `session`, in order.
+    fn session_tokens(cookies: &[&str]) -> Vec<String> {
+        let mut pairs = vec![(":path", "/")];
+        pairs.extend(cookies.iter().map(|c| ("cookie", *c)));
+        tokens(
+            &Request::from_pairs(&pairs),
+            &[Location::Cookie("session".into())],
+        )
+    }
+
+    #[test]
+    fn the_finding_a_trimmed_duplicate_name_is_a_second_token() {
+        // Issue 14 item 2: Go net/http, Python http.cookies and Node `cookie` read
+        // `session =x` as `session`; it must verify like the first one.
+        assert_eq!(
+            session_tokens(&["session=a.b.c; session =x.y.z"]),
+            ["a.b.c", "x.y.z"]
+        );
+    }
+
+    #[test]
+    fn every_cookie_a_common_parser_reads_as_the_name_is_a_token() {
+        let cases: &[(&[&str], &[&str])] = &[
+            // Names trimmed of spaces and tabs (Go textproto.TrimString, Node, Python `\s*`).
+            (&["\tsession=t1"], &["t1"]),
+            (&["a=1;session\t=t1"], &["t1"]),
+            // Percent-decoded names (PHP, Rack), `+` as a space (PHP's urldecode).
+            (&["sess%69on=t1"], &["t1"]),
+            (&["%73ession=t1; session=t2"], &["t1", "t2"]),
+            (&["session+=t1"], &["t1"]),
+            // PHP: a NUL ends the name, `[` opens an array under the name.
+            (&["session%00x=t1"], &["t1"]),
+            (&["session[0]=t1"], &["t1"]),
+            // Python splits pairs at whitespace too, Rack 2 at commas too.
+            (&["a=1 session=t1"], &["t1"]),
+            (&["a=1,session=t1"], &["t1"]),
+            (&["a=1, session =t1"], &["t1"]),
+            // Case: ASP.NET (Core)'s request cookie collections compare names ignoring case.
+            (&["SESSION=t1; Session=t2"], &["t1", "t2"]),
+            // Every Cookie header, in order; a bare name is an empty value (Go, PHP).
+            (&["session=t1", "x=1; session=t2"], &["t1", "t2"]),
+            (&["session"], &[""]),
+            // Not the name under any of them.
+            (
+                &["sessions=1; xsession=2; $session=3; sess.ion=4; a=\"session=5\""],
+                &[],
+            ),
+            (&["a=session=1; a=b=session"], &[]),
+        ];
+        for (cookies, expected) in cases {
+            assert_eq!(session_tokens(cookies), *expected, "{cookies:?}");
+        }
+    }
+
+    #[test]
+    fn php_reads_dots_and_spaces_in_names_as_underscores() {
+        let l = [Location::Cookie("my_session".into())];
+        for cookie in ["my.session=t1", "my session=t1", "my%2Esession=t1"] {
+            let req = Request::from_pairs(&[(":path", "/"), ("cookie", cookie)]);
+            assert_eq!(tokens(&req, &l), ["t1"], "{cookie}");
+        }
+    }
+
+    #[test]
+    fn removal_takes_every_cookie_read_as_the_name() {
+        let req = Request::from_pairs(&[
+            (":path", "/"),
+            ("cookie", "a=1; session=t1; session =t2;b=2"),
+            ("cookie", "Sess%69on=t3; c=3 session=t4; d=4"),
+        ]);
+        let mut state = RequestState::new(&req);
+        state.remove(&Location::Cookie("session".into()));
+        assert_eq!(
+            state.rewritten_cookie(),
+            Some(Some(b"a=1; b=2; d=4".to_vec()))
+        );
+    }
+
+    #[test]
+    fn locations_are_in_envoys_order_sorted_by_key_within_each_kind() {
+        // extractor.cc keeps header locations in a std::map keyed by name + prefix, params
+        // and cookies in maps keyed by name: each kind is extracted in key order, once per key.
+        let mut l = vec![
+            Location::Cookie("z".into()),
+            Location::Param("token".into()),
+            header("x-b", ""),
+            Location::Cookie("a".into()),
+            Location::Param("secondary_token".into()),
+            header("x-a", "Bearer "),
+            header("x-ab", ""),
+            Location::Param("token".into()),
+        ];
+        Location::envoy_order(&mut l);
+        assert_eq!(
+            l,
+            [
+                header("x-a", "Bearer "),
+                header("x-ab", ""),
+                header("x-b", ""),
+                Location::Param("secondary_token".into()),
+                Location::Param("token".into()),
+                Location::Cookie("a".into()),
+                Location::Cookie("z".into()),
+            ]
+        );
     }
 
     #[test]

@@ -89,8 +89,12 @@ enum Verdict {
 }
 
 impl RequestAuthn {
-    /// From providers already in Istio's order (sorted by issuer).
-    pub fn new(providers: Vec<Provider>) -> RequestAuthn {
+    /// From providers already in Istio's order (sorted by issuer). Each provider's locations
+    /// are put in Envoy's extraction order ([`Location::envoy_order`]).
+    pub fn new(mut providers: Vec<Provider>) -> RequestAuthn {
+        for p in &mut providers {
+            Location::envoy_order(&mut p.locations);
+        }
         RequestAuthn { providers }
     }
 

@@ -156,3 +156,78 @@ fn two_rules_sharing_the_default_location() {
         Decision::Deny(AuthnStatus::JwtUnknownIssuer)
     );
 }
+
+/// `GoodToken`'s header and payload under `NonExpiringToken`'s signature: a token anyone can
+/// make, which must never verify.
+fn forged() -> String {
+    let good = token("GoodToken");
+    let (signed, _) = good.rsplit_once('.').unwrap();
+    let other = token("NonExpiringToken");
+    let (_, signature) = other.rsplit_once('.').unwrap();
+    format!("{signed}.{signature}")
+}
+
+fn cookie_rule(forward: bool) -> RequestAuthn {
+    RequestAuthn::new(vec![provider(
+        "https://example.com",
+        &["example_service"],
+        vec![Location::Cookie("session".into())],
+        forward,
+    )])
+}
+
+#[test]
+fn the_finding_a_forged_cookie_named_session_space_is_refused() {
+    // Issue 14 item 2, the exact request: Go net/http, Python http.cookies and Node `cookie`
+    // read `session =<forged>` as `session`; before, the valid one was removed and the forged
+    // one forwarded with a 200.
+    let cookie = format!("session={}; session ={}", token("GoodToken"), forged());
+    for forward in [false, true] {
+        assert_eq!(
+            run(
+                &cookie_rule(forward),
+                &[(":path", "/"), ("cookie", &cookie)]
+            ),
+            Decision::Deny(AuthnStatus::JwtVerificationFail),
+            "forward {forward}"
+        );
+    }
+}
+
+#[test]
+fn a_cookie_any_common_parser_reads_as_the_name_must_verify_too() {
+    let good = token("GoodToken");
+    let forged = forged();
+    for cookie in [
+        format!("session={good}; sess%69on={forged}"),
+        format!("session={good}; SESSION={forged}"),
+        format!("session={good}; a=1 session={forged}"),
+        format!("session={good}; a=1,session={forged}"),
+        format!("session={good}; \tsession={forged}"),
+        format!("session[x]={forged}; session={good}"),
+    ] {
+        for forward in [false, true] {
+            assert_eq!(
+                run(
+                    &cookie_rule(forward),
+                    &[(":path", "/"), ("cookie", &cookie)]
+                ),
+                Decision::Deny(AuthnStatus::JwtVerificationFail),
+                "{cookie} forward {forward}"
+            );
+        }
+    }
+    // Two valid ones under two spellings: both verify, both go.
+    let cookie = format!(
+        "a=1; session={good}; Sess%69on={}; b=2",
+        token("GoodTokenWithSpaces")
+    );
+    let Decision::Allow(m) = run(&cookie_rule(false), &[(":path", "/"), ("cookie", &cookie)])
+    else {
+        panic!("denied")
+    };
+    assert_eq!(
+        m.set_headers,
+        vec![("cookie".to_owned(), b"a=1; b=2".to_vec())]
+    );
+}

@@ -309,3 +309,53 @@ fn attribution_names_the_rules_behind_a_decision() {
     ]);
     assert!(at.cors_preflight);
 }
+
+/// Envoy's `extractor.cc` keeps params and cookies in maps keyed by name, so a rule's tokens
+/// of one kind are extracted in name order, and the authenticator verifies (and writes the
+/// outputs of) the last extracted first.
+#[test]
+fn repeated_output_values_follow_envoys_key_order_within_a_location_kind() {
+    let seg = |t: &str| token(t).split('.').nth(1).unwrap().to_owned();
+    let payload_of = |locations: Vec<Location>, pairs: &[(&str, &str)]| {
+        let mut p = provider(
+            "https://example.com",
+            &["example_service"],
+            locations,
+            false,
+        );
+        p.outputs.payload_header = Some("x-payload".into());
+        let m = mutations(run(&RequestAuthn::new(vec![p]), pairs));
+        added(&m, "x-payload")
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Params `token` and `secondary_token`: extracted secondary_token, token; verified token first.
+    let path = format!(
+        "/p?token={}&secondary_token={}",
+        token("GoodToken"),
+        token("GoodTokenWithSpaces")
+    );
+    let params = vec![
+        Location::Param("token".into()),
+        Location::Param("secondary_token".into()),
+    ];
+    assert_eq!(
+        payload_of(params, &[(":path", &path)]),
+        [seg("GoodToken"), seg("GoodTokenWithSpaces")]
+    );
+    // Cookies `session` and `auth`: extracted auth, session; verified session first.
+    let cookie = format!(
+        "session={}; auth={}",
+        token("GoodTokenWithSpaces"),
+        token("GoodToken")
+    );
+    let cookies = vec![
+        Location::Cookie("session".into()),
+        Location::Cookie("auth".into()),
+    ];
+    assert_eq!(
+        payload_of(cookies, &[(":path", "/"), ("cookie", &cookie)]),
+        [seg("GoodTokenWithSpaces"), seg("GoodToken")]
+    );
+}

@@ -174,6 +174,15 @@ const DEVIATIONS: &[Deviation] = &[
         apply: verified_cookie_removed,
     },
     Deviation {
+        name: "every-cookie-read-as-the-name-verified",
+        sometimes: false,
+        why: "Envoy verifies only the first cookie named exactly as configured; mesh-authn \
+              verifies every cookie a common parser reads under that name (names trimmed, \
+              percent-decoded or differing in case, a duplicate), so an unverified one \
+              cannot reach an upstream that reads it: 401 where Envoy forwards",
+        apply: every_cookie_read_as_the_name_verified,
+    },
+    Deviation {
         name: "object-claims-compared-as-json",
         sometimes: true,
         why: "object/array claims are base64 of JSON whose key order Envoy does not keep \
@@ -253,6 +262,59 @@ fn cookie_names(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether a cookie name as sent is `name` to some common upstream parser: this test's own
+/// reading (whitespace trimmed as Go/Node/Python do, percent-decoded as PHP/Rack do, case
+/// ignored as ASP.NET does).
+fn lookalike(sent: &str, name: &str) -> bool {
+    let trimmed = sent.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (_, decoded) = query_pairs(&format!("?{trimmed}="));
+    decoded
+        .first()
+        .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        || trimmed.eq_ignore_ascii_case(name)
+}
+
+/// The names of the request's cookies: each `;`- or `,`-separated part's name (up to its
+/// `=`), and the names of `name=value` words after whitespace inside a part.
+fn request_cookie_names(r: &Req) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, v) in r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+    {
+        for part in v.split([';', ',']) {
+            names.push(part.split('=').next().unwrap().to_owned());
+            let words = part.split_whitespace().skip(1);
+            names.extend(words.filter_map(|w| Some(w.split_once('=')?.0.to_owned())));
+        }
+    }
+    names
+}
+
+fn every_cookie_read_as_the_name_verified(
+    native: &mut Seen,
+    ours: &Seen,
+    r: &Req,
+    rules: &[Rule],
+) -> bool {
+    // Only a request native let through and ours refused as a bad token, with a cookie
+    // location holding more than the one exact cookie native verified.
+    if native.upstream.is_none() || ours.upstream.is_some() || ours.status != 401 {
+        return false;
+    }
+    let names = request_cookie_names(r);
+    let crowded = rules
+        .iter()
+        .flat_map(|r| r.from_cookies.iter())
+        .any(|name| names.iter().filter(|n| lookalike(n, name)).count() > 1);
+    if !crowded {
+        return false;
+    }
+    *native = ours.clone();
+    true
+}
+
 fn verified_cookie_removed(native: &mut Seen, ours: &Seen, _: &Req, rules: &[Rule]) -> bool {
     let (Some((_, nh)), Some((_, oh))) = (&mut native.upstream, &ours.upstream) else {
         return false;
@@ -268,14 +330,23 @@ fn verified_cookie_removed(native: &mut Seen, ours: &Seen, _: &Req, rules: &[Rul
             .flat_map(|(_, v)| cookie_names(v))
             .collect()
     };
+    // Only when some verified cookies went and ours is exactly native's cookies without them:
+    // ours keeps native's pairs in order, and every pair it dropped is under a removable name
+    // (which of the rules verified is not known here).
     let native_pairs = all_pairs(nh);
-    let kept: Vec<(String, String)> = native_pairs
-        .iter()
-        .filter(|(n, _)| !removable.contains(&n.as_str()))
-        .cloned()
-        .collect();
-    // Only when some verified cookie went and ours is exactly native's cookies without it.
-    if kept.len() == native_pairs.len() || all_pairs(oh) != kept {
+    let ours_pairs = all_pairs(oh);
+    let mut kept = ours_pairs.iter().peekable();
+    let mut dropped = 0;
+    for pair in &native_pairs {
+        if kept.peek() == Some(&pair) {
+            kept.next();
+        } else if removable.iter().any(|r| lookalike(&pair.0, r)) {
+            dropped += 1;
+        } else {
+            return false;
+        }
+    }
+    if dropped == 0 || kept.next().is_some() {
         return false;
     }
     // Ours sends the rest as one header where the host puts a replaced header.
@@ -949,6 +1020,7 @@ fn params_and_cookies_requests() -> Vec<Req> {
     let good = RSA1.mint(claims(ISS1, Some(AUD), 600));
     let good2 = RSA1.mint(claims(ISS1, Some(AUD), 700));
     let expired = RSA1.mint(claims(ISS1, Some(AUD), -3600));
+    let forged = tokens::corrupt_signature(&good2);
     vec![
         req("none", "/", &[]),
         req("valid ?token", &format!("/p?token={good}"), &[]),
@@ -1000,6 +1072,34 @@ fn params_and_cookies_requests() -> Vec<Req> {
             "cookie session expired",
             "/",
             &[("Cookie", &format!("a=1; session={expired}"))],
+        ),
+        req(
+            "issue 14: session valid + `session ` forged",
+            "/",
+            &[("Cookie", &format!("session={good}; session ={forged}"))],
+        ),
+        req(
+            "session valid + sess%69on forged",
+            "/",
+            &[("Cookie", &format!("session={good}; sess%69on={forged}"))],
+        ),
+        req(
+            "session valid + SESSION expired, second Cookie line",
+            "/",
+            &[
+                ("Cookie", &format!("session={good}")),
+                ("Cookie", &format!("SESSION={expired}")),
+            ],
+        ),
+        req(
+            "session valid twice",
+            "/",
+            &[("Cookie", &format!("session={good}; a=1; session={good2}"))],
+        ),
+        req(
+            "session valid + Session valid",
+            "/",
+            &[("Cookie", &format!("session={good}; Session={good2}; z=2"))],
         ),
         req(
             "cookie session valid + ?token expired",
@@ -1352,6 +1452,120 @@ fn required_two_requests() -> Vec<Req> {
     ]
 }
 
+/// Two rules writing the same claim header and payload header, each reading two params and
+/// two cookies (listed out of name order), so one request verifies several tokens per rule.
+/// With A `REQUIRED` the translation is `requires_all`, so when both rules have tokens both
+/// verify.
+fn repeated_outputs(a_required: bool) -> Vec<Policy> {
+    let rule = |issuer, key: &RsaIssuer, params, cookies, required| Rule {
+        issuer,
+        jwks: tokens::jwks_json(&[key.jwk()]),
+        from_params: params,
+        from_cookies: cookies,
+        claims: vec![("x-sub", "sub")],
+        payload_header: Some("x-payload"),
+        required,
+        ..Rule::default()
+    };
+    vec![Policy {
+        name: "repeated-outputs",
+        namespace: WORKLOAD_NS,
+        selector: None,
+        rules: vec![
+            rule(
+                ISS_A,
+                &RSA1,
+                vec!["token", "secondary_token"],
+                vec!["session", "auth"],
+                a_required,
+            ),
+            rule(
+                ISS_B,
+                &RSA2,
+                vec!["b_token", "a_token"],
+                vec!["zz", "b_cookie"],
+                false,
+            ),
+        ],
+    }]
+}
+
+fn repeated_outputs_requests() -> Vec<Req> {
+    let a = |sub: &str| RSA1.mint(with(claims(ISS_A, None, 600), "sub", json!(sub)));
+    let b = |sub: &str| RSA2.mint(with(claims(ISS_B, None, 600), "sub", json!(sub)));
+    vec![
+        req(
+            "A: two params",
+            &format!(
+                "/p?token={}&secondary_token={}",
+                a("a-token"),
+                a("a-secondary")
+            ),
+            &[],
+        ),
+        req(
+            "A: two params, other order in the query",
+            &format!(
+                "/p?secondary_token={}&token={}",
+                a("a-secondary"),
+                a("a-token")
+            ),
+            &[],
+        ),
+        req(
+            "B: two params",
+            &format!("/p?b_token={}&a_token={}", b("b-b"), b("b-a")),
+            &[],
+        ),
+        req(
+            "B: two cookies",
+            "/",
+            &[(
+                "Cookie",
+                &format!("b_cookie={}; zz={}", b("b-cookie"), b("b-zz")),
+            )],
+        ),
+        req(
+            "A: two cookies",
+            "/",
+            &[(
+                "Cookie",
+                &format!("session={}; auth={}", a("a-session"), a("a-auth")),
+            )],
+        ),
+        req(
+            "A: param and cookie",
+            &format!("/p?token={}", a("a-token")),
+            &[("Cookie", &format!("auth={}", a("a-auth")))],
+        ),
+        req(
+            "A and B: params",
+            &format!(
+                "/p?token={}&secondary_token={}&b_token={}&a_token={}",
+                a("a-token"),
+                a("a-secondary"),
+                b("b-b"),
+                b("b-a")
+            ),
+            &[],
+        ),
+        req(
+            "A and B: cookies",
+            "/",
+            &[(
+                "Cookie",
+                &format!(
+                    "zz={}; session={}; b_cookie={}; auth={}",
+                    b("b-zz"),
+                    a("a-session"),
+                    b("b-cookie"),
+                    a("a-auth")
+                ),
+            )],
+        ),
+    ]
+}
+
 /// Istio's e2e `aud.yaml.tmpl` shape: one issuer twice (with and without audiences) in two
 /// policies, plus an issuer with an audience.
 fn same_issuer_twice() -> Vec<Policy> {
@@ -1501,6 +1715,16 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
             "Istio's e2e tokens, authn-only",
             istio_authn_only(),
             istio_authn_only_requests(),
+        ),
+        (
+            "repeated output headers",
+            repeated_outputs(false),
+            repeated_outputs_requests(),
+        ),
+        (
+            "repeated output headers, A REQUIRED",
+            repeated_outputs(true),
+            repeated_outputs_requests(),
         ),
     ];
     let policies = tables.len();

@@ -687,3 +687,211 @@ fn logs_version_and_config_once_per_vm_and_nothing_per_request() {
         envoy.log()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cookies as the upstream's parser reads them (issue 14 item 2). Each model below is this
+// test's own reading of a common parser's documented behaviour; Python's is the real
+// `http.cookies` of the project's virtualenv.
+
+/// `(name, value)` pairs of the `;`-separated segments, each split at its first `=`.
+fn segments(cookie: &str) -> Vec<(&str, &str)> {
+    cookie
+        .split(';')
+        .filter_map(|s| s.split_once('=').or(Some((s, ""))))
+        .collect()
+}
+
+/// Go `net/http` `readCookies`: names and segments trimmed of space, tab, CR, LF; the first
+/// cookie of a name wins (`Request.Cookie`).
+fn go_reads(cookie: &str, name: &str) -> Option<String> {
+    let ws: &[char] = &[' ', '\t', '\r', '\n'];
+    segments(cookie)
+        .into_iter()
+        .find(|(n, _)| n.trim_matches(ws) == name)
+        .map(|(_, v)| v.trim_matches(ws).trim_matches('"').to_owned())
+}
+
+/// Node `cookie` `parse`: segments with `=`, names trimmed of space and tab, the first wins.
+fn node_reads(cookie: &str, name: &str) -> Option<String> {
+    cookie
+        .split(';')
+        .filter_map(|s| s.split_once('='))
+        .find(|(n, _)| n.trim_matches([' ', '\t']) == name)
+        .map(|(_, v)| v.trim_matches([' ', '\t']).trim_matches('"').to_owned())
+}
+
+/// `%XY` decoded; a malformed escape kept as it is.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// PHP `$_COOKIE`: the name percent-decoded (`+` a space), cut at NUL, leading whitespace
+/// skipped, `[` opening an array under the part before it, `.` and a space read as `_`; the
+/// first wins.
+fn php_reads(cookie: &str, name: &str) -> Option<String> {
+    segments(cookie).into_iter().find_map(|(n, v)| {
+        let decoded = percent_decoded(&n.trim_start().replace('+', " "));
+        let decoded = decoded.split('\0').next().unwrap().trim_start_matches(' ');
+        let base = decoded.split('[').next().unwrap().replace(['.', ' '], "_");
+        (base == name).then(|| v.to_owned())
+    })
+}
+
+/// ASP.NET Core `Request.Cookies`: names trimmed, compared ignoring case.
+fn aspnet_reads(cookie: &str, name: &str) -> Option<String> {
+    segments(cookie)
+        .into_iter()
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+}
+
+/// Rack 2 `parse_cookies_header`: split at `;` and `,`, names unescaped, the first wins.
+fn rack2_reads(cookie: &str, name: &str) -> Option<String> {
+    cookie
+        .split([';', ','])
+        .filter_map(|s| s.trim_start().split_once('='))
+        .find(|(n, _)| percent_decoded(&n.replace('+', " ")) == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Python `http.cookies.SimpleCookie` (the real one): the last cookie of a name wins.
+fn python_reads(cookie: &str, name: &str) -> Option<String> {
+    let venv = host_tests::workspace_root().join(".venv/bin/python3");
+    let python = if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    };
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, json\nfrom http.cookies import SimpleCookie\nc = SimpleCookie()\n\
+             c.load(sys.argv[1])\nprint(json.dumps({k: m.value for k, m in c.items()}))",
+            cookie,
+        ])
+        .output()
+        .expect("python3 runs (the project's .venv)");
+    assert!(out.status.success(), "python: {out:?}");
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    read[name].as_str().map(str::to_owned)
+}
+
+type Reader = fn(&str, &str) -> Option<String>;
+const READERS: &[(&str, Reader)] = &[
+    ("Go net/http", go_reads),
+    ("Node cookie", node_reads),
+    ("PHP", php_reads),
+    ("ASP.NET Core", aspnet_reads),
+    ("Rack 2", rack2_reads),
+    ("Python http.cookies", python_reads),
+];
+
+#[test]
+fn no_upstream_parser_reads_an_unverified_cookie_as_the_configured_name() {
+    let good = RSA.mint(claims(ISSUER, Some(AUDIENCE), 600));
+    let forged = tokens::corrupt_signature(&RSA.mint(claims(ISSUER, Some(AUDIENCE), 700)));
+    let hostile: Vec<Vec<String>> = [
+        "session={G}; session ={F}",
+        "session={G}; sess%69on={F}",
+        "session={G}; SESSION={F}",
+        "session={G}; a=1 session={F}",
+        "session={G}; a=1,session={F}",
+        "session={G}; \tsession={F}",
+        "session={G}; session[x]={F}",
+        "session={G}; session%00x={F}",
+        "session={G}; session+={F}",
+        "session={G}; session={F}",
+        "{F}=1; session={G}; x=\"a session={F}\"",
+    ]
+    .iter()
+    .map(|c| vec![c.replace("{G}", &good).replace("{F}", &forged)])
+    .chain([vec![
+        format!("session={good}"),
+        format!("session ={forged}"),
+    ]])
+    .collect();
+    let benign: Vec<Vec<String>> = [
+        "session={G}",
+        "a=1; session={G}; b=2",
+        "session={G}; Session={G}",
+        "a=1 session={G}",
+        "sess%69on={G}; x=1",
+    ]
+    .iter()
+    .map(|c| vec![c.replace("{G}", &good)])
+    .collect();
+
+    for forward in [false, true] {
+        let upstream = EchoUpstream::start();
+        let extra = [
+            "fromCookies: [session]",
+            if forward {
+                "forwardOriginalToken: true"
+            } else {
+                "forwardOriginalToken: false"
+            },
+        ];
+        let config = plugin_config(&[policy(
+            "cookie",
+            "foo",
+            None,
+            &[rule(ISSUER, &[AUDIENCE], &main_jwks(), &extra)],
+        )]);
+        let envoy = start(&config, &upstream);
+        let mut failures = Vec::new();
+        for (cookies, must_pass) in hostile
+            .iter()
+            .map(|c| (c, false))
+            .chain(benign.iter().map(|c| (c, true)))
+        {
+            let headers: Vec<(&str, &str)> =
+                cookies.iter().map(|c| ("Cookie", c.as_str())).collect();
+            let r = http::get(envoy.port(), "/", &headers);
+            match (r.status, must_pass) {
+                // Refused: the look-alike is a token that does not verify.
+                (401, false) => continue,
+                (200, _) => {}
+                (s, _) => {
+                    failures.push(format!("{cookies:?}: status {s} {:?}", r.body));
+                    continue;
+                }
+            }
+            if !must_pass {
+                failures.push(format!("{cookies:?}: 200 with an unverified look-alike"));
+            }
+            let upstream_cookie = upstream_header_all(&r, "cookie").join("; ");
+            for (parser, reads) in READERS {
+                let read = reads(&upstream_cookie, "session");
+                let ok = match &read {
+                    None => true,
+                    Some(v) => forward && *v == good,
+                };
+                if !ok {
+                    failures.push(format!(
+                        "forward {forward}, {cookies:?}: {parser} reads session={read:?} from \
+                         the upstream's Cookie {upstream_cookie:?}"
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
