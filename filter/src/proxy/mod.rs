@@ -4,7 +4,7 @@
 pub mod crypto;
 pub mod host;
 mod http;
-mod jwks_fetch;
+mod jwks_host;
 mod metrics;
 mod peer;
 mod per_config;
