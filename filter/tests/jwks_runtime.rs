@@ -81,6 +81,8 @@ struct Store {
     /// Another VM's write that lands just before the next conditional write of that record
     /// (between this VM's read and its compare-and-swap).
     rival: Option<(String, Vec<u8>)>,
+    /// The host refuses every write.
+    refuse_writes: bool,
 }
 
 impl Store {
@@ -108,6 +110,8 @@ struct Fake {
     /// Requests that went away.
     gone: BTreeSet<u32>,
     ticks: Vec<u64>,
+    /// How many bytes of each response body were read.
+    body_reads: RefCell<Vec<usize>>,
 }
 
 impl Fake {
@@ -122,6 +126,7 @@ impl Fake {
             kids: BTreeMap::new(),
             gone: BTreeSet::new(),
             ticks: Vec::new(),
+            body_reads: RefCell::new(Vec::new()),
         }
     }
 }
@@ -133,6 +138,9 @@ impl JwksHost for Fake {
 
     fn set_shared(&mut self, name: &str, value: &[u8], cas: u32) -> Result<(), SharedWriteError> {
         let mut store = self.store.borrow_mut();
+        if store.refuse_writes {
+            return Err(SharedWriteError::Refused("InternalFailure (10)".to_owned()));
+        }
         if cas != 0 {
             if let Some((rival_name, rival)) = store.rival.take() {
                 if rival_name == name {
@@ -166,6 +174,7 @@ impl JwksHost for Fake {
     }
 
     fn response_body(&self, len: usize) -> Result<Vec<u8>, String> {
+        self.body_reads.borrow_mut().push(len);
         Ok(self.response.1.iter().copied().take(len).collect())
     }
 
@@ -211,8 +220,12 @@ struct Vm {
 
 impl Vm {
     fn new(store: &Rc<RefCell<Store>>) -> Vm {
+        Vm::with(store, &remote())
+    }
+
+    fn with(store: &Rc<RefCell<Store>>, remote: &RemoteJwks) -> Vm {
         let mut host = Fake::new(store);
-        let rt = JwksRuntime::new(&remote(), ROOT_ID, CONFIG, &mut host).unwrap();
+        let rt = JwksRuntime::new(remote, ROOT_ID, CONFIG, &mut host).unwrap();
         Vm { rt, host }
     }
 
@@ -577,4 +590,140 @@ fn a_forged_or_garbage_shared_record_is_read_as_absent() {
             "{what}: a record not sealed by this configuration holds no lease"
         );
     }
+}
+
+#[test]
+fn a_refused_shared_write_still_fetches_and_serves_this_worker() {
+    let store = store();
+    store.borrow_mut().refuse_writes = true;
+    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
+    a.wait(1, first_use(), T0);
+    b.wait(2, first_use(), T0);
+    a.tick(T0);
+    b.tick(T0);
+    assert_eq!(
+        (a.fetches(), b.fetches()),
+        (1, 1),
+        "without a lease each worker fetches rather than never"
+    );
+    a.respond(Some("200"), &rsa_body(), T0 + 10);
+    assert_eq!(a.host.decided.last(), Some(&(1, Redecided::Continued)));
+    assert!(a.keys_ready(T0 + 10));
+    assert!(store.borrow().records.is_empty());
+}
+
+#[test]
+fn discovery_then_jwks_then_refresh_from_the_learned_uri() {
+    let mut remote = RemoteJwks::default();
+    let issuer = HttpUri::discovery("https://issuer.example/").unwrap();
+    remote.add(SourceKind::Discovery(issuer), TIMEOUT_MS);
+    let store = store();
+    let mut vm = Vm::with(&store, &remote);
+    vm.wait(1, first_use(), T0);
+    vm.tick(T0);
+    let discovery = "https://issuer.example/.well-known/openid-configuration";
+    assert_eq!(vm.host.dispatched[0].1, "outbound|443||issuer.example");
+    assert_eq!(vm.host.dispatched[0].2, discovery);
+    // Two round trips: the lease covers both timeouts and the margin.
+    let name = seal().name("state", &remote.sources[0].key);
+    let lease = {
+        let store = store.borrow();
+        let record = &store.records[&name].0;
+        Shared::decode(seal().open(&name, record).unwrap())
+            .unwrap()
+            .lease_until
+    };
+    assert_eq!(lease, T0 + 2 * TIMEOUT_MS + 1_000);
+    vm.respond(
+        Some("200"),
+        br#"{"issuer":"https://issuer.example/","jwks_uri":"https://keys.example:8443/k"}"#,
+        T0 + 5,
+    );
+    assert_eq!(vm.host.dispatched[1].1, "outbound|8443||keys.example");
+    assert_eq!(vm.host.dispatched[1].2, "https://keys.example:8443/k");
+    vm.respond(Some("200"), &rsa_body(), T0 + 10);
+    assert_eq!(vm.host.decided.last(), Some(&(1, Redecided::Continued)));
+    let refresh = T0 + 10 + CACHE_DURATION_MS - REFRESH_AHEAD_MS;
+    vm.tick(refresh);
+    assert_eq!(vm.fetches(), 3);
+    assert_eq!(
+        vm.host.dispatched[2].2, "https://keys.example:8443/k",
+        "the refresh fetches the learned jwks_uri"
+    );
+    vm.respond(Some("503"), b"", refresh);
+    vm.tick(refresh + 1_000);
+    assert_eq!(
+        vm.host.dispatched[3].2, discovery,
+        "after a failure the retry discovers again"
+    );
+}
+
+#[test]
+fn a_response_is_judged_before_its_body_is_read() {
+    let too_large = vec![b' '; mesh_authn::remote_jwks::MAX_FETCH_BODY_BYTES + 1];
+    let symmetric_only = br#"{"keys":[{"kty":"oct","kid":"h","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#;
+    let long_error = vec![b'x'; 1_000];
+    // (status, body, keys served, bytes of the body read)
+    type Case<'a> = (Option<&'a str>, &'a [u8], bool, Vec<usize>);
+    let cases: [Case<'_>; 6] = [
+        (Some("200"), &rsa_body(), true, vec![rsa_body().len()]),
+        (Some("200"), &too_large, false, vec![]),
+        (Some("404"), &long_error, false, vec![80]),
+        (None, b"", false, vec![]),
+        (Some("200"), b"not json", false, vec![8]),
+        (
+            Some("200"),
+            symmetric_only,
+            false,
+            vec![symmetric_only.len()],
+        ),
+    ];
+    for (status, body, served, reads) in cases {
+        let store = store();
+        let mut vm = Vm::new(&store);
+        vm.wait(1, first_use(), T0);
+        vm.tick(T0);
+        vm.respond(status, body, T0 + 5);
+        let what = format!("{status:?} with {} bytes", body.len());
+        assert_eq!(vm.keys_ready(T0 + 5), served, "{what}");
+        assert_eq!(*vm.host.body_reads.borrow(), reads, "{what}");
+        let expected = if served {
+            Redecided::Continued
+        } else {
+            Redecided::Answered
+        };
+        assert_eq!(vm.host.decided.last(), Some(&(1, expected)), "{what}");
+    }
+}
+
+#[test]
+fn the_tick_follows_what_is_waiting() {
+    let store = store();
+    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
+    assert_eq!(a.host.ticks, vec![1_000], "idle: once a second");
+    a.wait(1, first_use(), T0);
+    assert_eq!(
+        a.host.ticks.last(),
+        Some(&1),
+        "a request waits: wake at once"
+    );
+    a.tick(T0);
+    a.tick(T0 + 1);
+    assert_eq!(a.fetches(), 1);
+    assert_eq!(
+        a.host.ticks.last(),
+        Some(&20),
+        "a fetch runs: poll every 20 ms"
+    );
+    // Another worker without waiters polls at the lease's end, at least every 20 ms.
+    b.tick(T0 + LEASE_MS - 100);
+    assert_eq!(b.rt.tick_ms(), 100);
+    b.tick(T0 + LEASE_MS - 10);
+    assert_eq!(b.rt.tick_ms(), 20);
+    a.respond(Some("200"), &rsa_body(), T0 + 10);
+    assert_eq!(
+        a.host.ticks.last(),
+        Some(&1_000),
+        "nothing waits, the refresh is minutes away"
+    );
 }
