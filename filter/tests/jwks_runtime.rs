@@ -727,3 +727,22 @@ fn the_tick_follows_what_is_waiting() {
         "nothing waits, the refresh is minutes away"
     );
 }
+
+#[test]
+fn two_configurations_never_share_records() {
+    let store = store();
+    let mut a = Vm::new(&store);
+    let mut host = Fake::new(&store);
+    let rt = JwksRuntime::new(&remote(), ROOT_ID, b"another configuration", &mut host).unwrap();
+    let mut b = Vm { rt, host };
+    a.fetch_ok(T0);
+    b.wait(2, first_use(), T0 + 10);
+    b.tick(T0 + 10);
+    assert!(!b.keys_ready(T0 + 10), "the other configuration's body");
+    assert_eq!(b.fetches(), 1, "its own lease, its own fetch");
+    assert_eq!(
+        store.borrow().records.len(),
+        3,
+        "two records of the first configuration, one of the second"
+    );
+}
