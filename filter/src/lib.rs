@@ -11,10 +11,11 @@
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
-//! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
+//! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
+//!   the runtime (fetches, shared records, paused requests) over a host seam;
 //! - [`request`]: the request as bytes;
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
-//!   host calls, host crypto). Public so the test-only crypto probe can drive the same
+//!   host calls, host crypto, the remote-JWKS host seam). Public so the test-only crypto probe can drive the same
 //!   host-crypto code; the plugin's entry point is the default `plugin` feature.
 
 #![warn(missing_docs)]

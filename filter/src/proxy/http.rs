@@ -7,7 +7,7 @@ use proxy_wasm::types::Action;
 
 use super::crypto;
 use super::host;
-use super::jwks_fetch::{self, SharedRuntime};
+use super::jwks_host::{self, SharedRuntime};
 use super::per_config::PerConfig;
 use crate::decision::{Decision, LocalReply, Mutations};
 use crate::jwt::AuthnStatus;
@@ -191,7 +191,7 @@ impl HttpContext for AuthnHttp {
             (Outcome::Continue, _) => Action::Continue,
             (Outcome::Answered, _) => Action::Pause,
             (Outcome::Wait(wait), Some(runtime)) => {
-                jwks_fetch::wait(runtime, &state, self.context_id, wait, now_ms);
+                jwks_host::wait(runtime, &state, self.context_id, wait, now_ms);
                 Action::Pause
             }
             (Outcome::Wait(_), None) => {

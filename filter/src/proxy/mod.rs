@@ -1,10 +1,21 @@
 //! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
-//! and the pure core and never decides anything itself.
+//! and the pure core.
+//!
+//! - `host.rs`: fallible host calls; `crypto.rs`: the host-crypto signature backend.
+//! - `root.rs`, `per_config.rs`: one root context per plugin configuration, its compiled
+//!   configuration and counters (`metrics.rs`), and its remote-JWKS runtime.
+//! - `jwks_host.rs`: the remote-JWKS host seam (`remote_jwks::runtime::JwksHost`) implemented
+//!   with host calls: shared data, dispatched calls and their responses, the tick, and a paused
+//!   request resumed or answered. It decides nothing: when to fetch, leases, retries, waiter
+//!   deadlines and shared-record checks are the core's (`remote_jwks::runtime`).
+//! - `http.rs`: the HTTP context. It still applies the core's decision itself (headers
+//!   removed and written, local replies, counters) and `peer.rs` reads the connection's
+//!   properties for PeerAuthentication.
 
 pub mod crypto;
 pub mod host;
 mod http;
-mod jwks_fetch;
+mod jwks_host;
 mod metrics;
 mod peer;
 mod per_config;

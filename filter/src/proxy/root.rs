@@ -8,7 +8,7 @@ use proxy_wasm::types::ContextType;
 use super::crypto::{self, HostCrypto};
 use super::host;
 use super::http::AuthnHttp;
-use super::jwks_fetch::{JwksRuntime, SharedRuntime};
+use super::jwks_host::{ProxyJwks, SharedRuntime};
 use super::metrics::Metrics;
 use super::per_config::PerConfig;
 use super::VERSION;
@@ -107,7 +107,7 @@ impl RootContext for RootFilter {
                     config: Rc::new(config),
                     counters,
                 });
-                self.jwks = JwksRuntime::new(&state, &bytes, self.context_id);
+                self.jwks = ProxyJwks::new(&state, &bytes, self.context_id);
                 self.state = Some(state);
                 true
             }

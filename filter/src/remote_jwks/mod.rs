@@ -1,6 +1,7 @@
 //! Remote JWKS (`jwksUri`, and OIDC discovery for rules with neither `jwks` nor `jwksUri`):
-//! what to fetch, from which Envoy cluster, and how a response is judged. Pure: the adapter
-//! (`proxy/jwks_fetch.rs`) does the host I/O and [`cache`] holds the per-source state machine.
+//! what to fetch, from which Envoy cluster, and how a response is judged. Pure: [`cache`] holds
+//! the per-source state machine, [`runtime`] runs fetches, shared records and paused requests
+//! over a host seam, and the adapter (`proxy/jwks_host.rs`) implements that seam with host calls.
 //!
 //! Defaults and why:
 //! - `cacheDuration` 300 s: Istio's value when Envoy fetches (`PILOT_JWT_ENABLE_REMOTE_JWKS`).
@@ -19,6 +20,7 @@
 //!   few KiB, a larger body is refused before it is read into the VM.
 
 pub mod cache;
+pub mod runtime;
 pub mod seal;
 
 use std::collections::BTreeMap;

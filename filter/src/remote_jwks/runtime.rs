@@ -1,51 +1,98 @@
-//! Remote JWKS, host side: dispatched fetches, shared-data state across worker VMs, paused
-//! requests and timers. Every decision is `remote_jwks::cache`'s; this module moves bytes.
+//! The remote-JWKS runtime of one configuration in one VM, over a host seam ([`JwksHost`]):
+//! when to fetch, the shared-data records across worker VMs, paused requests and the tick.
+//! The adapter (`proxy/jwks_host.rs`) implements the seam with host calls; the tests
+//! (`tests/jwks_runtime.rs`) with a fake host.
 //!
 //! - Fetches are dispatched from the root context only (in `on_tick`), so a fetch outlives the
 //!   request that asked for it and its response comes back to the root. A request that needs
 //!   keys records what it waits for and sets the root's tick to 1 ms, which wakes the root at
 //!   once.
-//! - The root resumes (or answers) paused requests with `set_effective_context`, re-running the
-//!   whole decision for them.
+//! - Paused requests are re-decided through the seam ([`JwksHost::redecide`]); the runtime
+//!   never knows how a request is decided, only what became of it.
 //! - Worker VMs share one [`Shared`] record per source in shared data: a fetch starts only
 //!   after a compare-and-swap takes its lease, so the IdP sees one fetch per source per refresh
 //!   whatever `--concurrency` is; the other VMs read the stored body and parse it once.
 //! - Shared data is open to every plugin with the same `vm_id`: records are named and sealed
 //!   with a key of this configuration ([`Seal`]); one that does not verify is read as absent.
-//! - `dispatch_http_call` is the SDK's: it is the only way to register the call with the SDK's
-//!   dispatcher, without which `on_http_call_response` would panic on an unknown token. It
-//!   panics only on statuses Envoy's `httpCall` never returns (it returns Ok, BadArgument,
-//!   InternalFailure).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
 
-use super::host::{self, CAS_MISMATCH};
-use super::http::{self, Outcome};
-use super::per_config::PerConfig;
-use crate::jwt::AuthnStatus;
-use crate::remote_jwks::cache::{
-    decode_body, digest, encode_body, outcome_log, CacheView, JwksCache, Shared,
-};
-use crate::remote_jwks::seal::Seal;
-use crate::remote_jwks::{
+use super::cache::{decode_body, digest, encode_body, outcome_log, CacheView, JwksCache, Shared};
+use super::seal::Seal;
+use super::{
     body_snippet, check_response, parse_discovery, parse_fetched_jwks, FetchError, FetchReason,
-    HttpUri, KeyWait, Source, SourceId, SourceKind, TimedOut,
+    HttpUri, KeyWait, RemoteJwks, RemoteKeys, Source, SourceId, SourceKind, TimedOut,
 };
-
-/// The runtime as the root and its streams share it (one VM is single-threaded).
-pub type SharedRuntime = Rc<RefCell<JwksRuntime>>;
+use crate::jwt::{AuthnStatus, Jwks};
 
 /// Tick while requests wait on another VM's fetch: how often shared data is polled.
-const WAITING_TICK_MS: u64 = 20;
+pub const WAITING_TICK_MS: u64 = 20;
 /// Longest tick: how soon a VM notices keys another VM fetched.
-const IDLE_TICK_MS: u64 = 1000;
+pub const IDLE_TICK_MS: u64 = 1000;
 /// Lease margin past the fetch timeout.
-const LEASE_MARGIN_MS: u64 = 1000;
+pub const LEASE_MARGIN_MS: u64 = 1000;
 /// Compare-and-swap attempts before giving up on a write (it is retried on the next tick).
-const CAS_ATTEMPTS: usize = 8;
+pub const CAS_ATTEMPTS: usize = 8;
+/// How much of a non-200 body is read, for the log line.
+const ERROR_BODY_BYTES: usize = 80;
+
+/// Why a shared-data write failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedWriteError {
+    /// The record changed since it was read (compare-and-swap lost): read it again.
+    CasMismatch,
+    /// The host refused the write (the text is its status, for the log).
+    Refused(String),
+}
+
+impl core::fmt::Display for SharedWriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            // The host's own name for the status, as the other host statuses are logged.
+            SharedWriteError::CasMismatch => f.write_str("CasMismatch (8)"),
+            SharedWriteError::Refused(status) => f.write_str(status),
+        }
+    }
+}
+
+/// What became of a paused request decided again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redecided {
+    /// Allowed and resumed.
+    Continued,
+    /// Answered locally (denied or refused).
+    Answered,
+    /// It still needs keys: these.
+    Wait(KeyWait),
+    /// The request is gone (its stream ended): nothing to do.
+    Gone,
+}
+
+/// What the runtime needs from the host. Every method is a host call or a decision the
+/// runtime leaves to the adapter (how a request is decided); none decides anything about
+/// fetching or caching.
+pub trait JwksHost {
+    /// A shared-data record and its CAS token; `Ok(None)` when absent, `Err` (the host's
+    /// status, for the log) when it cannot be read.
+    fn get_shared(&self, name: &str) -> Result<Option<(Vec<u8>, u32)>, String>;
+    /// Writes a shared-data record if its CAS token is still `cas` (0: unconditionally).
+    fn set_shared(&mut self, name: &str, value: &[u8], cas: u32) -> Result<(), SharedWriteError>;
+    /// Dispatches `GET uri` to `cluster` as the root context; the call's token, or the host's
+    /// status as text.
+    fn dispatch(&mut self, cluster: &str, uri: &HttpUri, timeout_ms: u64) -> Result<u32, String>;
+    /// The `:status` of the call response being handled; `None` when there is none (a reset).
+    fn response_status(&self) -> Option<Vec<u8>>;
+    /// The first `len` bytes of the call response being handled.
+    fn response_body(&self, len: usize) -> Result<Vec<u8>, String>;
+    /// Decides the paused request `context_id` again with `remote` and applies the decision
+    /// (resumes it, answers it, or reports what it still waits for).
+    fn redecide(&mut self, context_id: u32, remote: &dyn RemoteKeys, now: u64) -> Redecided;
+    /// Answers the paused request `context_id` with Envoy's reply for `status`.
+    fn fail_waiter(&mut self, context_id: u32, status: AuthnStatus);
+    /// Sets the root's tick period.
+    fn set_tick(&mut self, ms: u64);
+}
 
 enum Step {
     Discovery,
@@ -94,13 +141,14 @@ impl Update {
     }
 }
 
-/// One VM's remote-JWKS state.
+/// A fetched key set ready to install: keys, symmetric keys dropped, body, URL fetched.
+type Fetched = (Jwks, usize, Vec<u8>, HttpUri);
+
+/// One configuration's remote-JWKS state in one VM.
 pub struct JwksRuntime {
-    /// The configuration's state, for the decisions taken when keys arrive.
-    state: Rc<PerConfig>,
+    remote: RemoteJwks,
     seal: Seal,
     names: Vec<Names>,
-    root_context_id: u32,
     cache: JwksCache,
     calls: BTreeMap<u32, Call>,
     waiters: Vec<Waiter>,
@@ -108,37 +156,21 @@ pub struct JwksRuntime {
     tick_ms: u64,
 }
 
-/// Sets the root's tick period, logging only a failure.
-fn set_tick(ms: u64) {
-    let ms = u32::try_from(ms).unwrap_or(u32::MAX);
-    if let Err(status) = host::set_tick_period_ms(ms) {
-        log::warn!("cannot set the tick period: {status}");
-    }
-}
-
 impl JwksRuntime {
     /// The runtime for a configuration with remote key sets; `None` without any.
-    /// `configuration` is the plugin configuration's bytes as the host gave them: with the
-    /// root id they key the shared records, once per configuration.
+    /// `root_id` (the plugin's root id) and `configuration` (the plugin configuration's bytes
+    /// as the host gave them) key the shared records, once per configuration.
     pub fn new(
-        state: &Rc<PerConfig>,
+        remote: &RemoteJwks,
+        root_id: &[u8],
         configuration: &[u8],
-        root_context_id: u32,
-    ) -> Option<SharedRuntime> {
-        let config = &state.config;
-        if config.remote_jwks.sources.is_empty() {
+        host: &mut dyn JwksHost,
+    ) -> Option<JwksRuntime> {
+        if remote.sources.is_empty() {
             return None;
         }
-        let root_id = match host::get_property(&["plugin_root_id"]) {
-            Ok(id) => id.unwrap_or_default(),
-            Err(status) => {
-                log::debug!("cannot read plugin_root_id ({status}): keying by the configuration");
-                Vec::new()
-            }
-        };
-        let seal = Seal::new(&root_id, configuration);
-        let names: Vec<Names> = config
-            .remote_jwks
+        let seal = Seal::new(root_id, configuration);
+        let names: Vec<Names> = remote
             .sources
             .iter()
             .map(|source| Names {
@@ -149,28 +181,37 @@ impl JwksRuntime {
         // A record is created once; a VM that configures later finds it. (The host has no
         // create-if-absent, so two VMs racing here may both write the empty record.)
         for n in &names {
-            if let Ok(None) = host::get_shared_data(&n.state) {
+            if let Ok(None) = host.get_shared(&n.state) {
                 let record = seal.seal(&n.state, &Shared::default().encode());
-                let _ = host::set_shared_data(&n.state, &record, 0);
+                let _ = host.set_shared(&n.state, &record, 0);
             }
         }
-        set_tick(IDLE_TICK_MS);
-        Some(Rc::new(RefCell::new(JwksRuntime {
-            state: Rc::clone(state),
+        host.set_tick(IDLE_TICK_MS);
+        Some(JwksRuntime {
+            remote: remote.clone(),
             seal,
             names,
-            root_context_id,
-            cache: JwksCache::new(&config.remote_jwks),
+            cache: JwksCache::new(remote),
             calls: BTreeMap::new(),
             waiters: Vec::new(),
             wanted: Vec::new(),
             tick_ms: IDLE_TICK_MS,
-        })))
+        })
     }
 
     /// The keys as requests see them now.
     pub fn view(&self, now: u64) -> CacheView<'_> {
         self.cache.view(now)
+    }
+
+    /// The tick period last set.
+    pub fn tick_ms(&self) -> u64 {
+        self.tick_ms
+    }
+
+    /// How many paused requests wait for keys.
+    pub fn waiting(&self) -> usize {
+        self.waiters.len()
     }
 
     /// Forgets a request that went away.
@@ -179,7 +220,7 @@ impl JwksRuntime {
     }
 
     fn source(&self, id: SourceId) -> Option<&Source> {
-        self.state.config.remote_jwks.get(id)
+        self.remote.get(id)
     }
 
     fn seen(&self, id: SourceId) -> (Shared, u64) {
@@ -189,13 +230,36 @@ impl JwksRuntime {
         )
     }
 
+    fn set_tick(&mut self, ms: u64, host: &mut dyn JwksHost) {
+        self.tick_ms = ms;
+        host.set_tick(ms);
+    }
+
+    /// A request needs keys: remember it, and wake the root at once to fetch them.
+    pub fn wait(&mut self, context_id: u32, wait: KeyWait, now: u64, host: &mut dyn JwksHost) {
+        let timeout = self.source(wait.source).map_or(0, |s| s.timeout_ms);
+        let seen = self.seen(wait.source);
+        self.waiters.push(Waiter {
+            context_id,
+            since: now,
+            deadline: now.saturating_add(timeout),
+            wait,
+            seen,
+            timed_out: Vec::new(),
+        });
+        if !self.wanted.contains(&wait) {
+            self.wanted.push(wait);
+        }
+        self.set_tick(1, host);
+    }
+
     /// Reads a source's shared record (and a new body) into the cache. A record that is not
     /// sealed by this configuration's key is read as absent (its CAS is kept, so this VM's
     /// next write replaces it).
-    fn sync(&mut self, id: SourceId) -> Option<(Shared, u32)> {
+    fn sync(&mut self, id: SourceId, host: &mut dyn JwksHost) -> Option<(Shared, u32)> {
         let source = self.source(id)?.clone();
         let names = self.names.get(id.0)?;
-        let (shared, cas) = match host::get_shared_data(&names.state) {
+        let (shared, cas) = match host.get_shared(&names.state) {
             Ok(Some((bytes, cas))) => (
                 self.seal
                     .open(&names.state, &bytes)
@@ -211,7 +275,7 @@ impl JwksRuntime {
         };
         self.cache.observe(id, shared.clone());
         if self.cache.needs_body(id) {
-            if let Ok(Some((bytes, _))) = host::get_shared_data(&names.body) {
+            if let Ok(Some((bytes, _))) = host.get_shared(&names.body) {
                 let opened = self.seal.open(&names.body, &bytes).and_then(decode_body);
                 if let Some((version, body)) = opened {
                     if version == shared.version {
@@ -236,6 +300,7 @@ impl JwksRuntime {
         id: SourceId,
         update: impl Fn(&Shared) -> Option<Shared>,
         body: Option<&[u8]>,
+        host: &mut dyn JwksHost,
     ) -> Update {
         let (Some(source), Some(names)) = (self.source(id), self.names.get(id.0)) else {
             return Update::Failed;
@@ -243,7 +308,7 @@ impl JwksRuntime {
         let (key, state_name, body_name) =
             (source.key.clone(), names.state.clone(), names.body.clone());
         for _ in 0..CAS_ATTEMPTS {
-            let Some((old, cas)) = self.sync(id) else {
+            let Some((old, cas)) = self.sync(id, host) else {
                 return Update::Failed;
             };
             let Some(new) = update(&old) else {
@@ -253,20 +318,20 @@ impl JwksRuntime {
                 if new.version != old.version {
                     // The body first: a VM that sees the new version finds its body.
                     let record = self.seal.seal(&body_name, &encode_body(new.version, body));
-                    if let Err(status) = host::set_shared_data(&body_name, &record, 0) {
-                        log::warn!("cannot store the JWKS of {key}: {status}");
+                    if let Err(e) = host.set_shared(&body_name, &record, 0) {
+                        log::warn!("cannot store the JWKS of {key}: {e}");
                         return Update::Failed;
                     }
                 }
             }
             let record = self.seal.seal(&state_name, &new.encode());
-            match host::set_shared_data(&state_name, &record, cas) {
+            match host.set_shared(&state_name, &record, cas) {
                 Ok(()) => {
                     self.cache.observe(id, new.clone());
                     return Update::Written(Box::new((old, new)));
                 }
-                Err(CAS_MISMATCH) => continue,
-                Err(status) => {
+                Err(SharedWriteError::CasMismatch) => continue,
+                Err(SharedWriteError::Refused(status)) => {
                     log::warn!("cannot write the JWKS state of {key}: {status}");
                     return Update::Failed;
                 }
@@ -276,7 +341,7 @@ impl JwksRuntime {
     }
 
     /// Starts a fetch of `id` for `reason` if the shared state allows it (one VM wins).
-    fn try_start(&mut self, id: SourceId, reason: FetchReason, now: u64) {
+    fn try_start(&mut self, id: SourceId, reason: FetchReason, now: u64, host: &mut dyn JwksHost) {
         let Some(source) = self.source(id).cloned() else {
             return;
         };
@@ -292,7 +357,8 @@ impl JwksRuntime {
         if self.calls.values().any(|c| c.source == id) {
             return;
         }
-        let started = match self.update(id, |s| s.start(reason, now, lease, &settings), None) {
+        let started = match self.update(id, |s| s.start(reason, now, lease, &settings), None, host)
+        {
             Update::Written(both) => both.1,
             Update::Declined => return,
             // The shared record cannot be written (the host refuses, or something keeps
@@ -313,12 +379,17 @@ impl JwksRuntime {
                 Err(_) => Step::Discovery,
             },
         };
-        if let Err(e) = self.dispatch(id, step) {
-            self.finish(id, Err(e), now);
+        if let Err(e) = self.dispatch(id, step, host) {
+            self.finish(id, Err(e), now, host);
         }
     }
 
-    fn dispatch(&mut self, id: SourceId, step: Step) -> Result<(), FetchError> {
+    fn dispatch(
+        &mut self,
+        id: SourceId,
+        step: Step,
+        host: &mut dyn JwksHost,
+    ) -> Result<(), FetchError> {
         let source = self
             .source(id)
             .cloned()
@@ -328,21 +399,7 @@ impl JwksRuntime {
             Step::Jwks(uri) => uri.clone(),
         };
         let cluster = self.cache.settings().cluster_for(&uri);
-        // Dispatch as the root, whatever context was effective before.
-        let _ = host::set_effective_context(self.root_context_id);
-        let headers = vec![
-            (":method", "GET"),
-            (":path", uri.path.as_str()),
-            (":authority", uri.authority.as_str()),
-            ("accept", "application/json"),
-        ];
-        match proxy_wasm::hostcalls::dispatch_http_call(
-            &cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(source.timeout_ms),
-        ) {
+        match host.dispatch(&cluster, &uri, source.timeout_ms) {
             Ok(token) => {
                 self.calls.insert(token, Call { source: id, step });
                 Ok(())
@@ -350,45 +407,52 @@ impl JwksRuntime {
             Err(status) => Err(FetchError::Dispatch {
                 cluster,
                 authority: format!("{}:{}", uri.host, uri.port),
-                status: format!("{status:?}"),
+                status,
             }),
         }
     }
 
-    /// A dispatched call ended.
-    pub fn on_http_call_response(&mut self, token: u32, body_size: usize, now: u64) {
+    /// A dispatched call ended; the host holds its response.
+    pub fn on_http_call_response(
+        &mut self,
+        token: u32,
+        body_size: usize,
+        now: u64,
+        host: &mut dyn JwksHost,
+    ) {
         let Some(call) = self.calls.remove(&token) else {
             return;
         };
-        let body = match read_response(body_size) {
+        let body = match read_response(body_size, host) {
             Ok(body) => body,
-            Err(e) => return self.finish(call.source, Err(e), now),
+            Err(e) => return self.finish(call.source, Err(e), now, host),
         };
         match call.step {
             Step::Discovery => match parse_discovery(&body) {
                 Ok(uri) => {
-                    if let Err(e) = self.dispatch(call.source, Step::Jwks(uri)) {
-                        self.finish(call.source, Err(e), now);
+                    if let Err(e) = self.dispatch(call.source, Step::Jwks(uri), host) {
+                        self.finish(call.source, Err(e), now, host);
                     }
                 }
-                Err(e) => self.finish(call.source, Err(e), now),
+                Err(e) => self.finish(call.source, Err(e), now, host),
             },
             Step::Jwks(uri) => {
                 let allow = self.cache.settings().allow_symmetric_keys;
                 let result = parse_fetched_jwks(&body, allow)
                     .map(|(jwks, dropped)| (jwks, dropped, body, uri));
-                self.finish(call.source, result, now);
+                self.finish(call.source, result, now, host);
             }
         }
-        self.retick(now);
+        self.retick(now, host);
     }
 
     /// Records a fetch's end in shared data, logs a state change, wakes the waiters.
     fn finish(
         &mut self,
         id: SourceId,
-        result: Result<(crate::jwt::Jwks, usize, Vec<u8>, HttpUri), FetchError>,
+        result: Result<Fetched, FetchError>,
         now: u64,
+        host: &mut dyn JwksHost,
     ) {
         let settings = self.cache.settings().clone();
         let Some(source) = self.source(id).cloned() else {
@@ -403,7 +467,12 @@ impl JwksRuntime {
                     SourceKind::JwksUri(_) => String::new(),
                 };
                 let written = self
-                    .update(id, |s| Some(s.succeeded(now, &d, &learned)), Some(&body))
+                    .update(
+                        id,
+                        |s| Some(s.succeeded(now, &d, &learned)),
+                        Some(&body),
+                        host,
+                    )
                     .written();
                 // Even when the shared write failed, this VM uses what it fetched.
                 let version = written.as_ref().map_or_else(
@@ -426,7 +495,7 @@ impl JwksRuntime {
             }
             Err(e) => {
                 let error = e.to_string();
-                self.update(id, |s| Some(s.failed(now, &error, &settings)), None)
+                self.update(id, |s| Some(s.failed(now, &error, &settings)), None, host)
                     .written()
             }
         };
@@ -435,12 +504,12 @@ impl JwksRuntime {
                 log::log!(level, "{line}");
             }
         }
-        self.resolve_waiters(now, Some(id));
+        self.resolve_waiters(now, Some(id), host);
     }
 
     /// Re-decides paused requests whose keys changed (or all of `fetched`'s), and answers
     /// those past their deadline.
-    fn resolve_waiters(&mut self, now: u64, fetched: Option<SourceId>) {
+    fn resolve_waiters(&mut self, now: u64, fetched: Option<SourceId>, host: &mut dyn JwksHost) {
         let waiters = std::mem::take(&mut self.waiters);
         let mut still = Vec::with_capacity(waiters.len());
         for mut w in waiters {
@@ -456,22 +525,14 @@ impl JwksRuntime {
                 still.push(w);
                 continue;
             }
-            if host::set_effective_context(w.context_id).is_err() {
-                continue; // the request is gone
-            }
             let view = self.cache.view(now);
             let remote = TimedOut {
                 keys: &view,
                 waits: &w.timed_out,
             };
-            match http::decide_current(&self.state, &remote, now) {
-                Outcome::Continue => {
-                    if let Err(status) = host::continue_request() {
-                        log::warn!("cannot resume a request: {status}");
-                    }
-                }
-                Outcome::Answered => {}
-                Outcome::Wait(wait) => {
+            match host.redecide(w.context_id, &remote, now) {
+                Redecided::Continued | Redecided::Answered | Redecided::Gone => {}
+                Redecided::Wait(wait) => {
                     if wait != w.wait {
                         let timeout = self.source(wait.source).map_or(0, |s| s.timeout_ms);
                         w.deadline = w.since.saturating_add(timeout);
@@ -485,29 +546,23 @@ impl JwksRuntime {
                 }
             }
         }
-        let _ = host::set_effective_context(self.root_context_id);
         // Requests paused while this ran (none: one thread) are kept too.
         still.append(&mut self.waiters);
         self.waiters = still;
     }
 
     /// The plugin is going away: answer every paused request rather than leave it hanging.
-    pub fn abandon(&mut self) {
+    pub fn abandon(&mut self, host: &mut dyn JwksHost) {
         for w in std::mem::take(&mut self.waiters) {
-            if host::set_effective_context(w.context_id).is_ok() {
-                http::deny_current(&self.state, AuthnStatus::JwksFetchFail);
-            }
+            host.fail_waiter(w.context_id, AuthnStatus::JwksFetchFail);
         }
-        let _ = host::set_effective_context(self.root_context_id);
     }
 
     /// The root's timer: read the shared state, start what is wanted or due, settle waiters.
-    pub fn on_tick(&mut self, now: u64) {
-        let ids: Vec<SourceId> = (0..self.state.config.remote_jwks.sources.len())
-            .map(SourceId)
-            .collect();
+    pub fn on_tick(&mut self, now: u64, host: &mut dyn JwksHost) {
+        let ids: Vec<SourceId> = (0..self.remote.sources.len()).map(SourceId).collect();
         for &id in &ids {
-            self.sync(id);
+            self.sync(id, host);
         }
         // A lease whose holder vanished (a VM torn down mid-fetch) expires: requests still
         // waiting ask again rather than wait for their deadline.
@@ -526,7 +581,7 @@ impl JwksRuntime {
                 .shared(wait.source)
                 .is_some_and(|s| s.in_flight(now));
             if !in_flight {
-                self.try_start(wait.source, wait.reason, now);
+                self.try_start(wait.source, wait.reason, now, host);
             }
         }
         for &id in &ids {
@@ -535,7 +590,7 @@ impl JwksRuntime {
                 .shared(id)
                 .and_then(|s| s.due(now, self.cache.settings()));
             if let Some(reason) = due {
-                self.try_start(id, reason, now);
+                self.try_start(id, reason, now, host);
             }
             if self.cache.notice_expiry(id, now) {
                 if let Some(source) = self.source(id) {
@@ -547,19 +602,19 @@ impl JwksRuntime {
                 }
             }
         }
-        self.resolve_waiters(now, None);
-        self.retick(now);
+        self.resolve_waiters(now, None, host);
+        self.retick(now, host);
     }
 
     /// Chooses the next tick: soon while anything waits, else at the next due event.
-    fn retick(&mut self, now: u64) {
+    fn retick(&mut self, now: u64, host: &mut dyn JwksHost) {
         let want = if !self.wanted.is_empty() {
             1
         } else if !self.waiters.is_empty() {
             WAITING_TICK_MS
         } else {
             let settings = self.cache.settings();
-            (0..self.state.config.remote_jwks.sources.len())
+            (0..self.remote.sources.len())
                 .filter_map(|i| self.cache.shared(SourceId(i))?.next_event(now, settings))
                 .map(|at| at.saturating_sub(now))
                 .min()
@@ -567,22 +622,21 @@ impl JwksRuntime {
                 .clamp(WAITING_TICK_MS, IDLE_TICK_MS)
         };
         if want != self.tick_ms {
-            self.tick_ms = want;
-            set_tick(want);
+            self.set_tick(want, host);
         }
     }
 }
 
-/// Reads a dispatched call's response: 200 and within the size cap, or why not.
-fn read_response(body_size: usize) -> Result<Vec<u8>, FetchError> {
+/// Reads the call response being handled: 200 and within the size cap, or why not.
+fn read_response(body_size: usize, host: &dyn JwksHost) -> Result<Vec<u8>, FetchError> {
     // A reset or close leaves no response headers at all: the host refuses to read them.
-    let status = host::http_call_response_header(":status").map_err(|_| FetchError::NoResponse)?;
+    let status = host.response_status();
     match check_response(status.as_deref(), body_size) {
-        Ok(()) => {
-            host::http_call_response_body(body_size).map_err(|s| FetchError::Read(s.to_string()))
-        }
+        Ok(()) => host.response_body(body_size).map_err(FetchError::Read),
         Err(FetchError::Status { status, .. }) => {
-            let start = host::http_call_response_body(body_size.min(80)).unwrap_or_default();
+            let start = host
+                .response_body(body_size.min(ERROR_BODY_BYTES))
+                .unwrap_or_default();
             Err(FetchError::Status {
                 status,
                 detail: body_snippet(&start),
@@ -590,33 +644,4 @@ fn read_response(body_size: usize) -> Result<Vec<u8>, FetchError> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// A request needs keys: remember it, and wake the root at once to fetch them.
-pub(super) fn wait(
-    runtime: &SharedRuntime,
-    state: &PerConfig,
-    context_id: u32,
-    wait: KeyWait,
-    now: u64,
-) {
-    let Ok(mut rt) = runtime.try_borrow_mut() else {
-        http::deny_current(state, AuthnStatus::JwksFetchFail);
-        return;
-    };
-    let timeout = rt.source(wait.source).map_or(0, |s| s.timeout_ms);
-    let seen = rt.seen(wait.source);
-    rt.waiters.push(Waiter {
-        context_id,
-        since: now,
-        deadline: now.saturating_add(timeout),
-        wait,
-        seen,
-        timed_out: Vec::new(),
-    });
-    if !rt.wanted.contains(&wait) {
-        rt.wanted.push(wait);
-    }
-    rt.tick_ms = 1;
-    set_tick(1);
 }
