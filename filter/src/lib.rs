@@ -10,7 +10,9 @@
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
-//! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
+//! - [`decision`]: the verdict on a request and the changes an allowed one gets;
+//! - [`local_reply`]: every reply the filter answers with itself (JWT, PeerAuthentication,
+//!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
 //! - [`request`]: the request as bytes;
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
@@ -23,6 +25,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod local_reply;
 pub mod outputs;
 pub mod peer_authn;
 pub mod remote_jwks;

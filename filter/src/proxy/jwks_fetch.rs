@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::apply::{self, Outcome};
 use super::host::{self, CAS_MISMATCH};
-use super::http::{self, Outcome};
 use super::per_config::PerConfig;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::cache::{
@@ -464,7 +464,7 @@ impl JwksRuntime {
                 keys: &view,
                 waits: &w.timed_out,
             };
-            match http::decide_current(&self.state, &remote, now) {
+            match apply::decide_current(&self.state, &remote, now) {
                 Outcome::Continue => {
                     if let Err(status) = host::continue_request() {
                         log::warn!("cannot resume a request: {status}");
@@ -495,7 +495,7 @@ impl JwksRuntime {
     pub fn abandon(&mut self) {
         for w in std::mem::take(&mut self.waiters) {
             if host::set_effective_context(w.context_id).is_ok() {
-                http::deny_current(&self.state, AuthnStatus::JwksFetchFail);
+                apply::deny_current(&self.state, AuthnStatus::JwksFetchFail);
             }
         }
         let _ = host::set_effective_context(self.root_context_id);
@@ -601,7 +601,7 @@ pub(super) fn wait(
     now: u64,
 ) {
     let Ok(mut rt) = runtime.try_borrow_mut() else {
-        http::deny_current(state, AuthnStatus::JwksFetchFail);
+        apply::deny_current(state, AuthnStatus::JwksFetchFail);
         return;
     };
     let timeout = rt.source(wait.source).map_or(0, |s| s.timeout_ms);

@@ -1,6 +1,7 @@
 //! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
 //! and the pure core and never decides anything itself.
 
+mod apply;
 pub mod crypto;
 pub mod host;
 mod http;
