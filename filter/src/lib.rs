@@ -15,6 +15,7 @@
 //!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state;
 //! - [`request`]: the request as bytes;
+//! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
 //!   host calls, host crypto). Public so the test-only crypto probe can drive the same
 //!   host-crypto code; the plugin's entry point is the default `plugin` feature.

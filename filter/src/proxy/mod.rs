@@ -1,5 +1,8 @@
-//! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
-//! and the pure core and never decides anything itself.
+//! The proxy-wasm adapter: the only code that talks to the host. It reads what the core needs
+//! (request headers, connection properties, the clock, plugin configuration), hands it to the
+//! core, and applies what the core decided (header changes, the core's local replies). Its own
+//! choices are about the host: which properties to read for the policy, and failing closed
+//! (the core's 500 reply) when a host call fails.
 
 mod apply;
 pub mod crypto;
