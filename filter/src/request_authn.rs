@@ -1,5 +1,5 @@
 //! RequestAuthentication semantics over one request, as Istio configures Envoy `jwt_authn`
-//! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement
+//! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement:
 //!
 //! - one rule: `requires_any[P0, allow_missing]`;
 //! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`;

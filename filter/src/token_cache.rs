@@ -12,7 +12,8 @@
 //!   allocation, and the entry is dropped;
 //! - an entry is dropped once the token is outside its time window (`exp` plus Envoy's clock
 //!   skew), and the caller re-checks issuer, time and audience on every hit against the
-//!   provider asking, as Envoy's cache does;
+//!   provider asking, as Envoy's cache does (`request_authn`'s one claim check, the same as
+//!   for a token verified afresh);
 //! - only a token that passed every check is inserted; a failure is never cached.
 //!
 //! One cache per configuration per VM, owned by that configuration (no `Clone`: a copy
