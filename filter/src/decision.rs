@@ -1,9 +1,9 @@
-//! What the filter does with a request: the single type the adapter acts on.
+//! What the filter does with a request: the verdict and the changes the adapter applies
+//! (the replies it sends for a denial are [`crate::local_reply`]'s).
 
 use crate::extract::RequestState;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::KeyWait;
-use crate::request::Request;
 
 /// The verdict on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,105 +53,5 @@ impl Decision {
             set_headers,
             add_headers: state.added_headers().to_vec(),
         })
-    }
-}
-
-/// A local reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalReply {
-    /// HTTP status.
-    pub code: u32,
-    /// Response headers.
-    pub headers: Vec<(&'static str, Vec<u8>)>,
-    /// Response body.
-    pub body: &'static str,
-    /// Response-code details for the access log (`%RESPONSE_CODE_DETAILS%`), no spaces.
-    pub details: String,
-}
-
-/// The longest path echoed in `realm`, as Envoy's `buildOriginalUri` caps it.
-const MAX_REALM_PATH_BYTES: usize = 256;
-
-impl LocalReply {
-    /// Envoy `jwt_authn`'s reply for a failed request: the status message as body, 401 (403 for
-    /// an audience mismatch), and `WWW-Authenticate: Bearer realm="<url>"` with
-    /// `, error="invalid_token"` unless the token was missing.
-    ///
-    /// Unlike Envoy, the realm carries no query string: Envoy echoes the request URL, so a token
-    /// sent as `?access_token=` would come back in the response header.
-    pub fn for_status(status: AuthnStatus, request: &Request) -> LocalReply {
-        let scheme = request
-            .first("x-forwarded-proto")
-            .or_else(|| request.first(":scheme"))
-            .unwrap_or(b"http");
-        let host = request.first(":authority").unwrap_or_default();
-        let path = request
-            .first("x-envoy-original-path")
-            .unwrap_or_else(|| request.path());
-        let path = path
-            .split(|&b| b == b'?' || b == b'#')
-            .next()
-            .unwrap_or_default();
-        let path = path.get(..MAX_REALM_PATH_BYTES).unwrap_or(path);
-        let mut www = Vec::with_capacity(64 + host.len() + path.len());
-        www.extend_from_slice(b"Bearer realm=\"");
-        www.extend_from_slice(scheme);
-        www.extend_from_slice(b"://");
-        www.extend_from_slice(host);
-        www.extend_from_slice(path);
-        www.push(b'"');
-        if !status.is_missing() {
-            www.extend_from_slice(b", error=\"invalid_token\"");
-        }
-        LocalReply {
-            code: status.http_code(),
-            headers: vec![("www-authenticate", www)],
-            body: status.message(),
-            details: format!(
-                "mesh_authn_denied{{{}}}",
-                status.message().replace(' ', "_")
-            ),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reply_matches_envoy_but_drops_the_query() {
-        let req = Request::from_pairs(&[
-            (":authority", "127.0.0.1:18081"),
-            (":path", "/p?access_token=secret"),
-            (":scheme", "http"),
-        ]);
-        let reply = LocalReply::for_status(AuthnStatus::JwtExpired, &req);
-        assert_eq!(reply.code, 401);
-        assert_eq!(reply.body, "Jwt is expired");
-        assert_eq!(
-            reply.headers,
-            vec![(
-                "www-authenticate",
-                br#"Bearer realm="http://127.0.0.1:18081/p", error="invalid_token""#.to_vec()
-            )]
-        );
-        assert_eq!(reply.details, "mesh_authn_denied{Jwt_is_expired}");
-    }
-
-    #[test]
-    fn forwarded_proto_wins_and_missing_has_no_error_and_audience_is_403() {
-        let req = Request::from_pairs(&[
-            (":authority", "h"),
-            (":path", "/"),
-            (":scheme", "http"),
-            ("x-forwarded-proto", "https"),
-        ]);
-        let reply = LocalReply::for_status(AuthnStatus::JwtMissed, &req);
-        assert_eq!(reply.headers[0].1, br#"Bearer realm="https://h/""#.to_vec());
-        assert_eq!(
-            LocalReply::for_status(AuthnStatus::JwtAudienceNotAllowed, &req).code,
-            403
-        );
     }
 }

@@ -10,10 +10,13 @@
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
-//! - [`decision`]: the verdict and the local reply, the one type the adapter acts on;
+//! - [`decision`]: the verdict on a request and the changes an allowed one gets;
+//! - [`local_reply`]: every reply the filter answers with itself (JWT, PeerAuthentication,
+//!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
 //!   the runtime (fetches, shared records, paused requests) over a host seam;
 //! - [`request`]: the request as bytes;
+//! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
 //!   host calls, host crypto, the remote-JWKS host seam). Public so the test-only crypto probe can drive the same
 //!   host-crypto code; the plugin's entry point is the default `plugin` feature.
@@ -24,6 +27,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwt;
+pub mod local_reply;
 pub mod outputs;
 pub mod peer_authn;
 pub mod remote_jwks;

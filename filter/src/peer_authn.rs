@@ -18,8 +18,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::decision::LocalReply;
-
 /// `PeerAuthentication.MutualTLS.Mode` after composition (`UNSET` has been resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MtlsMode {
@@ -111,48 +109,6 @@ impl PeerDenial {
             PeerDenial::NoClientCertificate => "strict_mtls_no_client_certificate",
             PeerDenial::NoSpiffeId => "strict_mtls_no_spiffe_id",
             PeerDenial::ForeignTrustDomain => "strict_mtls_foreign_trust_domain",
-        }
-    }
-
-    /// The response body.
-    pub fn message(self) -> &'static str {
-        match self {
-            PeerDenial::NoClientCertificate => {
-                "mesh-authn: PeerAuthentication STRICT mTLS requires a client certificate; \
-                 this connection presented none"
-            }
-            PeerDenial::NoSpiffeId => {
-                "mesh-authn: PeerAuthentication STRICT mTLS requires a SPIFFE identity; \
-                 the client certificate has no URI SAN"
-            }
-            PeerDenial::ForeignTrustDomain => {
-                "mesh-authn: PeerAuthentication STRICT mTLS: the client certificate's SPIFFE \
-                 identity is not in the configured trust domain"
-            }
-        }
-    }
-
-    /// `%RESPONSE_CODE_DETAILS%`, no spaces.
-    pub fn details(self) -> &'static str {
-        match self {
-            PeerDenial::NoClientCertificate => {
-                "mesh_authn_peer_denied{strict_mtls_no_client_certificate}"
-            }
-            PeerDenial::NoSpiffeId => "mesh_authn_peer_denied{strict_mtls_no_spiffe_id}",
-            PeerDenial::ForeignTrustDomain => {
-                "mesh_authn_peer_denied{strict_mtls_foreign_trust_domain}"
-            }
-        }
-    }
-
-    /// The local reply: 403 with the message. Istio closes the connection at L4 instead (no
-    /// filter chain matches); an HTTP filter runs after that choice, so it answers in HTTP.
-    pub fn local_reply(self) -> LocalReply {
-        LocalReply {
-            code: 403,
-            headers: Vec::new(),
-            body: self.message(),
-            details: self.details().to_owned(),
         }
     }
 }
@@ -411,22 +367,6 @@ mod tests {
         assert!(policy(Strict, &[(1, Disable)], &[]).depends_on_port());
         assert!(!policy(Strict, &[], &[]).checks_trust_domain());
         assert!(policy(Strict, &[], &["td"]).checks_trust_domain());
-    }
-
-    #[test]
-    fn replies_are_403_with_details_without_spaces() {
-        for (i, d) in PeerDenial::ALL.into_iter().enumerate() {
-            assert_eq!(d as usize, i);
-            let reply = d.local_reply();
-            assert_eq!(reply.code, 403);
-            assert!(reply.body.contains("STRICT mTLS"), "{}", reply.body);
-            assert!(!reply.details.contains(' '), "{}", reply.details);
-            // The counter's reason and the access log's say the same.
-            assert_eq!(
-                reply.details,
-                format!("mesh_authn_peer_denied{{{}}}", d.reason())
-            );
-        }
     }
 
     #[test]

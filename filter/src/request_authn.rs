@@ -1,5 +1,5 @@
 //! RequestAuthentication semantics over one request, as Istio configures Envoy `jwt_authn`
-//! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement
+//! (`policy_applier.go#convertToEnvoyJwtConfig`): one provider per rule, and the requirement:
 //!
 //! - one rule: `requires_any[P0, allow_missing]`;
 //! - n rules: `requires_any[P0, …, Pn-1, requires_all[any(P0, allow_missing), …]]`;
@@ -303,8 +303,8 @@ pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jw
 }
 
 /// [`check_token`] through the verified-token cache (`env.cache`): a hit skips the signature
-/// but not issuer, time and audience, which are checked again for this provider in Envoy's
-/// order; only a token that passed everything is remembered, with the key set that verified it.
+/// but not issuer, time and audience, which [`check_claims`] checks again for this provider;
+/// only a token that passed everything is remembered, with the key set that verified it.
 pub fn check_token_cached(
     provider: &Provider,
     token: &str,
@@ -315,13 +315,7 @@ pub fn check_token_cached(
     };
     if let Some(keys) = current_keys(provider, env) {
         if let Some(jwt) = cache.get(token, &keys, env.now) {
-            if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
-                return Err(AuthnStatus::JwtUnknownIssuer.into());
-            }
-            jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
-            if !provider.audiences.allows(&jwt.audiences) {
-                return Err(AuthnStatus::JwtAudienceNotAllowed.into());
-            }
+            check_claims(provider, &jwt, env.now)?;
             return Ok(jwt);
         }
     }
@@ -332,6 +326,19 @@ pub fn check_token_cached(
     let jwt = Rc::new(jwt);
     cache.insert(token, &keys, Rc::clone(&jwt));
     Ok(jwt)
+}
+
+/// The claim checks, in Envoy's authenticator order: issuer, time, audience. The one path for
+/// a freshly parsed token and for a cache hit (which skips only the signature).
+fn check_claims(provider: &Provider, jwt: &Jwt, now: u64) -> Result<(), AuthnStatus> {
+    if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
+        return Err(AuthnStatus::JwtUnknownIssuer);
+    }
+    jwt.check_time(now, CLOCK_SKEW_SECS)?;
+    if !provider.audiences.allows(&jwt.audiences) {
+        return Err(AuthnStatus::JwtAudienceNotAllowed);
+    }
+    Ok(())
 }
 
 /// The key set a provider verifies with now, without waiting or fetching.
@@ -352,13 +359,7 @@ fn check_token_with(
     env: &Env<'_>,
 ) -> Result<(Jwt, Rc<Jwks>), TokenFailure> {
     let jwt = Jwt::parse(token)?;
-    if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
-        return Err(AuthnStatus::JwtUnknownIssuer.into());
-    }
-    jwt.check_time(env.now, CLOCK_SKEW_SECS)?;
-    if !provider.audiences.allows(&jwt.audiences) {
-        return Err(AuthnStatus::JwtAudienceNotAllowed.into());
-    }
+    check_claims(provider, &jwt, env.now)?;
     let source = match &provider.jwks {
         KeySource::Inline(jwks) => {
             verify::verify_signature(&jwt, jwks, env.crypto)?;

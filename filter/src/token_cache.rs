@@ -12,7 +12,8 @@
 //!   allocation, and the entry is dropped;
 //! - an entry is dropped once the token is outside its time window (`exp` plus Envoy's clock
 //!   skew), and the caller re-checks issuer, time and audience on every hit against the
-//!   provider asking, as Envoy's cache does;
+//!   provider asking, as Envoy's cache does (`request_authn`'s one claim check, the same as
+//!   for a token verified afresh);
 //! - only a token that passed every check is inserted; a failure is never cached.
 //!
 //! One cache per configuration per VM, owned by that configuration (no `Clone`: a copy
@@ -25,10 +26,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use crate::config::{typed, ConfigError};
 use crate::jwt::{Jwks, Jwt, CLOCK_SKEW_SECS};
 
 /// Default bound on entries per VM.
@@ -39,7 +36,8 @@ pub const DEFAULT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// claims' structure (an estimate, so the byte bound holds roughly, never loosely).
 const ENTRY_OVERHEAD: usize = 256;
 
-/// The `tokenCache:` section of the plugin configuration.
+/// The cache's bounds (the `tokenCache:` section of the plugin configuration, parsed by
+/// `config::token_cache`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// `maxEntries`: 0 turns the cache off.
@@ -54,27 +52,6 @@ impl Default for Settings {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_bytes: DEFAULT_MAX_BYTES,
         }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawSettings {
-    max_entries: Option<usize>,
-    max_bytes: Option<usize>,
-}
-
-impl Settings {
-    /// Compiles the `tokenCache:` section (absent: the defaults).
-    pub fn compile(raw: Option<Value>) -> Result<Settings, ConfigError> {
-        let Some(raw) = raw else {
-            return Ok(Settings::default());
-        };
-        let raw: RawSettings = typed(raw, "tokenCache")?;
-        Ok(Settings {
-            max_entries: raw.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES),
-            max_bytes: raw.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
-        })
     }
 }
 

@@ -8,7 +8,9 @@
 //! - cookie removal keeps every other cookie, in order;
 //! - the plugin-config parser never panics on arbitrary structured YAML or JSON;
 //! - claim outputs never carry CR, LF or NUL unless the claim is a string holding them (which
-//!   Envoy then refuses to send upstream: outputs.rs).
+//!   Envoy then refuses to send upstream: outputs.rs);
+//! - a request decides the same with the verified-token cache on and off, over random rules,
+//!   tokens and clocks.
 //!
 //! Expected values come from the generator (which knows what it built), never from the code
 //! under test. The case count is small for `make test`; a longer run:
@@ -31,10 +33,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use mesh_authn::config::FilterConfig;
 use mesh_authn::extract::{Location, RequestState};
+use mesh_authn::jwt::verify::PureRust;
 use mesh_authn::jwt::{Audiences, Jwks};
 use mesh_authn::outputs::claim_value;
+use mesh_authn::remote_jwks::NoRemoteKeys;
 use mesh_authn::request::Request;
-use mesh_authn::request_authn::{verify_token, KeySource, Provider};
+use mesh_authn::request_authn::{verify_token, Env, KeySource, Provider, RequestAuthn};
+use mesh_authn::token_cache::{Settings as CacheSettings, TokenCache};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -577,6 +582,150 @@ proptest! {
                     prop_assert_eq!(STANDARD.decode(&out).unwrap(), v.to_string().into_bytes());
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- verified-token cache
+
+/// A clock the cache tests move around; token times are offsets from it.
+const BASE: u64 = 1_700_000_000;
+const ISSUERS: [&str; 2] = ["https://issuer.example", "https://other.example"];
+const AUDIENCES: [&str; 3] = ["a", "b", "c"];
+
+/// A token the generator mints: its claims (times as offsets from [`BASE`]) and whether its
+/// signature is forged.
+#[derive(Debug, Clone)]
+struct TokenSpec {
+    iss: usize,
+    aud: Vec<usize>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    forged: bool,
+}
+
+fn token_spec() -> impl Strategy<Value = TokenSpec> {
+    (
+        0..ISSUERS.len(),
+        prop::collection::vec(0..AUDIENCES.len(), 0..3),
+        prop::option::of(-300i64..300),
+        prop::option::of(-300i64..300),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(iss, aud, exp, nbf, forged)| TokenSpec {
+            iss,
+            aud,
+            exp,
+            nbf,
+            forged,
+        })
+}
+
+/// An ES256 token with `spec`'s claims (a forged one carries the signature of other bytes).
+fn minted(spec: &TokenSpec) -> String {
+    let mut payload = Map::new();
+    payload.insert("iss".into(), json!(ISSUERS[spec.iss]));
+    match spec.aud.as_slice() {
+        [] => {}
+        [one] => {
+            payload.insert("aud".into(), json!(AUDIENCES[*one]));
+        }
+        many => {
+            let auds: Vec<&str> = many.iter().map(|i| AUDIENCES[*i]).collect();
+            payload.insert("aud".into(), json!(auds));
+        }
+    }
+    for (claim, offset) in [("exp", spec.exp), ("nbf", spec.nbf)] {
+        if let Some(offset) = offset {
+            payload.insert(claim.into(), json!(BASE.saturating_add_signed(offset)));
+        }
+    }
+    let header = json!({"alg": "ES256", "kid": "k"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(payload).to_string())
+    );
+    let signed = if spec.forged {
+        format!("{input}x")
+    } else {
+        input.clone()
+    };
+    let sig = sign(KeyKind::Es256, signed.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// A rule: its issuer (`None`: any), audiences (empty: any), which of two key-set
+/// allocations holding the same key it uses, and `forwardOriginalToken`.
+#[derive(Debug, Clone)]
+struct RuleSpec {
+    issuer: Option<usize>,
+    audiences: Vec<usize>,
+    set: usize,
+    forward: bool,
+}
+
+fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+    (
+        prop::option::of(0..ISSUERS.len()),
+        prop::collection::vec(0..AUDIENCES.len(), 0..3),
+        0usize..2,
+        any::<bool>(),
+    )
+        .prop_map(|(issuer, audiences, set, forward)| RuleSpec {
+            issuer,
+            audiences,
+            set,
+            forward,
+        })
+}
+
+fn rule(spec: &RuleSpec, sets: &[Rc<Jwks>; 2]) -> Provider {
+    Provider {
+        issuer: spec.issuer.map_or("", |i| ISSUERS[i]).to_owned(),
+        audiences: Audiences::new(spec.audiences.iter().map(|i| AUDIENCES[*i])),
+        jwks: KeySource::Inline(Rc::clone(&sets[spec.set % 2])),
+        locations: Location::defaults(),
+        forward: spec.forward,
+        outputs: Default::default(),
+        required: false,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The cache skips only the signature: every request, at every clock, decides as it does
+    /// with the cache off (the independent path: every token parsed, checked and verified).
+    /// Rules share key sets, so a token one rule verified is a hit for another rule with other
+    /// issuer and audiences, and the clock moves across the tokens' `nbf` and `exp`.
+    #[test]
+    fn a_request_decides_the_same_with_the_token_cache_on_and_off(
+        rules in prop::collection::vec(rule_spec(), 1..4),
+        tokens in prop::collection::vec(token_spec(), 1..4),
+        steps in prop::collection::vec((any::<usize>(), -400i64..400), 1..12),
+    ) {
+        let sets = [Rc::new(jwks(KeyKind::Es256)), Rc::new(jwks(KeyKind::Es256))];
+        let authn = RequestAuthn::new(rules.iter().map(|r| rule(r, &sets)).collect());
+        let tokens: Vec<String> = tokens.iter().map(minted).collect();
+        let cache = TokenCache::new(CacheSettings::default());
+        for (which, offset) in steps {
+            let now = BASE.saturating_add_signed(offset);
+            // One in `tokens.len() + 1` requests carries no token.
+            let bearer = tokens.get(which % (tokens.len() + 1)).map(|t| format!("Bearer {t}"));
+            let mut pairs = vec![(":path", "/"), (":authority", "h")];
+            if let Some(bearer) = &bearer {
+                pairs.push(("authorization", bearer.as_str()));
+            }
+            let request = Request::from_pairs(&pairs);
+            let off = Env { now, crypto: &PureRust, remote: &NoRemoteKeys, cache: None };
+            let on = Env { cache: Some(&cache), ..off };
+            let expected = authn.authenticate(&request, &off);
+            prop_assert_eq!(
+                authn.authenticate(&request, &on),
+                expected,
+                "at {:+}s with {:?}", offset, bearer
+            );
         }
     }
 }

@@ -18,6 +18,7 @@ mod node;
 mod peer_authn;
 mod request_authn;
 mod scope;
+mod token_cache;
 mod yaml;
 
 use serde::de::DeserializeOwned;
@@ -25,14 +26,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use error::ConfigError;
-use istio::{Labels, ObjectMeta};
+use istio::ObjectMeta;
 pub use node::NodeMetadata;
+use request_authn::RequestAuthnPolicy;
 pub use scope::Workload;
 
 use crate::peer_authn::MtlsPolicy;
 use crate::remote_jwks::RemoteJwks;
 use crate::request_authn::{Provider, RequestAuthn};
-use crate::token_cache::{self, TokenCache};
+use crate::token_cache::TokenCache;
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -121,7 +123,7 @@ impl FilterConfig {
         }
         let policies = policy_documents(raw.policies)?;
         let trust_domains = peer_authn::trust_domains(raw.trust_domain, raw.trust_domain_aliases)?;
-        let token_cache = TokenCache::new(token_cache::Settings::compile(raw.token_cache)?);
+        let token_cache = TokenCache::new(token_cache::compile(raw.token_cache)?);
         let mut remote_jwks = RemoteJwks {
             settings: jwks::compile(raw.jwks)?,
             sources: Vec::new(),
@@ -136,7 +138,7 @@ impl FilterConfig {
                 peer_policies.push(peer_authn::PeerPolicy::compile(doc, &path)?);
                 continue;
             }
-            let policy = Policy::compile(doc, &path, &mut remote_jwks)?;
+            let policy = RequestAuthnPolicy::compile(doc, &path, &mut remote_jwks)?;
             let id = format!("{}/{}", policy.namespace, policy.name);
             if workload.is_selected(&policy.namespace, policy.selector.as_ref(), &root_namespace) {
                 applied.push(id);
@@ -243,63 +245,6 @@ pub(crate) fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T
         };
         ConfigError::field(path, e.into_inner().to_string())
     })
-}
-
-/// One compiled RequestAuthentication.
-struct Policy {
-    name: String,
-    namespace: String,
-    selector: Option<Labels>,
-    providers: Vec<Provider>,
-}
-
-impl Policy {
-    fn compile(doc: Value, path: &str, remote: &mut RemoteJwks) -> Result<Policy, ConfigError> {
-        if !doc.is_object() {
-            return Err(ConfigError::field(
-                path,
-                "expected a resource (a mapping with apiVersion, kind, metadata, spec)",
-            ));
-        }
-        let resource: Resource = typed(doc, path)?;
-        let kind = resource.kind.unwrap_or_default();
-        match kind.as_str() {
-            "RequestAuthentication" => {}
-            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication")),
-            other => {
-                return Err(ConfigError::field(
-                    format!("{path}.kind"),
-                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication"),
-                ))
-            }
-        }
-        let api_version = resource.api_version.unwrap_or_default();
-        if !API_VERSIONS.contains(&api_version.as_str()) {
-            return Err(ConfigError::field(
-                format!("{path}.apiVersion"),
-                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
-            ));
-        }
-        let name = resource.metadata.name;
-        let namespace = match resource.metadata.namespace {
-            Some(ns) if !ns.is_empty() => ns,
-            _ => {
-                return Err(ConfigError::field(
-                    format!("{path}.metadata.namespace"),
-                    "required: the namespace decides which workloads the policy applies to",
-                ))
-            }
-        };
-        let spec_path = format!("{path}.spec");
-        let spec = resource.spec.unwrap_or(Value::Object(Default::default()));
-        let (selector, providers) = request_authn::compile(spec, &spec_path, remote)?;
-        Ok(Policy {
-            name,
-            namespace,
-            selector,
-            providers,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,78 @@
-//! Compiling a `RequestAuthentication` spec into Envoy `jwt_authn`-style providers.
+//! Compiling a `RequestAuthentication` resource into Envoy `jwt_authn`-style providers.
 
 use std::rc::Rc;
 
 use serde_json::Value;
 
 use super::istio::{JwtRule, Labels, RequestAuthenticationSpec};
-use super::{typed, ConfigError};
+use super::{typed, ConfigError, Resource, API_VERSIONS};
 use crate::extract::Location;
 use crate::jwt::{Audiences, Jwks};
 use crate::outputs::{ClaimHeader, Outputs};
 use crate::remote_jwks::{HttpUri, RemoteJwks, SourceKind, DEFAULT_FETCH_TIMEOUT_MS};
 use crate::request_authn::{KeySource, Provider};
+
+/// One `RequestAuthentication` resource compiled: its identity, selector and rules.
+pub(super) struct RequestAuthnPolicy {
+    pub(super) name: String,
+    pub(super) namespace: String,
+    pub(super) selector: Option<Labels>,
+    pub(super) providers: Vec<Provider>,
+}
+
+impl RequestAuthnPolicy {
+    /// Compiles the resource at `path` (its kind, apiVersion and namespace checked).
+    pub(super) fn compile(
+        doc: Value,
+        path: &str,
+        remote: &mut RemoteJwks,
+    ) -> Result<RequestAuthnPolicy, ConfigError> {
+        if !doc.is_object() {
+            return Err(ConfigError::field(
+                path,
+                "expected a resource (a mapping with apiVersion, kind, metadata, spec)",
+            ));
+        }
+        let resource: Resource = typed(doc, path)?;
+        let kind = resource.kind.unwrap_or_default();
+        match kind.as_str() {
+            "RequestAuthentication" => {}
+            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication")),
+            other => {
+                return Err(ConfigError::field(
+                    format!("{path}.kind"),
+                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication"),
+                ))
+            }
+        }
+        let api_version = resource.api_version.unwrap_or_default();
+        if !API_VERSIONS.contains(&api_version.as_str()) {
+            return Err(ConfigError::field(
+                format!("{path}.apiVersion"),
+                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
+            ));
+        }
+        let name = resource.metadata.name;
+        let namespace = match resource.metadata.namespace {
+            Some(ns) if !ns.is_empty() => ns,
+            _ => {
+                return Err(ConfigError::field(
+                    format!("{path}.metadata.namespace"),
+                    "required: the namespace decides which workloads the policy applies to",
+                ))
+            }
+        };
+        let spec_path = format!("{path}.spec");
+        let spec = resource.spec.unwrap_or(Value::Object(Default::default()));
+        let (selector, providers) = compile(spec, &spec_path, remote)?;
+        Ok(RequestAuthnPolicy {
+            name,
+            namespace,
+            selector,
+            providers,
+        })
+    }
+}
 
 /// A spec's selector (`None`: namespace-wide) and its rules compiled, in document order.
 pub(super) fn compile(

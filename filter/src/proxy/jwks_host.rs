@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::apply::{self, Outcome};
 use super::host::{self, CAS_MISMATCH};
-use super::http::{self, Outcome};
 use super::per_config::PerConfig;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::cache::CacheView;
@@ -85,7 +85,7 @@ impl JwksHost for ProxyHost {
         if host::set_effective_context(context_id).is_err() {
             return Redecided::Gone;
         }
-        let outcome = match http::decide_current(&self.state, remote, now) {
+        let outcome = match apply::decide_current(&self.state, remote, now) {
             Outcome::Continue => {
                 if let Err(status) = host::continue_request() {
                     log::warn!("cannot resume a request: {status}");
@@ -101,7 +101,7 @@ impl JwksHost for ProxyHost {
 
     fn fail_waiter(&mut self, context_id: u32, status: AuthnStatus) {
         if host::set_effective_context(context_id).is_ok() {
-            http::deny_current(&self.state, status);
+            apply::deny_current(&self.state, status);
             self.back_to_root();
         }
     }
@@ -178,7 +178,7 @@ pub(super) fn wait(
     now: u64,
 ) {
     let Ok(mut rt) = runtime.try_borrow_mut() else {
-        http::deny_current(state, AuthnStatus::JwksFetchFail);
+        apply::deny_current(state, AuthnStatus::JwksFetchFail);
         return;
     };
     let ProxyJwks { runtime, host } = &mut *rt;

@@ -1,17 +1,21 @@
-//! The proxy-wasm adapter: the only code that talks to the host. It moves bytes between Envoy
-//! and the pure core.
+//! The proxy-wasm adapter: the only code that talks to the host. It reads what the core needs
+//! (request headers, connection properties, the clock, plugin configuration), hands it to the
+//! core, and applies what the core decided (header changes, the core's local replies). Its own
+//! choices are about the host: which properties to read for the policy, and failing closed
+//! (the core's 500 reply) when a host call fails.
 //!
 //! - `host.rs`: fallible host calls; `crypto.rs`: the host-crypto signature backend.
 //! - `root.rs`, `per_config.rs`: one root context per plugin configuration, its compiled
 //!   configuration and counters (`metrics.rs`), and its remote-JWKS runtime.
+//! - `http.rs`: the HTTP context; `apply.rs`: decide the current request and apply the
+//!   decision (header changes, local replies, counters), for a stream and for a resume.
+//! - `peer.rs`: reads the connection's properties for PeerAuthentication.
 //! - `jwks_host.rs`: the remote-JWKS host seam (`remote_jwks::runtime::JwksHost`) implemented
 //!   with host calls: shared data, dispatched calls and their responses, the tick, and a paused
 //!   request resumed or answered. It decides nothing: when to fetch, leases, retries, waiter
 //!   deadlines and shared-record checks are the core's (`remote_jwks::runtime`).
-//! - `http.rs`: the HTTP context. It still applies the core's decision itself (headers
-//!   removed and written, local replies, counters) and `peer.rs` reads the connection's
-//!   properties for PeerAuthentication.
 
+mod apply;
 pub mod crypto;
 pub mod host;
 mod http;

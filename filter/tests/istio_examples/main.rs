@@ -588,7 +588,8 @@ fn schema_validation_refuses_what_kubectl_refuses() {
 /// Why one mesh-authn plugin per proxy: `mesh-wide.yaml` and `sidecar-httpbin.yaml` both land on
 /// httpbin's inbound listeners, and each, as its own filter, refuses the other's tokens with
 /// `Jwt issuer is not configured` (Envoy's status for a token whose issuer no provider has:
-/// `OtherGoodToken` in Envoy's `authenticator_test.cc`, `filter/tests/envoy_test_common.rs`).
+/// `OtherGoodToken` in Envoy's `authenticator_test.cc`,
+/// `filter/tests/jwt_authn_fixture_tokens.rs`).
 #[test]
 fn two_plugins_on_one_proxy_refuse_each_others_tokens() {
     use base64::Engine as _;

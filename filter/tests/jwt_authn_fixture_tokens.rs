@@ -1,5 +1,6 @@
-//! Envoy's own jwt_authn test tokens (test_common.h) through our verifier, with the statuses
-//! Envoy's authenticator_test.cc asserts for them.
+//! Envoy's own jwt_authn test data (the tokens and keys of `test_common.h`, in
+//! `fixtures/envoy_jwt_authn_test_common.json`) through our verifier, natively (no Envoy runs
+//! here), with the statuses Envoy's `authenticator_test.cc` asserts for them.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(

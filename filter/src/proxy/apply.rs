@@ -1,0 +1,118 @@
+//! Decide-and-apply, in one place: reads the current (effective) request, asks the core for
+//! the decision, and applies it (mutations, or the core's local reply). Used by the stream's
+//! `on_http_request_headers` and by the root when it resumes a request that waited for keys.
+
+use super::crypto;
+use super::host;
+use super::per_config::PerConfig;
+use crate::decision::{Decision, Mutations};
+use crate::jwt::AuthnStatus;
+use crate::local_reply::LocalReply;
+use crate::remote_jwks::{KeyWait, RemoteKeys};
+use crate::request_authn::{Attribution, Env};
+
+/// What became of the request being decided.
+pub(super) enum Outcome {
+    /// Let it go on (mutations applied).
+    Continue,
+    /// Answered locally (denied or refused).
+    Answered,
+    /// Pause it until these keys are fetched.
+    Wait(KeyWait),
+}
+
+/// Decides the current (effective) request and applies the decision: from the stream's own
+/// `on_http_request_headers`, and again from the root when keys it waited for arrive.
+pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms: u64) -> Outcome {
+    let config = &*state.config;
+    let request = match host::request_headers() {
+        Ok(request) => request,
+        Err(status) => {
+            refuse(
+                Some(state),
+                &format!("cannot read request headers: {status}"),
+            );
+            return Outcome::Answered;
+        }
+    };
+    let crypto = crypto::current();
+    let env = Env {
+        now: now_ms / 1000,
+        crypto: &*crypto,
+        remote,
+        cache: Some(&config.token_cache),
+    };
+    let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
+    match &decision {
+        Decision::Allow(mutations) => {
+            // Counted once applied: a request refused here is counted as `internal_error`.
+            if let Err(why) = apply_mutations(mutations) {
+                refuse(Some(state), &why);
+                return Outcome::Answered;
+            }
+            state.count(|c| c.record(&decision, &attribution));
+            Outcome::Continue
+        }
+        Decision::Deny(status) => {
+            state.count(|c| c.record(&decision, &attribution));
+            send(&LocalReply::jwt_denied(*status, &request));
+            Outcome::Answered
+        }
+        Decision::NeedKeys(wait) => Outcome::Wait(*wait),
+    }
+}
+
+/// Answers the current (effective) request with Envoy's reply for `status` (its keys could
+/// not be fetched in time).
+pub(super) fn deny_current(state: &PerConfig, status: AuthnStatus) {
+    let request = host::request_headers().unwrap_or_default();
+    state.count(|c| c.record(&Decision::Deny(status), &Attribution::default()));
+    send(&LocalReply::jwt_denied(status, &request));
+}
+
+/// Fail closed: the filter could not decide, so the request does not go through (counted as
+/// `denied.internal_error` when the configuration has counters).
+pub(super) fn refuse(state: Option<&PerConfig>, why: &str) {
+    log::debug!("refusing request: {why}");
+    if let Some(state) = state {
+        state.count(|c| c.record_internal_error());
+    }
+    send(&LocalReply::internal_error(why));
+}
+
+/// Sends a local reply the core built.
+pub(super) fn send(reply: &LocalReply) {
+    let headers: Vec<(&str, &[u8])> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_slice()))
+        .collect();
+    if let Err(status) =
+        host::send_local_response(reply.code, &reply.details, reply.body.as_bytes(), &headers)
+    {
+        log::warn!("could not send a local reply: {status}");
+    }
+}
+
+/// Removes and rewrites what the allowed request must not carry upstream, then sets
+/// (Envoy's `setCopy`: the first value replaced in place, the others removed) and appends
+/// headers, in the order the core gave them.
+fn apply_mutations(mutations: &Mutations) -> Result<(), String> {
+    for name in &mutations.remove_headers {
+        host::remove_request_header(name)
+            .map_err(|status| format!("cannot remove header {name}: {status}"))?;
+    }
+    if let Some(path) = &mutations.path {
+        host::replace_request_header(":path", path)
+            .map_err(|status| format!("cannot rewrite :path: {status}"))?;
+    }
+    for (name, value) in &mutations.set_headers {
+        host::replace_request_header(name, value)
+            .map_err(|status| format!("cannot set header {name}: {status}"))?;
+    }
+    for (name, value) in &mutations.add_headers {
+        host::add_request_header(name, value)
+            .map_err(|status| format!("cannot add header {name}: {status}"))?;
+    }
+    Ok(())
+}
