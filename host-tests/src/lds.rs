@@ -130,7 +130,7 @@ impl LdsEnvoy {
 
 impl Drop for LdsEnvoy {
     fn drop(&mut self) {
-        self.envoy.stop();
+        self.envoy.teardown();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -29,7 +29,7 @@ pub struct MtlsEnvoy {
 
 impl Drop for MtlsEnvoy {
     fn drop(&mut self) {
-        self.envoy.stop();
+        self.envoy.teardown();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -247,6 +247,4 @@ fn no_memory_growth_over_200k_requests_with_rotating_tokens() {
         );
         assert_eq!(http::get(port, "/", &[("authorization", &bad)]).status, 401);
     }
-    let log = envoy.log();
-    assert!(!log.contains("panicked"), "{log}");
 }
