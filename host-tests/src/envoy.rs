@@ -1,13 +1,6 @@
 //! Runs the real Envoy with the built `.wasm`, from the `envoy/mesh-authn.yaml` template, on
 //! ports the kernel chooses (read back from the admin API, so there is no race on a port).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -3,13 +3,6 @@
 //! connection closed mid-response, a body trickled byte by byte, a different key set on every
 //! hit), to rotate its keys, and to die in the middle of a response ([`JwksServer::kill`]).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -1,14 +1,6 @@
 //! Shared helpers for tests and tools that run on the host against the real artifacts: the
 //! built `.wasm` and a real Envoy binary.
 
-// Test tooling, not the shipped filter: failing loudly is what it should do.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 pub mod certs;
 pub mod envoy;
 pub mod http;

@@ -2,13 +2,6 @@
 //! that reports what reached it, and a static server for a JWKS document. Each binds port 0,
 //! answers one request per connection (`Connection: close`) and stops on drop.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

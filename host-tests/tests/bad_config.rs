@@ -2,13 +2,6 @@
 //! line per VM start naming the field: `invalid plugin configuration: <field path>: <message>`.
 //! One bad configuration per Envoy start; the tests run in parallel (`--use-dynamic-base-id`).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::Envoy;
 use host_tests::yaml_string_literal;
 

@@ -2,14 +2,6 @@
 //! and the example plugin configuration. A template with a placeholder this test does not fill
 //! fails here, so a new config cannot go unchecked.
 
-// Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::certs::TestPki;
 use host_tests::envoy::validate_template_with;
 use host_tests::workspace_root;

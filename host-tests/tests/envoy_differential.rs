@@ -11,13 +11,6 @@
 //! deliberate, documented behaviour of mesh-authn; the test counts how often each was needed
 //! and fails if one is never needed (so the list cannot go stale).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 

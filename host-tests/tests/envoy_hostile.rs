@@ -8,13 +8,6 @@
 //! (`max_request_headers_kb` 60, `max_request_headers_count` 100); none is taken from the
 //! filter's code.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::envoy::{Envoy, Options};

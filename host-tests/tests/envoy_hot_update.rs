@@ -4,13 +4,6 @@
 //! still 200), and the filter says why in one log line naming the bad field. A good update then
 //! takes effect. Expected statuses and bodies are Envoy `jwt_authn`'s.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::Options;
 use host_tests::http::{self, Response};
 use host_tests::lds::LdsEnvoy;

@@ -6,13 +6,6 @@
 //! Istio's test asserts. Cases that need an AuthorizationPolicy (403 without a token) are
 //! checked for the authentication half only: the request passes authentication untouched.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::Envoy;
 use host_tests::http::{self, Response};
 use host_tests::servers::EchoUpstream;

@@ -12,13 +12,6 @@
 //! The warm-up is long enough for `memory_allocated` to settle (Envoy's own pools and stats:
 //! +0.5 MiB after 20,000 requests, +0.02 MiB after 40,000).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

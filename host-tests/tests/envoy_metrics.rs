@@ -2,13 +2,6 @@
 //! (the expected numbers are the requests of each kind sent), and the README's list of
 //! counters compared with the names Envoy shows.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 

@@ -4,13 +4,6 @@
 //! is set in the bootstrap, as istio-agent sets it. Without a namespace there, Envoy refuses
 //! the plugin.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::{render_config, Envoy, Options};
 use host_tests::http;
 use host_tests::servers::EchoUpstream;

@@ -10,13 +10,6 @@
 //! filter answers 403. A certificate from an untrusted CA never gets a connection, in any
 //! mode: that is the listener's job, and Envoy does it.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::certs::TestPki;

@@ -5,13 +5,6 @@
 //! counts follow from the configured durations. Durations are short so each test takes
 //! seconds; no assertion is on timing.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::{Duration, Instant};
 
 use host_tests::envoy::{validate_template, Envoy, Options};

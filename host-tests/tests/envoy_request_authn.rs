@@ -3,13 +3,6 @@
 //! filter; expected statuses, bodies and headers are Envoy `jwt_authn`'s (as Istio configures
 //! it), never values taken from the filter's code.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::envoy::Envoy;

@@ -3,13 +3,6 @@
 //! it is replaced — a remote refresh bringing another key under the same `kid` — and when it
 //! expires (Envoy's 60 s clock skew included). Expected replies are Envoy `jwt_authn`'s.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::{Duration, Instant};
 
 use host_tests::envoy::{Envoy, Options};

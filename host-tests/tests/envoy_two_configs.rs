@@ -5,13 +5,6 @@
 //! listener's decisions must follow its own policy, and each configuration must count its
 //! decisions against its own issuers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
 use host_tests::servers::EchoUpstream;

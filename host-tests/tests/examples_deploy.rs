@@ -8,13 +8,6 @@
 //! tokens with known claims (minted by the demo's own issuer, or Istio's sample tokens); the
 //! issuer's `kid` is checked against an RFC 7638 thumbprint computed here.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

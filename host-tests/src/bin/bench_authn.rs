@@ -19,13 +19,6 @@
 //! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
 //! scenario).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
