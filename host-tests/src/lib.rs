@@ -8,6 +8,7 @@ pub mod istio_native;
 pub mod jwks_server;
 pub mod lds;
 pub mod mtls_envoy;
+pub mod plugin_config;
 pub mod probe;
 pub mod readme;
 pub mod servers;

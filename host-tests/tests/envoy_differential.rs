@@ -459,7 +459,7 @@ fn one_rule_policy() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             audiences: vec![AUD],
             jwks: tokens::jwks_json(&[RSA1.jwk(), EC1.jwk()]),
             payload_header: Some("x-jwt-payload"),
@@ -786,14 +786,14 @@ fn two_rules_distinct_headers() -> Vec<Policy> {
         rules: vec![
             // Document order B, A: the translation sorts by issuer.
             Rule {
-                issuer: ISS_B,
+                issuer: ISS_B.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 from_headers: vec![("x-b", "")],
                 claims: vec![("x-b-sub", "sub")],
                 ..Rule::default()
             },
             Rule {
-                issuer: ISS_A,
+                issuer: ISS_A.into(),
                 audiences: vec![AUD],
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 from_headers: vec![("x-a", "Bearer ")],
@@ -865,7 +865,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: ROOT_NS,
             selector: None,
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 payload_header: Some("x-p2"),
                 ..Rule::default()
@@ -876,7 +876,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: Some(vec![("app", "httpbin")]),
             rules: vec![Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 audiences: vec![AUD],
                 jwks: tokens::jwks_json(&[RSA1.jwk(), EC1.jwk()]),
                 payload_header: Some("x-p1"),
@@ -889,7 +889,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: "bar",
             selector: None,
             rules: vec![Rule {
-                issuer: ISS_A,
+                issuer: ISS_A.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 required: true,
                 ..Rule::default()
@@ -998,7 +998,7 @@ fn params_and_cookies() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: Some(vec![("version", "v1")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             audiences: vec![AUD],
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             from_headers: vec![("x-token", "Token ")],
@@ -1136,7 +1136,7 @@ fn forward_and_payload() -> Vec<Policy> {
         namespace: ROOT_NS,
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             forward: true,
             payload_header: Some("x-payload"),
@@ -1201,7 +1201,7 @@ fn selector_mismatch() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: Some(vec![("app", "other")]),
             rules: vec![Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 ..Rule::default()
             }],
@@ -1211,7 +1211,7 @@ fn selector_mismatch() -> Vec<Policy> {
             namespace: ROOT_NS,
             selector: Some(vec![("app", "httpbin"), ("tier", "gold")]),
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 ..Rule::default()
             }],
@@ -1247,7 +1247,7 @@ fn required() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: None,
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             required: true,
             ..Rule::default()
@@ -1290,7 +1290,7 @@ fn istio_authn_only() -> Vec<Policy> {
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![
             Rule {
-                issuer: "test-issuer-1@istio.io",
+                issuer: "test-issuer-1@istio.io".into(),
                 jwks: jwks.clone(),
                 payload_header: Some("x-test-payload"),
                 claims: vec![
@@ -1302,7 +1302,7 @@ fn istio_authn_only() -> Vec<Policy> {
                 ..Rule::default()
             },
             Rule {
-                issuer: "test-issuer-2@istio.io",
+                issuer: "test-issuer-2@istio.io".into(),
                 jwks,
                 payload_header: Some("x-test-payload"),
                 ..Rule::default()
@@ -1375,7 +1375,7 @@ fn required_two(both_required: bool) -> Vec<Policy> {
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![
             Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 from_headers: vec![("x-scope-token", "")],
                 claims: vec![("x-scope-sub", "sub")],
@@ -1383,7 +1383,7 @@ fn required_two(both_required: bool) -> Vec<Policy> {
                 ..Rule::default()
             },
             Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 from_headers: vec![("authorization", "Bearer ")],
                 required: true,
@@ -1450,8 +1450,8 @@ fn required_two_requests() -> Vec<Req> {
 /// With A `REQUIRED` the translation is `requires_all`, so when both rules have tokens both
 /// verify.
 fn repeated_outputs(a_required: bool) -> Vec<Policy> {
-    let rule = |issuer, key: &RsaIssuer, params, cookies, required| Rule {
-        issuer,
+    let rule = |issuer: &str, key: &RsaIssuer, params, cookies, required| Rule {
+        issuer: issuer.into(),
         jwks: tokens::jwks_json(&[key.jwk()]),
         from_params: params,
         from_cookies: cookies,
@@ -1569,13 +1569,13 @@ fn same_issuer_twice() -> Vec<Policy> {
             selector: Some(vec![("app", "httpbin")]),
             rules: vec![
                 Rule {
-                    issuer: ISS1,
+                    issuer: ISS1.into(),
                     audiences: vec!["foo"],
                     jwks: tokens::jwks_json(&[RSA1.jwk()]),
                     ..Rule::default()
                 },
                 Rule {
-                    issuer: ISS2,
+                    issuer: ISS2.into(),
                     audiences: vec!["bar"],
                     jwks: tokens::jwks_json(&[RSA2.jwk()]),
                     claims: vec![("x-aud-checked", "sub")],
@@ -1588,7 +1588,7 @@ fn same_issuer_twice() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: None,
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk(), RSA1.jwk()]),
                 claims: vec![("x-no-aud", "sub")],
                 ..Rule::default()

@@ -12,9 +12,9 @@ use std::sync::LazyLock;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http::{self, Response};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::{EchoUpstream, StaticServer};
 use host_tests::tokens::{self, claims, now, RsaIssuer};
-use host_tests::yaml_string_literal;
 use serde_json::json;
 
 const ISSUER: &str = "https://example.com";
@@ -30,16 +30,19 @@ static RSA: LazyLock<RsaIssuer> = LazyLock::new(|| RsaIssuer::generate("rsa-1"))
 static ATTACKER: LazyLock<RsaIssuer> = LazyLock::new(|| RsaIssuer::generate("attacker"));
 
 fn plugin_config() -> String {
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\n\
-         policies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
-         metadata: {{name: httpbin, namespace: foo}}\n  spec:\n    jwtRules:\n    \
-         - issuer: {}\n      audiences: [{}]\n      jwks: {}\n",
-        yaml_string_literal(ISSUER),
-        yaml_string_literal(AUDIENCE),
-        yaml_string_literal(&tokens::jwks_json(&[RSA.jwk()]))
-    )
+    PluginConfig::new()
+        .policy(&Policy {
+            name: "httpbin",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: vec![Rule {
+                issuer: ISSUER.into(),
+                audiences: vec![AUDIENCE],
+                jwks: tokens::jwks_json(&[RSA.jwk()]),
+                ..Rule::default()
+            }],
+        })
+        .render()
 }
 
 fn valid() -> String {

@@ -7,23 +7,28 @@
 use host_tests::envoy::Options;
 use host_tests::http::{self, Response};
 use host_tests::lds::LdsEnvoy;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
-use host_tests::yaml_string_literal;
+use serde_json::{json, Value};
 
 const MARK: &str = "invalid plugin configuration:";
 
-/// One RequestAuthentication with one rule for `issuer`, keys inline; `extra` rule lines.
-fn policy(issuer: &str, key: &EcIssuer, extra: &str) -> String {
-    let jwks = tokens::jwks_json(&[key.jwk()]);
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\npolicies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: \
-         {{name: httpbin, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {}\n      \
-         jwks: {}\n{extra}",
-        yaml_string_literal(issuer),
-        yaml_string_literal(&jwks)
-    )
+/// One RequestAuthentication with one rule for `issuer`, keys inline; `extra` rule fields.
+fn policy(issuer: &str, key: &EcIssuer, extra: &[(&'static str, Value)]) -> String {
+    PluginConfig::new()
+        .policy(&Policy {
+            name: "httpbin",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: vec![Rule {
+                issuer: issuer.into(),
+                jwks: tokens::jwks_json(&[key.jwk()]),
+                extra: extra.to_vec(),
+                ..Rule::default()
+            }],
+        })
+        .render()
 }
 
 fn get(envoy: &LdsEnvoy, token: &str) -> Response {
@@ -77,7 +82,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
         concurrency: 2,
         ..Options::default()
     };
-    let mut envoy = LdsEnvoy::start(&policy(old_issuer, &old_key, ""), upstream.port, &options)
+    let mut envoy = LdsEnvoy::start(&policy(old_issuer, &old_key, &[]), upstream.port, &options)
         .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
     let port = envoy.envoy.port();
     // The old policy: its issuer passes, the new issuer is unknown to it.
@@ -93,7 +98,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
     let bad = policy(
         new_issuer,
         &new_key,
-        "      forwardOriginalToken: \"yes\"\n",
+        &[("forwardOriginalToken", json!("yes"))],
     );
     let log_before = envoy.envoy.log();
     assert!(!envoy.update(&bad), "Envoy took a bad plugin configuration");
@@ -130,7 +135,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
 
     // The same policy without the bad field: taken, and the new policy is what serves.
     assert!(
-        envoy.update(&policy(new_issuer, &new_key, "")),
+        envoy.update(&policy(new_issuer, &new_key, &[])),
         "Envoy rejected a good update:\n{}",
         envoy.envoy.log()
     );

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::tokens::{self, claims, EcIssuer};
-use host_tests::yaml_string_literal;
 use serde_json::json;
 
 const ISSUER: &str = "https://memory.example";
@@ -87,15 +87,20 @@ fn serve(mut conn: TcpStream) {
 
 fn plugin_config(keys: &[EcIssuer]) -> String {
     let jwks = tokens::jwks_json(&keys.iter().map(EcIssuer::jwk).collect::<Vec<_>>());
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\npolicies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: \
-         {{name: httpbin, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {}\n      \
-         jwks: {}\n      outputClaimToHeaders: [{{header: x-sub, claim: sub}}]\n      \
-         outputPayloadToHeader: x-payload\n",
-        yaml_string_literal(ISSUER),
-        yaml_string_literal(&jwks)
-    )
+    PluginConfig::new()
+        .policy(&Policy {
+            name: "httpbin",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: vec![Rule {
+                issuer: ISSUER.into(),
+                jwks,
+                claims: vec![("x-sub", "sub")],
+                payload_header: Some("x-payload"),
+                ..Rule::default()
+            }],
+        })
+        .render()
 }
 
 /// One request of the mix, by number: mostly valid tokens (rotating over all of them), every

@@ -6,20 +6,24 @@
 
 use host_tests::envoy::{render_config, Envoy, Options};
 use host_tests::http;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, RsaIssuer};
-use host_tests::yaml_string_literal;
 
 const ISSUER: &str = "https://example.com";
 
 /// A plugin config without `workload`: one policy in `foo` selecting `app=<app>`.
-fn config_for(app: &str, jwks: &str) -> String {
-    format!(
-        "policies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
-         metadata: {{name: p, namespace: foo}}\n  spec:\n    selector: {{matchLabels: {{app: {app}}}}}\n    \
-         jwtRules:\n    - issuer: {ISSUER}\n      jwks: {}\n",
-        yaml_string_literal(jwks)
-    )
+fn config_for(app: &'static str, jwks: &str) -> PluginConfig {
+    PluginConfig::new().without_workload().policy(&Policy {
+        name: "p",
+        namespace: "foo",
+        selector: Some(vec![("app", app)]),
+        rules: vec![Rule {
+            issuer: ISSUER.into(),
+            jwks: jwks.to_owned(),
+            ..Rule::default()
+        }],
+    })
 }
 
 fn with_node(node_yaml: &str, plugin: &str, upstream: u16) -> String {
@@ -38,7 +42,11 @@ fn workload_comes_from_node_metadata() {
 
     // The policy selects app=httpbin, which the node's LABELS carry: enforced.
     let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &config_for("httpbin", &jwks), upstream.port),
+        &with_node(
+            ISTIO_NODE,
+            &config_for("httpbin", &jwks).render(),
+            upstream.port,
+        ),
         &Options::default(),
     )
     .unwrap();
@@ -52,7 +60,11 @@ fn workload_comes_from_node_metadata() {
 
     // A selector the node's labels do not satisfy: not enforced.
     let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &config_for("other", &jwks), upstream.port),
+        &with_node(
+            ISTIO_NODE,
+            &config_for("other", &jwks).render(),
+            upstream.port,
+        ),
         &Options::default(),
     )
     .unwrap();
@@ -61,10 +73,7 @@ fn workload_comes_from_node_metadata() {
 
     // `workload: {namespace: foo}` without labels: the labels still come from the node, so the
     // app=httpbin policy is still enforced.
-    let plugin = format!(
-        "workload: {{namespace: foo}}\n{}",
-        config_for("httpbin", &jwks)
-    );
+    let plugin = config_for("httpbin", &jwks).workload("foo", &[]).render();
     let envoy = Envoy::start_config(
         &with_node(ISTIO_NODE, &plugin, upstream.port),
         &Options::default(),
@@ -79,10 +88,9 @@ fn workload_comes_from_node_metadata() {
     );
 
     // Each field `workload` in the plugin config gives wins over the node.
-    let plugin = format!(
-        "workload: {{namespace: foo, labels: {{app: other}}}}\n{}",
-        config_for("other", &jwks)
-    );
+    let plugin = config_for("other", &jwks)
+        .workload("foo", &[("app", "other")])
+        .render();
     let envoy = Envoy::start_config(
         &with_node(ISTIO_NODE, &plugin, upstream.port),
         &Options::default(),
@@ -99,7 +107,7 @@ fn no_workload_and_no_namespace_in_the_node_is_refused() {
         "node:\n  id: node-1\n  metadata:\n    LABELS: {app: httpbin}\n",
         "node:\n  id: node-1\n  metadata:\n    NAMESPACE: 7\n",
     ] {
-        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#), 9);
+        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#).render(), 9);
         let err = Envoy::start_config(&config, &Options::default())
             .err()
             .unwrap_or_else(|| panic!("Envoy started with node {node:?}"));

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use host_tests::envoy::{validate_template, Envoy, Options};
 use host_tests::http::{self, Response};
 use host_tests::jwks_server::{Behavior, JwksServer, DISCOVERY_PATH};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
 use host_tests::yaml_string_literal;
+use serde_json::{json, Value};
 
 const MSG_FETCH_FAILED: &str = "Jwks remote fetch is failed";
 const MSG_NO_KID: &str = "Jwks doesn't have key to match kid or alg from Jwt";
@@ -20,34 +22,28 @@ const MSG_BAD_SIGNATURE: &str = "Jwt verification fails";
 const TEMPLATE: &str = "mesh-authn-remote-jwks.yaml";
 
 /// One jwtRule fetching its keys: from `jwks_uri`, or by discovery when `None`.
-fn rule(issuer: &str, jwks_uri: Option<&str>, extra: &[&str]) -> String {
-    let mut s = format!("    - issuer: {}\n", yaml_string_literal(issuer));
-    if let Some(uri) = jwks_uri {
-        s.push_str(&format!("      jwksUri: {}\n", yaml_string_literal(uri)));
+fn rule(issuer: &str, jwks_uri: Option<&str>, extra: &[(&'static str, Value)]) -> Rule {
+    Rule {
+        issuer: issuer.into(),
+        jwks_uri: jwks_uri.map(str::to_owned),
+        extra: extra.to_vec(),
+        ..Rule::default()
     }
-    for line in extra {
-        s.push_str(&format!("      {line}\n"));
-    }
-    s
 }
 
 /// The plugin configuration: one RequestAuthentication with `rules`, the `jwks:` section with
-/// every server's authority mapped to the template's `jwks` cluster, plus `settings` lines.
-fn config(rules: &[String], servers: &[&JwksServer], settings: &[&str]) -> String {
-    let clusters: Vec<String> = servers
-        .iter()
-        .map(|s| format!("{}: jwks", yaml_string_literal(&s.authority())))
-        .collect();
-    let mut jwks = format!("jwks:\n  clusters: {{{}}}\n", clusters.join(", "));
-    for line in settings {
-        jwks.push_str(&format!("  {line}\n"));
-    }
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\n{jwks}policies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: \
-         {{name: remote, namespace: foo}}\n  spec:\n    jwtRules:\n{}",
-        rules.concat()
-    )
+/// every server's authority mapped to the template's `jwks` cluster, plus `settings`.
+fn config(rules: &[Rule], servers: &[&JwksServer], settings: &[(&str, Value)]) -> String {
+    let clusters: Vec<(String, &str)> = servers.iter().map(|s| (s.authority(), "jwks")).collect();
+    PluginConfig::new()
+        .jwks(&clusters, settings)
+        .policy(&Policy {
+            name: "remote",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: rules.to_vec(),
+        })
+        .render()
 }
 
 struct Running {
@@ -213,7 +209,7 @@ fn keys_are_refreshed_in_the_background() {
     let envoy = start(&config(
         &[rule(issuer, Some(&server.jwks_uri()), &[])],
         &[&server],
-        &["cacheDuration: 2s"],
+        &[("cacheDuration", json!("2s"))],
     ));
     let good = token(&key, issuer);
     assert_passed(&envoy.get(Some(&good)));
@@ -257,8 +253,8 @@ fn failed_fetches_fail_closed_without_keys_and_serve_stale_keys_with_them() {
     for (i, (name, _)) in modes.iter().enumerate() {
         // A short timeout where the server hangs; elsewhere the default, so that a slow 10 MiB
         // transfer on a loaded machine still ends as "too large", not as a timeout.
-        let timeout: &[&str] = if *name == "hang" {
-            &["timeout: 0.5s"]
+        let timeout: &[(&str, Value)] = if *name == "hang" {
+            &[("timeout", json!("0.5s"))]
         } else {
             &[]
         };
@@ -270,10 +266,10 @@ fn failed_fetches_fail_closed_without_keys_and_serve_stale_keys_with_them() {
         &rules,
         &servers,
         &[
-            "cacheDuration: 1s",
-            "maxStale: 60s",
-            "retryInitialInterval: 0.2s",
-            "retryMaxInterval: 0.4s",
+            ("cacheDuration", json!("1s")),
+            ("maxStale", json!("60s")),
+            ("retryInitialInterval", json!("0.2s")),
+            ("retryMaxInterval", json!("0.4s")),
         ],
     ));
     for (i, (name, _)) in modes.iter().enumerate() {
@@ -327,10 +323,10 @@ fn stale_keys_stop_serving_after_max_stale() {
         &[rule(issuer, Some(&server.jwks_uri()), &[])],
         &[&server],
         &[
-            "cacheDuration: 1s",
-            "maxStale: 1s",
-            "retryMaxInterval: 0.5s",
-            "retryInitialInterval: 0.25s",
+            ("cacheDuration", json!("1s")),
+            ("maxStale", json!("1s")),
+            ("retryMaxInterval", json!("0.5s")),
+            ("retryInitialInterval", json!("0.25s")),
         ],
     ));
     let good = token(&key, issuer);
@@ -360,7 +356,7 @@ fn rotation_is_picked_up_by_one_refetch_within_the_rate_limit() {
     let envoy = start(&config(
         &[rule(issuer, Some(&server.jwks_uri()), &[])],
         &[&server],
-        &["refetchInterval: 3s"],
+        &[("refetchInterval", json!("3s"))],
     ));
     assert_passed(&envoy.get(Some(&token(&k1, issuer))));
     assert_eq!(server.jwks_hits(), 1);
@@ -408,7 +404,10 @@ fn an_unknown_cluster_is_one_clear_log_line_and_fails_closed() {
     let envoy = start(&config(
         &[rule(issuer, Some(&server.jwks_uri()), &[])],
         &[],
-        &["retryInitialInterval: 0.1s", "retryMaxInterval: 0.2s"],
+        &[
+            ("retryInitialInterval", json!("0.1s")),
+            ("retryMaxInterval", json!("0.2s")),
+        ],
     ));
     let good = token(&key, issuer);
     for _ in 0..3 {
@@ -443,7 +442,7 @@ fn two_workers_fetch_once() {
     let issuer = "https://workers.example";
     let one = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
     let two = JwksServer::start(Behavior::Serve(jwks_of(&[&key])));
-    let settings = ["cacheDuration: 2s"];
+    let settings = [("cacheDuration", json!("2s"))];
     let envoy_one = start_with(
         &config(
             &[rule(issuer, Some(&one.jwks_uri()), &[])],
@@ -569,7 +568,11 @@ fn a_request_abandoned_while_waiting_is_forgotten() {
     let server = JwksServer::start(Behavior::Hang(Duration::from_millis(700)));
     let issuer = "https://abandon.example";
     let envoy = start(&config(
-        &[rule(issuer, Some(&server.jwks_uri()), &["timeout: 3s"])],
+        &[rule(
+            issuer,
+            Some(&server.jwks_uri()),
+            &[("timeout", json!("3s"))],
+        )],
         &[&server],
         &[],
     ));
@@ -649,17 +652,20 @@ fn a_jwks_trickled_byte_by_byte_fails_past_the_timeout_and_passes_within_it() {
                 rule(
                     "https://slow.example",
                     Some(&slow.jwks_uri()),
-                    &["timeout: 1s"],
+                    &[("timeout", json!("1s"))],
                 ),
                 rule(
                     "https://intime.example",
                     Some(&in_time.jwks_uri()),
-                    &["timeout: 10s"],
+                    &[("timeout", json!("10s"))],
                 ),
                 rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
             ],
             &[&slow, &in_time, &healthy],
-            &["retryInitialInterval: 5s", "retryMaxInterval: 10s"],
+            &[
+                ("retryInitialInterval", json!("5s")),
+                ("retryMaxInterval", json!("10s")),
+            ],
         ),
         2,
     );
@@ -709,7 +715,7 @@ fn a_different_key_set_on_every_fetch_causes_no_fetch_storm() {
                 rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
             ],
             &[&server, &healthy],
-            &["refetchInterval: 4s"],
+            &[("refetchInterval", json!("4s"))],
         ),
         2,
     );
@@ -779,11 +785,18 @@ fn a_jwks_server_killed_mid_response_fails_closed() {
     let envoy = start_with(
         &config(
             &[
-                rule(issuer, Some(&server.jwks_uri()), &["timeout: 30s"]),
+                rule(
+                    issuer,
+                    Some(&server.jwks_uri()),
+                    &[("timeout", json!("30s"))],
+                ),
                 rule(ALIVE_ISSUER, Some(&healthy.jwks_uri()), &[]),
             ],
             &[&server, &healthy],
-            &["retryInitialInterval: 0.2s", "retryMaxInterval: 0.4s"],
+            &[
+                ("retryInitialInterval", json!("0.2s")),
+                ("retryMaxInterval", json!("0.4s")),
+            ],
         ),
         2,
     );
@@ -980,8 +993,7 @@ fn records_forged_by_another_plugin_in_the_same_vm_id_are_not_trusted() {
 /// Envoy-fetch mode (`remote_jwks` for A), run side by side on the same requests.
 #[test]
 fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
-    use host_tests::istio_native::{self, Policy, Rule};
-    use serde_json::json;
+    use host_tests::istio_native;
 
     let a_key = EcIssuer::generate("a1");
     let b_key = EcIssuer::generate("b1");
@@ -992,17 +1004,17 @@ fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
     // Native: istiod's translation (rules sorted by issuer: A is origins-0), A's keys remote.
     let policy = Policy {
         name: "remote",
-        namespace: istio_native::WORKLOAD_NS,
+        namespace: WORKLOAD_NS,
         selector: None,
         rules: vec![
             Rule {
-                issuer: a_iss,
+                issuer: a_iss.into(),
                 jwks: jwks_of(&[&a_key]),
                 from_headers: vec![("x-a", "")],
                 ..Rule::default()
             },
             Rule {
-                issuer: b_iss,
+                issuer: b_iss.into(),
                 jwks: b_jwks.clone(),
                 ..Rule::default()
             },
@@ -1040,13 +1052,12 @@ fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
             rule(
                 a_iss,
                 Some(&hang.jwks_uri()),
-                &["fromHeaders: [{name: x-a}]", "timeout: 1s"],
+                &[
+                    ("fromHeaders", json!([{"name": "x-a"}])),
+                    ("timeout", json!("1s")),
+                ],
             ),
-            rule(
-                b_iss,
-                None,
-                &[&format!("jwks: {}", yaml_string_literal(&b_jwks))],
-            ),
+            rule(b_iss, None, &[("jwks", json!(b_jwks))]),
         ],
         &[&hang],
         &[],
@@ -1118,7 +1129,11 @@ fn symmetric_keys_in_a_fetched_set_are_refused_unless_allowed() {
     assert_eq!(envoy.log_count("ignoring 1 symmetric (`oct`) keys"), 1);
     drop(envoy);
 
-    let envoy = start(&config(&rules, &[&server], &["allowSymmetricKeys: true"]));
+    let envoy = start(&config(
+        &rules,
+        &[&server],
+        &[("allowSymmetricKeys", json!(true))],
+    ));
     assert_passed(&envoy.get(Some(&hs256)));
     assert_passed(&envoy.get(Some(&token(&key, issuer))));
 }
@@ -1135,9 +1150,9 @@ fn two_plugins_with_different_configurations_do_not_share_records() {
     let rules = [rule(
         issuer,
         Some(&server.jwks_uri()),
-        &["forwardOriginalToken: true"],
+        &[("forwardOriginalToken", json!(true))],
     )];
-    let first = config(&rules, &[&server], &["cacheDuration: 301s"]);
+    let first = config(&rules, &[&server], &[("cacheDuration", json!("301s"))]);
     let second = config(&rules, &[&server], &[]);
     let other = wasm_filter_yaml(
         "mesh-authn-other",

@@ -7,6 +7,7 @@
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, RsaIssuer};
 use host_tests::yaml_string_literal;
@@ -16,12 +17,19 @@ const ISS_B: &str = "https://b.example.com";
 
 /// A plugin configuration accepting tokens of `issuer` (signed by `key`) in `Authorization`.
 fn plugin_config(issuer: &str, key: &RsaIssuer) -> String {
-    format!(
-        "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
-         RequestAuthentication\n  metadata: {{name: p, namespace: foo}}\n  spec:\n    jwtRules:\n    \
-         - issuer: {issuer}\n      jwks: {}\n",
-        yaml_string_literal(&tokens::jwks_json(&[key.jwk()]))
-    )
+    PluginConfig::new()
+        .workload(WORKLOAD_NS, &[])
+        .policy(&Policy {
+            name: "p",
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules: vec![Rule {
+                issuer: issuer.into(),
+                jwks: tokens::jwks_json(&[key.jwk()]),
+                ..Rule::default()
+            }],
+        })
+        .render()
 }
 
 /// One listener on a kernel-chosen port with the filter configured by `plugin_config`.

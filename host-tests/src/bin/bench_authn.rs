@@ -189,7 +189,7 @@ fn main() {
         namespace: WORKLOAD_NS,
         selector: None,
         rules: vec![Rule {
-            issuer: ISS,
+            issuer: ISS.into(),
             audiences: vec![AUD],
             jwks,
             ..Rule::default()
