@@ -197,6 +197,12 @@ impl PluginConfig {
         self
     }
 
+    /// A top-level field other than `workload`, `jwks` and `policies` (`trustDomain`, ...).
+    pub fn set(mut self, key: &str, value: Value) -> PluginConfig {
+        self.fields.insert(key.to_owned(), value);
+        self
+    }
+
     /// Appends a RequestAuthentication.
     pub fn policy(mut self, policy: &Policy) -> PluginConfig {
         self.policies.push(policy.to_json());
