@@ -13,14 +13,14 @@
 //! +0.5 MiB after 20,000 requests, +0.02 MiB after 40,000).
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
 use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
+use host_tests::servers::AcceptLoop;
 use host_tests::tokens::{self, claims, EcIssuer};
 use serde_json::json;
 
@@ -34,32 +34,18 @@ const DISTINCT_TOKENS: usize = 2_000;
 /// upstream closes each connection: 240,000 upstream connections would measure the kernel).
 struct KeepAliveUpstream {
     port: u16,
-    stop: Arc<AtomicBool>,
+    _accept: AcceptLoop,
 }
 
 impl KeepAliveUpstream {
     fn start() -> KeepAliveUpstream {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                std::thread::spawn(move || serve(conn));
-            }
+        let accept = AcceptLoop::start(|conn| {
+            std::thread::spawn(move || serve(conn));
         });
-        KeepAliveUpstream { port, stop }
-    }
-}
-
-impl Drop for KeepAliveUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        KeepAliveUpstream {
+            port: accept.port,
+            _accept: accept,
+        }
     }
 }
 
