@@ -78,6 +78,27 @@ pub fn render_envoy_template(name: &str, values: &[(&str, &str)]) -> String {
     text
 }
 
+/// A fixture file's text, by its path from the workspace root (`host-tests/fixtures/...`,
+/// `filter/tests/fixtures/...`) or an absolute path. Panics naming the file: a missing
+/// fixture is a failed test, never an empty case list.
+pub fn fixture_text(path: impl AsRef<Path>) -> String {
+    let path = workspace_root().join(path);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))
+}
+
+/// A JSON fixture, as [`fixture_text`] finds it.
+pub fn fixture_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    serde_json::from_str(&fixture_text(path))
+        .unwrap_or_else(|e| panic!("the fixture {} is not JSON: {e}", path.display()))
+}
+
+/// The Istio e2e test tokens and key set (`host-tests/fixtures/istio_common_jwt.json`).
+pub fn istio_common_jwt() -> serde_json::Value {
+    fixture_json("host-tests/fixtures/istio_common_jwt.json")
+}
+
 /// A string as a JSON string literal, which YAML reads as the same string: how the plugin
 /// configuration is put into an Envoy config's `configuration.value`.
 pub fn yaml_string_literal(s: &str) -> String {

@@ -1274,8 +1274,7 @@ fn required_requests() -> Vec<Req> {
 /// Istio's own e2e test tokens and key set (fixtures/istio_common_jwt.json) under Istio's
 /// `authn-only.yaml.tmpl` shape: two issuers writing the same payload header.
 fn istio_fixture() -> Value {
-    let path = host_tests::workspace_root().join("host-tests/fixtures/istio_common_jwt.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    host_tests::istio_common_jwt()
 }
 
 fn istio_token(name: &str) -> String {

@@ -8,13 +8,9 @@
 
 use host_tests::envoy::Envoy;
 use host_tests::http::{self, Response};
+use host_tests::istio_common_jwt as fixture;
 use host_tests::servers::EchoUpstream;
 use serde_json::{json, Value};
-
-fn fixture() -> Value {
-    let path = host_tests::workspace_root().join("host-tests/fixtures/istio_common_jwt.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn token(name: &str) -> String {
     fixture()["tokens"][name].as_str().unwrap().to_owned()
