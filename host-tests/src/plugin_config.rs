@@ -91,6 +91,16 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// `name` in the workload's namespace, no selector: it applies to the workload.
+    pub fn new(name: &'static str, rules: Vec<Rule>) -> Policy {
+        Policy {
+            name,
+            namespace: WORKLOAD_NS,
+            selector: None,
+            rules,
+        }
+    }
+
     /// The resource as JSON.
     pub fn to_json(&self) -> Value {
         let mut spec =

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http::{self, Response};
-use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::{EchoUpstream, StaticServer};
 use host_tests::tokens::{self, claims, now, RsaIssuer};
 use serde_json::json;
@@ -31,17 +31,15 @@ static ATTACKER: LazyLock<RsaIssuer> = LazyLock::new(|| RsaIssuer::generate("att
 
 fn plugin_config() -> String {
     PluginConfig::new()
-        .policy(&Policy {
-            name: "httpbin",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![Rule {
+        .policy(&Policy::new(
+            "httpbin",
+            vec![Rule {
                 issuer: ISSUER.into(),
                 audiences: vec![AUDIENCE],
                 jwks: tokens::jwks_json(&[RSA.jwk()]),
                 ..Rule::default()
             }],
-        })
+        ))
         .render()
 }
 

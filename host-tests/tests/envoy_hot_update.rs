@@ -7,7 +7,7 @@
 use host_tests::envoy::Options;
 use host_tests::http::{self, Response};
 use host_tests::lds::LdsEnvoy;
-use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
 use serde_json::{json, Value};
@@ -17,17 +17,15 @@ const MARK: &str = "invalid plugin configuration:";
 /// One RequestAuthentication with one rule for `issuer`, keys inline; `extra` rule fields.
 fn policy(issuer: &str, key: &EcIssuer, extra: &[(&'static str, Value)]) -> String {
     PluginConfig::new()
-        .policy(&Policy {
-            name: "httpbin",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![Rule {
+        .policy(&Policy::new(
+            "httpbin",
+            vec![Rule {
                 issuer: issuer.into(),
                 jwks: tokens::jwks_json(&[key.jwk()]),
                 extra: extra.to_vec(),
                 ..Rule::default()
             }],
-        })
+        ))
         .render()
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
-use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::AcceptLoop;
 use host_tests::tokens::{self, claims, EcIssuer};
 use serde_json::json;
@@ -74,18 +74,16 @@ fn serve(mut conn: TcpStream) {
 fn plugin_config(keys: &[EcIssuer]) -> String {
     let jwks = tokens::jwks_json(&keys.iter().map(EcIssuer::jwk).collect::<Vec<_>>());
     PluginConfig::new()
-        .policy(&Policy {
-            name: "httpbin",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![Rule {
+        .policy(&Policy::new(
+            "httpbin",
+            vec![Rule {
                 issuer: ISSUER.into(),
                 jwks,
                 claims: vec![("x-sub", "sub")],
                 payload_header: Some("x-payload"),
                 ..Rule::default()
             }],
-        })
+        ))
         .render()
 }
 

@@ -128,15 +128,13 @@ fn counters_by_outcome_reason_and_issuer() {
     };
     let config = PluginConfig::new()
         .workload(WORKLOAD_NS, &[])
-        .policy(&Policy {
-            name: "p",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![
+        .policy(&Policy::new(
+            "p",
+            vec![
                 rule("https://a.example.com", &a, "x-a"),
                 rule("https://b.example.com", &b, "x-b"),
             ],
-        })
+        ))
         .render();
     let upstream = EchoUpstream::start();
     let envoy = Envoy::start(&config, upstream.port).unwrap();
@@ -235,16 +233,14 @@ fn peer_and_jwt_denials_are_counted_alike() {
                 "mtls": {"mode": "PERMISSIVE"},
                 "portLevelMtls": ports,
             })))
-            .policy(&Policy {
-                name: "jwt",
-                namespace: WORKLOAD_NS,
-                selector: None,
-                rules: vec![Rule {
+            .policy(&Policy::new(
+                "jwt",
+                vec![Rule {
                     issuer: iss.into(),
                     jwks: jwks.clone(),
                     ..Rule::default()
                 }],
-            })
+            ))
             .render()
     };
     let upstream = EchoUpstream::start();
@@ -350,15 +346,13 @@ fn requests_decided_after_a_key_fetch_are_counted_once() {
             &[(good.authority(), "jwks"), (failing.authority(), "jwks")],
             &[],
         )
-        .policy(&Policy {
-            name: "remote",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![
+        .policy(&Policy::new(
+            "remote",
+            vec![
                 rule("https://good.example", &good),
                 rule("https://failing.example", &failing),
             ],
-        })
+        ))
         .render();
     let upstream = EchoUpstream::start();
     let options = Options {

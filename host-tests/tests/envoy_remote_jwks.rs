@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use host_tests::envoy::{validate_template, Envoy, Options};
 use host_tests::http::{self, Response};
 use host_tests::jwks_server::{Behavior, JwksServer, DISCOVERY_PATH};
-use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
 use host_tests::yaml_string_literal;
@@ -37,12 +37,7 @@ fn config(rules: &[Rule], servers: &[&JwksServer], settings: &[(&str, Value)]) -
     let clusters: Vec<(String, &str)> = servers.iter().map(|s| (s.authority(), "jwks")).collect();
     PluginConfig::new()
         .jwks(&clusters, settings)
-        .policy(&Policy {
-            name: "remote",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: rules.to_vec(),
-        })
+        .policy(&Policy::new("remote", rules.to_vec()))
         .render()
 }
 
@@ -1002,11 +997,9 @@ fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
     let b_jwks = jwks_of(&[&b_key]);
 
     // Native: istiod's translation (rules sorted by issuer: A is origins-0), A's keys remote.
-    let policy = Policy {
-        name: "remote",
-        namespace: WORKLOAD_NS,
-        selector: None,
-        rules: vec![
+    let policy = Policy::new(
+        "remote",
+        vec![
             Rule {
                 issuer: a_iss.into(),
                 jwks: jwks_of(&[&a_key]),
@@ -1019,7 +1012,7 @@ fn a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token() {
                 ..Rule::default()
             },
         ],
-    };
+    );
     let mut jwt_authn = istio_native::native_jwt_authn(&[policy]).unwrap();
     let a = &mut jwt_authn["typed_config"]["providers"]["origins-0"];
     assert_eq!(a["issuer"], a_iss);

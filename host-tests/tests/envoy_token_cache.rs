@@ -41,16 +41,14 @@ fn a_cached_token_stops_passing_when_it_expires() {
     let key = EcIssuer::generate("k1");
     let iss = "https://cache-exp.example";
     let upstream = EchoUpstream::start();
-    let policies = vec![Policy {
-        name: "exp",
-        namespace: WORKLOAD_NS,
-        selector: None,
-        rules: vec![Rule {
+    let policies = vec![Policy::new(
+        "exp",
+        vec![Rule {
             issuer: iss.into(),
             jwks: tokens::jwks_json(&[key.jwk()]),
             ..Rule::default()
         }],
-    }];
+    )];
     let envoy = Envoy::start(&plugin_config(&policies), upstream.port).unwrap();
     // Expired 57 s ago: inside Envoy's 60 s skew for about 3 more seconds.
     let token = key.mint(claims(iss, None, -57));
@@ -77,16 +75,14 @@ fn a_cached_token_stops_passing_when_its_key_is_replaced() {
             &[(server.authority(), "jwks")],
             &[("cacheDuration", json!("1s"))],
         )
-        .policy(&Policy {
-            name: "r",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![Rule {
+        .policy(&Policy::new(
+            "r",
+            vec![Rule {
                 issuer: iss.into(),
                 jwks_uri: Some(server.jwks_uri()),
                 ..Rule::default()
             }],
-        })
+        ))
         .render();
     let upstream = EchoUpstream::start();
     let options = Options {

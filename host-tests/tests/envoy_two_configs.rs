@@ -19,16 +19,14 @@ const ISS_B: &str = "https://b.example.com";
 fn plugin_config(issuer: &str, key: &RsaIssuer) -> String {
     PluginConfig::new()
         .workload(WORKLOAD_NS, &[])
-        .policy(&Policy {
-            name: "p",
-            namespace: WORKLOAD_NS,
-            selector: None,
-            rules: vec![Rule {
+        .policy(&Policy::new(
+            "p",
+            vec![Rule {
                 issuer: issuer.into(),
                 jwks: tokens::jwks_json(&[key.jwk()]),
                 ..Rule::default()
             }],
-        })
+        ))
         .render()
 }
 
