@@ -230,6 +230,13 @@ impl PluginConfig {
         self
     }
 
+    /// Appends a resource the typed policies do not model (another `apiVersion`, more
+    /// metadata), as the resource has it.
+    pub fn raw_policy(mut self, resource: Value) -> PluginConfig {
+        self.policies.push(resource);
+        self
+    }
+
     /// The configuration as the text Envoy passes to the filter.
     pub fn render(&self) -> String {
         let mut v = self.fields.clone();
