@@ -9,6 +9,7 @@
 use host_tests::envoy::Envoy;
 use host_tests::http::{self, Response};
 use host_tests::istio_common_jwt as fixture;
+use host_tests::plugin_config::PluginConfig;
 use host_tests::servers::EchoUpstream;
 use serde_json::{json, Value};
 
@@ -46,11 +47,10 @@ fn policy(name: &str, rules: Value) -> Value {
 }
 
 fn start(policies: &[Value], upstream: &EchoUpstream) -> Envoy {
-    let config = json!({
-        "workload": {"namespace": "foo", "labels": {"app": "httpbin"}},
-        "policies": policies,
-    });
-    Envoy::start(&config.to_string(), upstream.port).unwrap()
+    let config = policies
+        .iter()
+        .fold(PluginConfig::new(), |c, p| c.raw_policy(p.clone()));
+    Envoy::start(&config.render(), upstream.port).unwrap()
 }
 
 fn upstream_header(r: &Response, name: &str) -> Vec<String> {
