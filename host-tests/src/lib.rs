@@ -25,19 +25,26 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The command that builds the artifact, for error messages.
-pub const BUILD_WASM: &str = "cargo build -p mesh-authn --release --target wasm32-wasip1";
-
-/// The release `.wasm`. Panics with the build command when it is missing: a test never
-/// silently runs against nothing.
-pub fn wasm_path() -> PathBuf {
-    let path = workspace_root().join("target/wasm32-wasip1/release/mesh_authn.wasm");
+/// The release `.wasm` of the workspace package `package` (`mesh-authn`, or a test-only
+/// plugin: `crypto-probe`, `shared-data-writer`, `noop-filter`). Panics with the build command
+/// when it is missing: a test never silently runs against nothing.
+pub fn built_wasm(package: &str) -> PathBuf {
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    let path = workspace_root()
+        .join("target/wasm32-wasip1/release")
+        .join(file);
     assert!(
         path.is_file(),
-        "{} is missing: run `{BUILD_WASM}` (make test does)",
+        "{} is missing: run `cargo build -p {package} --release --target wasm32-wasip1` \
+         (`make wasm` builds the filter and the test plugins, `make bench` the no-op filter)",
         path.display()
     );
     path
+}
+
+/// The release `.wasm` of the filter ([`built_wasm`]).
+pub fn wasm_path() -> PathBuf {
+    built_wasm("mesh-authn")
 }
 
 /// The Envoy binary: `$ENVOY_BIN`, else `.venv/bin/envoy` as `make envoy` installs it.

@@ -7,18 +7,9 @@ use crate::envoy::{Envoy, Options};
 use crate::{render_envoy_template, workspace_root, yaml_string_literal};
 use std::path::{Path, PathBuf};
 
-/// How to build the probe.
-pub const BUILD_PROBE: &str = "cargo build -p crypto-probe --release --target wasm32-wasip1";
-
 /// The built probe; panics with the build command when it is missing.
 pub fn probe_wasm() -> PathBuf {
-    let path = workspace_root().join("target/wasm32-wasip1/release/crypto_probe.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `{BUILD_PROBE}` (make test does)",
-        path.display()
-    );
-    path
+    crate::built_wasm("crypto-probe")
 }
 
 fn fixture(path: &str) -> Value {

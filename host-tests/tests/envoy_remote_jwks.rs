@@ -828,15 +828,7 @@ fn a_jwks_server_killed_mid_response_fails_closed() {
 
 /// The test-only hostile neighbour (`host-tests/shared-data-writer`), built by `make wasm`.
 fn shared_data_writer_wasm() -> std::path::PathBuf {
-    let path =
-        host_tests::workspace_root().join("target/wasm32-wasip1/release/shared_data_writer.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p shared-data-writer --release --target \
-         wasm32-wasip1` (make wasm does)",
-        path.display()
-    );
-    path
+    host_tests::built_wasm("shared-data-writer")
 }
 
 /// A Wasm HTTP filter in the template's indentation, with `vm_id: mesh-authn` (the same
