@@ -318,6 +318,28 @@ impl Envoy {
         })
     }
 
+    /// Asserts that each stat of `want` (full names) has its value; on a mismatch the message
+    /// lists every mismatch and the `/stats` lines containing any of `shown`.
+    pub fn assert_stats(&self, want: &[(String, u64)], shown: &[&str]) {
+        let wrong: Vec<String> = want
+            .iter()
+            .filter_map(|(name, value)| {
+                let got = self.stat(name);
+                (got != Some(*value)).then(|| format!("{name}: want {value}, got {got:?}"))
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{}\n/stats:\n{}",
+            wrong.join("\n"),
+            self.stats()
+                .lines()
+                .filter(|l| shown.iter().any(|s| l.contains(s)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

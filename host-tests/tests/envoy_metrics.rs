@@ -94,25 +94,11 @@ fn assert_readme_lists_exactly_the_counters(envoy: &Envoy, issuers: &[&str]) {
 
 /// Compares `wasmcustom.mesh_authn.<name>` with each expected value.
 fn assert_counters(envoy: &Envoy, want: &[(&str, u64)]) {
-    let mut wrong = Vec::new();
-    for (name, value) in want {
-        let full = format!("wasmcustom.mesh_authn.{name}");
-        let got = envoy.stat(&full);
-        if got != Some(*value) {
-            wrong.push(format!("{full}: want {value}, got {got:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{}\n/stats:\n{}",
-        wrong.join("\n"),
-        envoy
-            .stats()
-            .lines()
-            .filter(|l| l.contains("mesh_authn"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let want: Vec<(String, u64)> = want
+        .iter()
+        .map(|(name, value)| (format!("wasmcustom.mesh_authn.{name}"), *value))
+        .collect();
+    envoy.assert_stats(&want, &["mesh_authn"]);
 }
 
 #[test]

@@ -179,30 +179,14 @@ fn two_listeners_one_vm_decide_and_count_by_their_own_configuration() {
         ("denied.jwt_unknown_issuer", 3),
         ("denied.jwt_expired", 1),
     ];
-    let mut wrong = Vec::new();
-    let want = want
+    let want: Vec<(String, u64)> = want
         .iter()
         .map(|(name, value)| (format!("wasmcustom.mesh_authn.{name}"), *value))
         // Envoy's own per-listener numbers tell the listeners apart (README "Counters").
         .chain([
             ("http.listener_a.downstream_rq_4xx".to_owned(), 2),
             ("http.listener_b.downstream_rq_4xx".to_owned(), 2),
-        ]);
-    for (full, value) in want {
-        let got = envoy.stat(&full);
-        if got != Some(value) {
-            wrong.push(format!("{full}: want {value}, got {got:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{}\n/stats:\n{}",
-        wrong.join("\n"),
-        envoy
-            .stats()
-            .lines()
-            .filter(|l| l.contains("mesh_authn") || l.contains("downstream_rq_4xx"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+        ])
+        .collect();
+    envoy.assert_stats(&want, &["mesh_authn", "downstream_rq_4xx"]);
 }
