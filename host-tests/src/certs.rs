@@ -2,13 +2,6 @@
 //! server certificate for `localhost`/127.0.0.1, client certificates with SPIFFE URI SANs, one
 //! without any URI SAN, and one from a CA Envoy does not trust.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 
 use rcgen::{

@@ -1,13 +1,6 @@
 //! Runs the real Envoy with the built `.wasm`, from the `envoy/mesh-authn.yaml` template, on
 //! ports the kernel chooses (read back from the admin API, so there is no race on a port).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -173,13 +166,17 @@ fn render_config_with(plugin_config_yaml: &str, upstream_port: u16, options: &Op
     crate::render_envoy_template(&options.template, &values)
 }
 
-/// A running Envoy; killed (and waited for) on drop.
+/// A running Envoy; on drop, checked for failed VMs, then killed and waited for
+/// ([`Envoy::teardown`]).
 pub struct Envoy {
     child: Child,
     port: u16,
     admin_port: u16,
     log_path: PathBuf,
     dir: TempDir,
+    /// Set by [`Envoy::stop`]: the test ended Envoy itself, so its exit is no failure.
+    stopped: bool,
+    torn_down: bool,
 }
 
 impl Envoy {
@@ -232,10 +229,14 @@ impl Envoy {
             admin_port: 0,
             log_path,
             dir,
+            stopped: false,
+            torn_down: false,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = envoy.child.try_wait() {
+                // The start error says it all: no teardown check on top.
+                envoy.torn_down = true;
                 return Err(StartError {
                     status: Some(status),
                     reason: format!("Envoy exited during start-up with {status}"),
@@ -243,6 +244,7 @@ impl Envoy {
                 });
             }
             if Instant::now() > deadline {
+                envoy.torn_down = true;
                 let _ = envoy.child.kill();
                 let status = envoy.child.wait().ok();
                 return Err(StartError {
@@ -316,6 +318,28 @@ impl Envoy {
         })
     }
 
+    /// Asserts that each stat of `want` (full names) has its value; on a mismatch the message
+    /// lists every mismatch and the `/stats` lines containing any of `shown`.
+    pub fn assert_stats(&self, want: &[(String, u64)], shown: &[&str]) {
+        let wrong: Vec<String> = want
+            .iter()
+            .filter_map(|(name, value)| {
+                let got = self.stat(name);
+                (got != Some(*value)).then(|| format!("{name}: want {value}, got {got:?}"))
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{}\n/stats:\n{}",
+            wrong.join("\n"),
+            self.stats()
+                .lines()
+                .filter(|l| shown.iter().any(|s| l.contains(s)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -323,17 +347,65 @@ impl Envoy {
 
     /// Kills Envoy and waits for it (also done on drop).
     pub fn stop(&mut self) {
+        self.stopped = true;
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
     }
-}
 
-impl Drop for Envoy {
-    fn drop(&mut self) {
+    /// What shows that a Wasm VM failed, so far: a panic or a VM failure in the log, a
+    /// `wasm.*` stat counting failures, crashes or VM reloads that is not 0, Envoy gone without
+    /// [`Envoy::stop`]. Empty when there is none. A dead VM answers only on its own worker, so
+    /// a test's own requests can miss it; every test gets this check when its Envoy is dropped.
+    ///
+    /// A configuration the filter refused (Envoy's "Wasm VM failed Failed to configure base
+    /// Wasm plugin", as when a hot update is rejected) is no VM failure: the tests that send
+    /// one check the refusal themselves.
+    pub fn vm_failures(&mut self) -> Vec<String> {
+        let mut failures = Vec::new();
+        for line in self.log().lines() {
+            let lower = line.to_ascii_lowercase();
+            let vm_failed = lower.contains("wasm vm failed")
+                && !lower.contains("wasm vm failed failed to configure base wasm plugin");
+            if line.contains("panicked") || vm_failed {
+                failures.push(format!("log: {line}"));
+            }
+        }
+        if self.is_running() {
+            let stats = self.stats();
+            for line in stats.lines().filter(|l| l.starts_with("wasm.")) {
+                let Some((name, value)) = line.split_once(": ") else {
+                    continue;
+                };
+                let counts_failures =
+                    name.contains("fail") || name.contains("crash") || name.contains("vm_reload");
+                if counts_failures && value.trim() != "0" {
+                    failures.push(format!("stat {line}"));
+                }
+            }
+        } else if !self.stopped {
+            let status = self.child.try_wait().ok().flatten();
+            failures.push(format!("Envoy exited during the test ({status:?})"));
+        }
+        failures
+    }
+
+    /// The teardown every test that starts an Envoy gets (on drop; a wrapper that must clean
+    /// up after Envoy calls it first): no VM failed, unless the test is already failing; then
+    /// Envoy is stopped and, when the test failed, the end of its log shown. Runs once.
+    pub fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        let failures = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            self.vm_failures()
+        };
         self.stop();
-        if std::thread::panicking() {
+        if std::thread::panicking() || !failures.is_empty() {
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(80).collect();
             eprintln!(
@@ -345,6 +417,17 @@ impl Drop for Envoy {
             }
             eprintln!("---- end of Envoy's log ----");
         }
+        assert!(
+            failures.is_empty(),
+            "a VM failed during the test:\n{}",
+            failures.join("\n")
+        );
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 
@@ -422,4 +505,44 @@ pub fn validate_template_with(
     let config = render_config_with(plugin_config_yaml, upstream_port, &options);
     std::fs::write(&path, config).expect("write config");
     validate(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin configuration whose workload namespace the filter logs at start-up.
+    fn config_logging(namespace: &str) -> String {
+        format!("workload: {{namespace: {namespace}, labels: {{app: httpbin}}}}\npolicies: []\n")
+    }
+
+    #[test]
+    fn control_a_healthy_envoy_passes_its_teardown() {
+        let envoy = Envoy::start(&config_logging("foo"), 9).unwrap();
+        drop(envoy);
+    }
+
+    // The filter logs "configured: workload panicked/…": to the teardown, that is a panic.
+    #[test]
+    #[should_panic(expected = "a VM failed during the test:\nlog: ")]
+    fn the_teardown_fails_a_test_whose_log_shows_a_panic() {
+        let envoy = Envoy::start(&config_logging("panicked"), 9).unwrap();
+        assert!(envoy.log().contains("configured: workload panicked"));
+        drop(envoy);
+    }
+
+    #[test]
+    #[should_panic(expected = "a VM failed during the test:\nEnvoy exited during the test")]
+    fn the_teardown_fails_a_test_whose_envoy_died() {
+        let mut envoy = Envoy::start(&config_logging("foo"), 9).unwrap();
+        let pid = libc::pid_t::try_from(envoy.pid()).unwrap();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while envoy.is_running() {
+            assert!(Instant::now() < deadline, "Envoy outlived SIGKILL");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(envoy);
+    }
 }

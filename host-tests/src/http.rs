@@ -2,13 +2,6 @@
 //! headers go on the wire exactly as given, in order, duplicates and odd spellings included.
 //! One request per connection (`Connection: close`), the response read until EOF.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;

@@ -4,102 +4,23 @@
 //! reference §1.3), written independently of the filter's code. Used by the differential test
 //! and the side-by-side benchmark, plus Envoy bootstraps for both.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
-/// One `JWTRule`, with the fields the tests and benchmarks vary.
-#[derive(Clone, Default)]
-pub struct Rule {
-    pub issuer: &'static str,
-    pub audiences: Vec<&'static str>,
-    pub jwks: String,
-    pub from_headers: Vec<(&'static str, &'static str)>,
-    pub from_params: Vec<&'static str>,
-    pub from_cookies: Vec<&'static str>,
-    pub forward: bool,
-    pub payload_header: Option<&'static str>,
-    pub claims: Vec<(&'static str, &'static str)>,
-    pub required: bool,
-}
+use crate::plugin_config::PluginConfig;
+pub use crate::plugin_config::{Policy, Rule, WORKLOAD_NS};
 
-/// One `RequestAuthentication` resource.
-pub struct Policy {
-    pub name: &'static str,
-    pub namespace: &'static str,
-    pub selector: Option<Vec<(&'static str, &'static str)>>,
-    pub rules: Vec<Rule>,
-}
-
-/// The workload's namespace.
-pub const WORKLOAD_NS: &str = "foo";
 /// The workload's labels.
 pub const WORKLOAD_LABELS: &[(&str, &str)] = &[("app", "httpbin"), ("version", "v1")];
 /// Istio's root namespace.
 pub const ROOT_NS: &str = "istio-system";
 
-/// The rule as `spec.jwtRules[]` JSON.
-pub fn rule_json(r: &Rule) -> Value {
-    let mut v = json!({"issuer": r.issuer, "jwks": r.jwks});
-    if !r.audiences.is_empty() {
-        v["audiences"] = json!(r.audiences);
-    }
-    if !r.from_headers.is_empty() {
-        v["fromHeaders"] = r
-            .from_headers
-            .iter()
-            .map(|(n, p)| json!({"name": n, "prefix": p}))
-            .collect();
-    }
-    if !r.from_params.is_empty() {
-        v["fromParams"] = json!(r.from_params);
-    }
-    if !r.from_cookies.is_empty() {
-        v["fromCookies"] = json!(r.from_cookies);
-    }
-    if r.forward {
-        v["forwardOriginalToken"] = json!(true);
-    }
-    if let Some(h) = r.payload_header {
-        v["outputPayloadToHeader"] = json!(h);
-    }
-    if !r.claims.is_empty() {
-        v["outputClaimToHeaders"] = r
-            .claims
-            .iter()
-            .map(|(h, c)| json!({"header": h, "claim": c}))
-            .collect();
-    }
-    if r.required {
-        v["presence"] = json!("REQUIRED");
-    }
-    v
-}
-
-/// The plugin configuration: the policies as `kubectl get -o json` would print them.
+/// The plugin configuration for the workload modelled here (`foo`, [`WORKLOAD_LABELS`]) with
+/// `policies`.
 pub fn plugin_config(policies: &[Policy]) -> String {
-    let labels: BTreeMap<_, _> = WORKLOAD_LABELS.iter().copied().collect();
-    let resources: Vec<Value> = policies
-        .iter()
-        .map(|p| {
-            let mut spec = json!({"jwtRules": p.rules.iter().map(rule_json).collect::<Vec<_>>()});
-            if let Some(sel) = &p.selector {
-                let m: BTreeMap<_, _> = sel.iter().copied().collect();
-                spec["selector"] = json!({"matchLabels": m});
-            }
-            json!({
-                "apiVersion": "security.istio.io/v1",
-                "kind": "RequestAuthentication",
-                "metadata": {"name": p.name, "namespace": p.namespace},
-                "spec": spec,
-            })
-        })
-        .collect();
-    json!({
-        "workload": {"namespace": WORKLOAD_NS, "labels": labels},
-        "policies": resources,
-    })
-    .to_string()
+    PluginConfig::new()
+        .workload(WORKLOAD_NS, WORKLOAD_LABELS)
+        .policies(policies)
+        .render()
 }
 
 /// istiod's scoping, written independently: policies in the workload's namespace or the root
@@ -119,7 +40,7 @@ pub fn applicable_rules(policies: &[Policy]) -> Vec<Rule> {
         }
     }
     // newPolicyApplier: sorted by issuer (a stable sort keeps document order for ties).
-    rules.sort_by(|a, b| a.issuer.cmp(b.issuer));
+    rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
     rules
 }
 

@@ -3,20 +3,13 @@
 //! connection closed mid-response, a body trickled byte by byte, a different key set on every
 //! hit), to rotate its keys, and to die in the middle of a response ([`JwksServer::kill`]).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::servers::AcceptLoop;
 
 /// The JWKS path served.
 pub const JWKS_PATH: &str = "/jwks";
@@ -56,44 +49,30 @@ struct State {
 pub struct JwksServer {
     pub port: u16,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    accept: AcceptLoop,
 }
 
 impl JwksServer {
     /// Starts serving `behavior` at [`JWKS_PATH`] and a discovery document at
     /// [`DISCOVERY_PATH`] whose `jwks_uri` is this server's [`JWKS_PATH`].
     pub fn start(behavior: Behavior) -> JwksServer {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             behavior,
             hits: BTreeMap::new(),
             conns: Vec::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    if let Ok(c) = conn.try_clone() {
-                        state.lock().unwrap().conns.push(c);
-                    }
-                    let state = Arc::clone(&state);
-                    std::thread::spawn(move || serve(conn, &state, port));
-                }
-            })
-        };
+        let shared = Arc::clone(&state);
+        let accept = AcceptLoop::start(move |conn| {
+            if let Ok(c) = conn.try_clone() {
+                shared.lock().unwrap().conns.push(c);
+            }
+            let state = Arc::clone(&shared);
+            std::thread::spawn(move || serve(conn, &state));
+        });
         JwksServer {
-            port,
+            port: accept.port,
             state,
-            stop,
-            thread: Some(thread),
+            accept,
         }
     }
 
@@ -150,29 +129,15 @@ impl JwksServer {
     /// The server dies: it stops listening (later connections are refused) and every open
     /// connection is cut, whatever it was sending.
     pub fn kill(&mut self) {
-        self.stop_listening();
+        self.accept.stop();
         for conn in self.state.lock().unwrap().conns.drain(..) {
             let _ = conn.shutdown(Shutdown::Both);
         }
     }
-
-    fn stop_listening(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        self.stop_listening();
-    }
-}
-
-fn serve(mut conn: TcpStream, state: &Mutex<State>, port: u16) {
+fn serve(mut conn: TcpStream, state: &Mutex<State>) {
+    let port = conn.local_addr().map(|a| a.port()).unwrap_or_default();
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

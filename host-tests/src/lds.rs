@@ -2,13 +2,6 @@
 //! updates: the listener is the `ingress` listener of `envoy/mesh-authn.yaml` with a given
 //! plugin configuration, written as a DiscoveryResponse and replaced by an atomic rename.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -130,7 +123,7 @@ impl LdsEnvoy {
 
 impl Drop for LdsEnvoy {
     fn drop(&mut self) {
-        self.envoy.stop();
+        self.envoy.teardown();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

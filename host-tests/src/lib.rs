@@ -1,14 +1,6 @@
 //! Shared helpers for tests and tools that run on the host against the real artifacts: the
 //! built `.wasm` and a real Envoy binary.
 
-// Test tooling, not the shipped filter: failing loudly is what it should do.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 pub mod certs;
 pub mod envoy;
 pub mod http;
@@ -16,6 +8,7 @@ pub mod istio_native;
 pub mod jwks_server;
 pub mod lds;
 pub mod mtls_envoy;
+pub mod plugin_config;
 pub mod probe;
 pub mod readme;
 pub mod servers;
@@ -32,19 +25,26 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The command that builds the artifact, for error messages.
-pub const BUILD_WASM: &str = "cargo build -p mesh-authn --release --target wasm32-wasip1";
-
-/// The release `.wasm`. Panics with the build command when it is missing: a test never
-/// silently runs against nothing.
-pub fn wasm_path() -> PathBuf {
-    let path = workspace_root().join("target/wasm32-wasip1/release/mesh_authn.wasm");
+/// The release `.wasm` of the workspace package `package` (`mesh-authn`, or a test-only
+/// plugin: `crypto-probe`, `shared-data-writer`, `noop-filter`). Panics with the build command
+/// when it is missing: a test never silently runs against nothing.
+pub fn built_wasm(package: &str) -> PathBuf {
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    let path = workspace_root()
+        .join("target/wasm32-wasip1/release")
+        .join(file);
     assert!(
         path.is_file(),
-        "{} is missing: run `{BUILD_WASM}` (make test does)",
+        "{} is missing: run `cargo build -p {package} --release --target wasm32-wasip1` \
+         (`make wasm` builds the filter and the test plugins, `make bench` the no-op filter)",
         path.display()
     );
     path
+}
+
+/// The release `.wasm` of the filter ([`built_wasm`]).
+pub fn wasm_path() -> PathBuf {
+    built_wasm("mesh-authn")
 }
 
 /// The Envoy binary: `$ENVOY_BIN`, else `.venv/bin/envoy` as `make envoy` installs it.
@@ -83,6 +83,27 @@ pub fn render_envoy_template(name: &str, values: &[(&str, &str)]) -> String {
         "unfilled placeholder in envoy/{name}: {body}"
     );
     text
+}
+
+/// A fixture file's text, by its path from the workspace root (`host-tests/fixtures/...`,
+/// `filter/tests/fixtures/...`) or an absolute path. Panics naming the file: a missing
+/// fixture is a failed test, never an empty case list.
+pub fn fixture_text(path: impl AsRef<Path>) -> String {
+    let path = workspace_root().join(path);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))
+}
+
+/// A JSON fixture, as [`fixture_text`] finds it.
+pub fn fixture_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    serde_json::from_str(&fixture_text(path))
+        .unwrap_or_else(|e| panic!("the fixture {} is not JSON: {e}", path.display()))
+}
+
+/// The Istio e2e test tokens and key set (`host-tests/fixtures/istio_common_jwt.json`).
+pub fn istio_common_jwt() -> serde_json::Value {
+    fixture_json("host-tests/fixtures/istio_common_jwt.json")
 }
 
 /// A string as a JSON string literal, which YAML reads as the same string: how the plugin

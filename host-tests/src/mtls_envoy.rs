@@ -3,13 +3,6 @@
 //! The ports are chosen before start because `portLevelMtls` names them in the plugin
 //! configuration; a start that loses a port to another process is retried with new ones.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 
@@ -29,7 +22,7 @@ pub struct MtlsEnvoy {
 
 impl Drop for MtlsEnvoy {
     fn drop(&mut self) {
-        self.envoy.stop();
+        self.envoy.teardown();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -5,25 +5,15 @@ use serde_json::{json, Value};
 
 use crate::envoy::{Envoy, Options};
 use crate::{render_envoy_template, workspace_root, yaml_string_literal};
-use std::path::PathBuf;
-
-/// How to build the probe.
-pub const BUILD_PROBE: &str = "cargo build -p crypto-probe --release --target wasm32-wasip1";
+use std::path::{Path, PathBuf};
 
 /// The built probe; panics with the build command when it is missing.
 pub fn probe_wasm() -> PathBuf {
-    let path = workspace_root().join("target/wasm32-wasip1/release/crypto_probe.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `{BUILD_PROBE}` (make test does)",
-        path.display()
-    );
-    path
+    crate::built_wasm("crypto-probe")
 }
 
 fn fixture(path: &str) -> Value {
-    let path = workspace_root().join("filter/tests/fixtures").join(path);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    crate::fixture_json(Path::new("filter/tests/fixtures").join(path))
 }
 
 /// One signature case: (id, jwks, token, upstream expectation, sweep).
@@ -40,7 +30,7 @@ pub fn cases() -> Vec<Case> {
     files.sort();
     let mut out = Vec::new();
     for path in files {
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let file = crate::fixture_json(&path);
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         for case in file["cases"].as_array().unwrap() {
             let (Some(jwks), "verify") = (case["jwks"].as_str(), case["kind"].as_str().unwrap())

@@ -1,13 +1,7 @@
 //! Small thread-based HTTP/1.1 servers on 127.0.0.1 for tests and the demo: an echo upstream
 //! that reports what reached it, and a static server for a JWKS document. Each binds port 0,
-//! answers one request per connection (`Connection: close`) and stops on drop.
-
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! answers one request per connection (`Connection: close`) and stops on drop. Their accept
+//! loop, [`AcceptLoop`], is every test server's (the JWKS server's too).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -34,56 +28,76 @@ pub type Reply = (u16, &'static str, String);
 
 type Handler = dyn Fn(&ServerRequest) -> Reply + Send + Sync + 'static;
 
-/// A running server; stops (and joins its accept thread) on drop.
-struct Server {
-    port: u16,
+/// The accept loop of every test server: a thread accepting connections on 127.0.0.1, on a
+/// port the kernel chooses, handing each to `on_conn` (which gives it a thread of its own).
+/// Stops accepting, and joins the thread, on [`AcceptLoop::stop`] or drop; from then on
+/// connections are refused.
+pub struct AcceptLoop {
+    pub port: u16,
     stop: Arc<AtomicBool>,
-    requests: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Server {
-    fn start(handler: Arc<Handler>) -> Server {
+impl AcceptLoop {
+    pub fn start(mut on_conn: impl FnMut(TcpStream) + Send + 'static) -> AcceptLoop {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local_addr").port();
         let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            let requests = Arc::clone(&requests);
-            std::thread::Builder::new()
-                .name(format!("server-{port}"))
-                .spawn(move || {
-                    for conn in listener.incoming() {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(conn) = conn else { continue };
-                        let handler = Arc::clone(&handler);
-                        let requests = Arc::clone(&requests);
-                        std::thread::spawn(move || serve(conn, &*handler, &requests));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("server-{port}"))
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
                     }
-                })
-                .expect("spawn server thread")
-        };
-        Server {
+                    let Ok(conn) = conn else { continue };
+                    on_conn(conn);
+                }
+            })
+            .expect("spawn server thread");
+        AcceptLoop {
             port,
             stop,
-            requests,
             thread: Some(thread),
         }
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
+    /// Stops accepting and joins the accept thread (the listener closes with it).
+    pub fn stop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
         self.stop.store(true, Ordering::SeqCst);
         // Unblock accept().
         let _ =
             TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = thread.join();
+    }
+}
+
+impl Drop for AcceptLoop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running HTTP server: one request per connection, answered by its handler.
+struct Server {
+    accept: AcceptLoop,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start(handler: Arc<Handler>) -> Server {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&requests);
+        let accept = AcceptLoop::start(move |conn| {
+            let handler = Arc::clone(&handler);
+            let requests = Arc::clone(&counter);
+            std::thread::spawn(move || serve(conn, &*handler, &requests));
+        });
+        Server { accept, requests }
     }
 }
 
@@ -189,7 +203,7 @@ impl EchoUpstream {
             (200, "application/json", body.to_string())
         }));
         EchoUpstream {
-            port: server.port,
+            port: server.accept.port,
             server,
         }
     }
@@ -223,7 +237,7 @@ impl StaticServer {
             }
         }));
         StaticServer {
-            port: server.port,
+            port: server.accept.port,
             server,
         }
     }

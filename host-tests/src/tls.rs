@@ -1,13 +1,6 @@
 //! A TLS client (rustls) for one HTTP/1.1 request to Envoy on 127.0.0.1, with or without a
 //! client certificate. It tells a response apart from a connection Envoy refused.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;

@@ -2,13 +2,6 @@
 //! `jsonwebtoken`, JWKs built by hand from the public keys. Plus helpers for the malformed
 //! tokens the filter must reject (`alg: none`, corrupted signatures, hand-built headers).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,13 +1,5 @@
 //! The built `.wasm` itself: what it imports from the host, and how big it is.
 
-// Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::wasm_path;
 
 /// The size budget. Today's size is in the README; raise this only deliberately, with the

@@ -11,13 +11,6 @@
 //! deliberate, documented behaviour of mesh-authn; the test counts how often each was needed
 //! and fails if one is never needed (so the list cannot go stale).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -466,7 +459,7 @@ fn one_rule_policy() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             audiences: vec![AUD],
             jwks: tokens::jwks_json(&[RSA1.jwk(), EC1.jwk()]),
             payload_header: Some("x-jwt-payload"),
@@ -793,14 +786,14 @@ fn two_rules_distinct_headers() -> Vec<Policy> {
         rules: vec![
             // Document order B, A: the translation sorts by issuer.
             Rule {
-                issuer: ISS_B,
+                issuer: ISS_B.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 from_headers: vec![("x-b", "")],
                 claims: vec![("x-b-sub", "sub")],
                 ..Rule::default()
             },
             Rule {
-                issuer: ISS_A,
+                issuer: ISS_A.into(),
                 audiences: vec![AUD],
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 from_headers: vec![("x-a", "Bearer ")],
@@ -872,7 +865,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: ROOT_NS,
             selector: None,
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 payload_header: Some("x-p2"),
                 ..Rule::default()
@@ -883,7 +876,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: Some(vec![("app", "httpbin")]),
             rules: vec![Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 audiences: vec![AUD],
                 jwks: tokens::jwks_json(&[RSA1.jwk(), EC1.jwk()]),
                 payload_header: Some("x-p1"),
@@ -896,7 +889,7 @@ fn two_rules_default_location() -> Vec<Policy> {
             namespace: "bar",
             selector: None,
             rules: vec![Rule {
-                issuer: ISS_A,
+                issuer: ISS_A.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 required: true,
                 ..Rule::default()
@@ -1005,7 +998,7 @@ fn params_and_cookies() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: Some(vec![("version", "v1")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             audiences: vec![AUD],
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             from_headers: vec![("x-token", "Token ")],
@@ -1143,7 +1136,7 @@ fn forward_and_payload() -> Vec<Policy> {
         namespace: ROOT_NS,
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             forward: true,
             payload_header: Some("x-payload"),
@@ -1208,7 +1201,7 @@ fn selector_mismatch() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: Some(vec![("app", "other")]),
             rules: vec![Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 ..Rule::default()
             }],
@@ -1218,7 +1211,7 @@ fn selector_mismatch() -> Vec<Policy> {
             namespace: ROOT_NS,
             selector: Some(vec![("app", "httpbin"), ("tier", "gold")]),
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 ..Rule::default()
             }],
@@ -1254,7 +1247,7 @@ fn required() -> Vec<Policy> {
         namespace: WORKLOAD_NS,
         selector: None,
         rules: vec![Rule {
-            issuer: ISS1,
+            issuer: ISS1.into(),
             jwks: tokens::jwks_json(&[RSA1.jwk()]),
             required: true,
             ..Rule::default()
@@ -1281,8 +1274,7 @@ fn required_requests() -> Vec<Req> {
 /// Istio's own e2e test tokens and key set (fixtures/istio_common_jwt.json) under Istio's
 /// `authn-only.yaml.tmpl` shape: two issuers writing the same payload header.
 fn istio_fixture() -> Value {
-    let path = host_tests::workspace_root().join("host-tests/fixtures/istio_common_jwt.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    host_tests::istio_common_jwt()
 }
 
 fn istio_token(name: &str) -> String {
@@ -1297,7 +1289,7 @@ fn istio_authn_only() -> Vec<Policy> {
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![
             Rule {
-                issuer: "test-issuer-1@istio.io",
+                issuer: "test-issuer-1@istio.io".into(),
                 jwks: jwks.clone(),
                 payload_header: Some("x-test-payload"),
                 claims: vec![
@@ -1309,7 +1301,7 @@ fn istio_authn_only() -> Vec<Policy> {
                 ..Rule::default()
             },
             Rule {
-                issuer: "test-issuer-2@istio.io",
+                issuer: "test-issuer-2@istio.io".into(),
                 jwks,
                 payload_header: Some("x-test-payload"),
                 ..Rule::default()
@@ -1382,7 +1374,7 @@ fn required_two(both_required: bool) -> Vec<Policy> {
         selector: Some(vec![("app", "httpbin")]),
         rules: vec![
             Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk()]),
                 from_headers: vec![("x-scope-token", "")],
                 claims: vec![("x-scope-sub", "sub")],
@@ -1390,7 +1382,7 @@ fn required_two(both_required: bool) -> Vec<Policy> {
                 ..Rule::default()
             },
             Rule {
-                issuer: ISS1,
+                issuer: ISS1.into(),
                 jwks: tokens::jwks_json(&[RSA1.jwk()]),
                 from_headers: vec![("authorization", "Bearer ")],
                 required: true,
@@ -1457,8 +1449,8 @@ fn required_two_requests() -> Vec<Req> {
 /// With A `REQUIRED` the translation is `requires_all`, so when both rules have tokens both
 /// verify.
 fn repeated_outputs(a_required: bool) -> Vec<Policy> {
-    let rule = |issuer, key: &RsaIssuer, params, cookies, required| Rule {
-        issuer,
+    let rule = |issuer: &str, key: &RsaIssuer, params, cookies, required| Rule {
+        issuer: issuer.into(),
         jwks: tokens::jwks_json(&[key.jwk()]),
         from_params: params,
         from_cookies: cookies,
@@ -1576,13 +1568,13 @@ fn same_issuer_twice() -> Vec<Policy> {
             selector: Some(vec![("app", "httpbin")]),
             rules: vec![
                 Rule {
-                    issuer: ISS1,
+                    issuer: ISS1.into(),
                     audiences: vec!["foo"],
                     jwks: tokens::jwks_json(&[RSA1.jwk()]),
                     ..Rule::default()
                 },
                 Rule {
-                    issuer: ISS2,
+                    issuer: ISS2.into(),
                     audiences: vec!["bar"],
                     jwks: tokens::jwks_json(&[RSA2.jwk()]),
                     claims: vec![("x-aud-checked", "sub")],
@@ -1595,7 +1587,7 @@ fn same_issuer_twice() -> Vec<Policy> {
             namespace: WORKLOAD_NS,
             selector: None,
             rules: vec![Rule {
-                issuer: ISS2,
+                issuer: ISS2.into(),
                 jwks: tokens::jwks_json(&[RSA2.jwk(), RSA1.jwk()]),
                 claims: vec![("x-no-aud", "sub")],
                 ..Rule::default()

@@ -12,13 +12,6 @@
 //! signature is refused by the host; and the measured host capabilities that decide which
 //! algorithms go to the host (RS*, ES* yes; PS*, EdDSA no).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeMap;
 
 use host_tests::http;

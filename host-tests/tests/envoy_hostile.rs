@@ -1,26 +1,20 @@
 //! Hostile requests through the real Envoy (two workers) and the built `.wasm`. For each case:
 //! the response is the expected one, and the VM is alive afterwards on both workers (a valid
-//! token still gets 200 and a forged one 401), and Envoy's wasm stats show no VM failure.
+//! token still gets 200 and a forged one 401), and Envoy's wasm stats show no VM failure (the
+//! harness's teardown).
 //!
 //! Expected statuses and bodies are Envoy `jwt_authn`'s (jwt_verify_lib's status strings for
 //! what a token carries), or Envoy's own codec limits where a request never reaches a filter
 //! (`max_request_headers_kb` 60, `max_request_headers_count` 100); none is taken from the
 //! filter's code.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http::{self, Response};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::{EchoUpstream, StaticServer};
 use host_tests::tokens::{self, claims, now, RsaIssuer};
-use host_tests::yaml_string_literal;
 use serde_json::json;
 
 const ISSUER: &str = "https://example.com";
@@ -36,16 +30,17 @@ static RSA: LazyLock<RsaIssuer> = LazyLock::new(|| RsaIssuer::generate("rsa-1"))
 static ATTACKER: LazyLock<RsaIssuer> = LazyLock::new(|| RsaIssuer::generate("attacker"));
 
 fn plugin_config() -> String {
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\n\
-         policies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
-         metadata: {{name: httpbin, namespace: foo}}\n  spec:\n    jwtRules:\n    \
-         - issuer: {}\n      audiences: [{}]\n      jwks: {}\n",
-        yaml_string_literal(ISSUER),
-        yaml_string_literal(AUDIENCE),
-        yaml_string_literal(&tokens::jwks_json(&[RSA.jwk()]))
-    )
+    PluginConfig::new()
+        .policy(&Policy::new(
+            "httpbin",
+            vec![Rule {
+                issuer: ISSUER.into(),
+                audiences: vec![AUDIENCE],
+                jwks: tokens::jwks_json(&[RSA.jwk()]),
+                ..Rule::default()
+            }],
+        ))
+        .render()
 }
 
 fn valid() -> String {
@@ -332,27 +327,10 @@ fn hostile_requests_get_the_right_answer_and_the_vm_survives() {
     );
     assert_eq!(jku_server.request_count(), 0, "jku/x5u was followed");
 
-    // No VM failed or was restarted on either worker.
+    // No VM was replaced on either worker (that none failed, the harness's teardown checks).
     assert_eq!(
         envoy.stat("wasm.envoy.wasm.runtime.v8.active"),
         Some(active_vms),
         "the number of live VMs changed"
-    );
-    let stats = envoy.stats();
-    assert!(
-        stats.contains("wasm.mesh-authn.vm_reload_failure: 0"),
-        "{stats}"
-    );
-    for line in stats.lines().filter(|l| l.starts_with("wasm.")) {
-        let (name, value) = line.split_once(": ").unwrap();
-        if name.contains("fail") || name.contains("crash") {
-            assert_eq!(value.trim(), "0", "{line}\n{stats}");
-        }
-    }
-    let log = envoy.log();
-    assert!(!log.contains("panicked"), "the filter panicked:\n{log}");
-    assert!(
-        !log.to_ascii_lowercase().contains("wasm vm failed"),
-        "a VM failed:\n{log}"
     );
 }

@@ -4,33 +4,29 @@
 //! still 200), and the filter says why in one log line naming the bad field. A good update then
 //! takes effect. Expected statuses and bodies are Envoy `jwt_authn`'s.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::Options;
 use host_tests::http::{self, Response};
 use host_tests::lds::LdsEnvoy;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
-use host_tests::yaml_string_literal;
+use serde_json::{json, Value};
 
 const MARK: &str = "invalid plugin configuration:";
 
-/// One RequestAuthentication with one rule for `issuer`, keys inline; `extra` rule lines.
-fn policy(issuer: &str, key: &EcIssuer, extra: &str) -> String {
-    let jwks = tokens::jwks_json(&[key.jwk()]);
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\npolicies:\n\
-         - apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: \
-         {{name: httpbin, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {}\n      \
-         jwks: {}\n{extra}",
-        yaml_string_literal(issuer),
-        yaml_string_literal(&jwks)
-    )
+/// One RequestAuthentication with one rule for `issuer`, keys inline; `extra` rule fields.
+fn policy(issuer: &str, key: &EcIssuer, extra: &[(&'static str, Value)]) -> String {
+    PluginConfig::new()
+        .policy(&Policy::new(
+            "httpbin",
+            vec![Rule {
+                issuer: issuer.into(),
+                jwks: tokens::jwks_json(&[key.jwk()]),
+                extra: extra.to_vec(),
+                ..Rule::default()
+            }],
+        ))
+        .render()
 }
 
 fn get(envoy: &LdsEnvoy, token: &str) -> Response {
@@ -71,15 +67,6 @@ fn assert_serving(case: &str, envoy: &LdsEnvoy, pass: &str, refused: &str, refus
     }
 }
 
-fn assert_no_vm_failure(stats: &str) {
-    for line in stats.lines().filter(|l| l.starts_with("wasm.")) {
-        let (name, value) = line.split_once(": ").unwrap();
-        if name.contains("fail") || name.contains("crash") {
-            assert_eq!(value.trim(), "0", "{line}");
-        }
-    }
-}
-
 #[test]
 fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
     let upstream = EchoUpstream::start();
@@ -93,7 +80,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
         concurrency: 2,
         ..Options::default()
     };
-    let mut envoy = LdsEnvoy::start(&policy(old_issuer, &old_key, ""), upstream.port, &options)
+    let mut envoy = LdsEnvoy::start(&policy(old_issuer, &old_key, &[]), upstream.port, &options)
         .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
     let port = envoy.envoy.port();
     // The old policy: its issuer passes, the new issuer is unknown to it.
@@ -109,7 +96,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
     let bad = policy(
         new_issuer,
         &new_key,
-        "      forwardOriginalToken: \"yes\"\n",
+        &[("forwardOriginalToken", json!("yes"))],
     );
     let log_before = envoy.envoy.log();
     assert!(!envoy.update(&bad), "Envoy took a bad plugin configuration");
@@ -127,13 +114,13 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
         new_lines[0]
     );
     eprintln!("MEASURE rejected update's line: {}", new_lines[0]);
-    // Envoy's own record: the version in force is still the first one, and no VM failed.
+    // Envoy's own record: the version in force is still the first one. (That no VM failed,
+    // here or later, the harness's teardown checks.)
     let stats = envoy.envoy.stats();
     assert!(
         stats.contains("listener_manager.lds.version_text: \"1\""),
         "{stats}"
     );
-    assert_no_vm_failure(&stats);
     assert_eq!(envoy.envoy.port(), port);
     // Still the OLD policy: the old issuer's token passes, the new issuer's is unknown.
     assert_serving(
@@ -146,7 +133,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
 
     // The same policy without the bad field: taken, and the new policy is what serves.
     assert!(
-        envoy.update(&policy(new_issuer, &new_key, "")),
+        envoy.update(&policy(new_issuer, &new_key, &[])),
         "Envoy rejected a good update:\n{}",
         envoy.envoy.log()
     );
@@ -162,9 +149,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
         stats.contains("listener_manager.lds.version_text: \"3\""),
         "{stats}"
     );
-    assert_no_vm_failure(&stats);
     let log = envoy.envoy.log();
-    assert!(!log.contains("panicked"), "the filter panicked:\n{log}");
     assert_eq!(log.matches(MARK).count(), 1, "{log}");
     if std::env::var_os("SHOW_ENVOY_LOG").is_some() {
         eprintln!("{log}");

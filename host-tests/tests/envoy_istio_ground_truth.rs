@@ -6,22 +6,12 @@
 //! Istio's test asserts. Cases that need an AuthorizationPolicy (403 without a token) are
 //! checked for the authentication half only: the request passes authentication untouched.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::Envoy;
 use host_tests::http::{self, Response};
+use host_tests::istio_common_jwt as fixture;
+use host_tests::plugin_config::PluginConfig;
 use host_tests::servers::EchoUpstream;
 use serde_json::{json, Value};
-
-fn fixture() -> Value {
-    let path = host_tests::workspace_root().join("host-tests/fixtures/istio_common_jwt.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn token(name: &str) -> String {
     fixture()["tokens"][name].as_str().unwrap().to_owned()
@@ -57,11 +47,10 @@ fn policy(name: &str, rules: Value) -> Value {
 }
 
 fn start(policies: &[Value], upstream: &EchoUpstream) -> Envoy {
-    let config = json!({
-        "workload": {"namespace": "foo", "labels": {"app": "httpbin"}},
-        "policies": policies,
-    });
-    Envoy::start(&config.to_string(), upstream.port).unwrap()
+    let config = policies
+        .iter()
+        .fold(PluginConfig::new(), |c, p| c.raw_policy(p.clone()));
+    Envoy::start(&config.render(), upstream.port).unwrap()
 }
 
 fn upstream_header(r: &Response, name: &str) -> Vec<String> {

@@ -2,13 +2,6 @@
 //! (the expected numbers are the requests of each kind sent), and the README's list of
 //! counters compared with the names Envoy shows.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
@@ -17,10 +10,11 @@ use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
 use host_tests::jwks_server::{Behavior, JwksServer};
 use host_tests::mtls_envoy::MtlsEnvoy;
+use host_tests::plugin_config::{PeerPolicy, PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tls::{self, Outcome};
 use host_tests::tokens::{self, claims, EcIssuer, RsaIssuer};
-use host_tests::yaml_string_literal;
+use serde_json::{json, Value};
 
 static PKI: LazyLock<TestPki> = LazyLock::new(TestPki::generate);
 
@@ -100,43 +94,34 @@ fn assert_readme_lists_exactly_the_counters(envoy: &Envoy, issuers: &[&str]) {
 
 /// Compares `wasmcustom.mesh_authn.<name>` with each expected value.
 fn assert_counters(envoy: &Envoy, want: &[(&str, u64)]) {
-    let mut wrong = Vec::new();
-    for (name, value) in want {
-        let full = format!("wasmcustom.mesh_authn.{name}");
-        let got = envoy.stat(&full);
-        if got != Some(*value) {
-            wrong.push(format!("{full}: want {value}, got {got:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{}\n/stats:\n{}",
-        wrong.join("\n"),
-        envoy
-            .stats()
-            .lines()
-            .filter(|l| l.contains("mesh_authn"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let want: Vec<(String, u64)> = want
+        .iter()
+        .map(|(name, value)| (format!("wasmcustom.mesh_authn.{name}"), *value))
+        .collect();
+    envoy.assert_stats(&want, &["mesh_authn"]);
 }
 
 #[test]
 fn counters_by_outcome_reason_and_issuer() {
     let a = RsaIssuer::generate("a");
     let b = RsaIssuer::generate("b");
-    let rule = |iss: &str, key: &RsaIssuer, header: &str| {
-        format!(
-            "    - issuer: {iss}\n      audiences: [svc]\n      jwks: {}\n      fromHeaders: [{{name: {header}}}]\n",
-            yaml_string_literal(&tokens::jwks_json(&[key.jwk()]))
-        )
+    let rule = |iss: &str, key: &RsaIssuer, header: &'static str| Rule {
+        issuer: iss.into(),
+        audiences: vec!["svc"],
+        jwks: tokens::jwks_json(&[key.jwk()]),
+        extra: vec![("fromHeaders", json!([{ "name": header }]))],
+        ..Rule::default()
     };
-    let config = format!(
-        "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
-         RequestAuthentication\n  metadata: {{name: p, namespace: foo}}\n  spec:\n    jwtRules:\n{}{}",
-        rule("https://a.example.com", &a, "x-a"),
-        rule("https://b.example.com", &b, "x-b")
-    );
+    let config = PluginConfig::new()
+        .workload(WORKLOAD_NS, &[])
+        .policy(&Policy::new(
+            "p",
+            vec![
+                rule("https://a.example.com", &a, "x-a"),
+                rule("https://b.example.com", &b, "x-b"),
+            ],
+        ))
+        .render();
     let upstream = EchoUpstream::start();
     let envoy = Envoy::start(&config, upstream.port).unwrap();
     let good_a = a.mint(claims("https://a.example.com", Some("svc"), 600));
@@ -211,11 +196,12 @@ fn send(conn: Conn, port: u16, headers: &[(&str, &str)]) -> u16 {
     }
 }
 
-fn peer_authentication(spec: &str) -> String {
-    format!(
-        "- apiVersion: security.istio.io/v1\n  kind: PeerAuthentication\n  metadata: {{name: \
-         default, namespace: foo}}\n  spec: {spec}\n"
-    )
+fn peer_authentication(spec: Value) -> PeerPolicy {
+    PeerPolicy {
+        name: "default",
+        namespace: WORKLOAD_NS,
+        spec,
+    }
 }
 
 #[test]
@@ -224,17 +210,24 @@ fn peer_and_jwt_denials_are_counted_alike() {
     let jwks = tokens::jwks_json(&[key.jwk()]);
     let iss = "https://issuer.example";
     let config = move |port_a: u16, _port_b: u16| {
-        format!(
-            "workload: {{namespace: foo, labels: {{app: httpbin}}}}\ntrustDomain: \
-             cluster.local\npolicies:\n{}- apiVersion: \
-             security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: jwt, \
-             namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {iss}\n      jwks: {}\n",
-            peer_authentication(&format!(
-                "{{selector: {{matchLabels: {{app: httpbin}}}}, mtls: {{mode: PERMISSIVE}}, \
-                 portLevelMtls: {{{port_a}: {{mode: STRICT}}}}}}"
-            )),
-            yaml_string_literal(&jwks)
-        )
+        let mut ports = serde_json::Map::new();
+        ports.insert(port_a.to_string(), json!({"mode": "STRICT"}));
+        PluginConfig::new()
+            .set("trustDomain", json!("cluster.local"))
+            .peer_policy(&peer_authentication(json!({
+                "selector": {"matchLabels": {"app": "httpbin"}},
+                "mtls": {"mode": "PERMISSIVE"},
+                "portLevelMtls": ports,
+            })))
+            .policy(&Policy::new(
+                "jwt",
+                vec![Rule {
+                    issuer: iss.into(),
+                    jwks: jwks.clone(),
+                    ..Rule::default()
+                }],
+            ))
+            .render()
     };
     let upstream = EchoUpstream::start();
     let setup = MtlsEnvoy::start(&PKI, upstream.port, config)
@@ -300,10 +293,10 @@ fn peer_and_jwt_denials_are_counted_alike() {
 #[test]
 fn a_configuration_with_only_peer_authentication_counts() {
     let config = |_: u16, _: u16| {
-        format!(
-            "workload: {{namespace: foo}}\npolicies:\n{}",
-            peer_authentication("{mtls: {mode: STRICT}}")
-        )
+        PluginConfig::new()
+            .workload(WORKLOAD_NS, &[])
+            .peer_policy(&peer_authentication(json!({"mtls": {"mode": "STRICT"}})))
+            .render()
     };
     let upstream = EchoUpstream::start();
     let setup = MtlsEnvoy::start(&PKI, upstream.port, config)
@@ -328,21 +321,25 @@ fn requests_decided_after_a_key_fetch_are_counted_once() {
     let key = EcIssuer::generate("k");
     let good = JwksServer::start(Behavior::Serve(tokens::jwks_json(&[key.jwk()])));
     let failing = JwksServer::start(Behavior::Status(500));
-    let rule = |iss: &str, server: &JwksServer| {
-        format!(
-            "    - issuer: {iss}\n      jwksUri: {}\n",
-            yaml_string_literal(&server.jwks_uri())
-        )
+    let rule = |iss: &str, server: &JwksServer| Rule {
+        issuer: iss.into(),
+        jwks_uri: Some(server.jwks_uri()),
+        ..Rule::default()
     };
-    let config = format!(
-        "workload: {{namespace: foo}}\njwks:\n  clusters: {{{}: jwks, {}: jwks}}\npolicies:\n- \
-         apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: \
-         remote, namespace: foo}}\n  spec:\n    jwtRules:\n{}{}",
-        yaml_string_literal(&good.authority()),
-        yaml_string_literal(&failing.authority()),
-        rule("https://good.example", &good),
-        rule("https://failing.example", &failing),
-    );
+    let config = PluginConfig::new()
+        .workload(WORKLOAD_NS, &[])
+        .jwks(
+            &[(good.authority(), "jwks"), (failing.authority(), "jwks")],
+            &[],
+        )
+        .policy(&Policy::new(
+            "remote",
+            vec![
+                rule("https://good.example", &good),
+                rule("https://failing.example", &failing),
+            ],
+        ))
+        .render();
     let upstream = EchoUpstream::start();
     let options = Options {
         template: "mesh-authn-remote-jwks.yaml".to_owned(),

@@ -4,29 +4,26 @@
 //! is set in the bootstrap, as istio-agent sets it. Without a namespace there, Envoy refuses
 //! the plugin.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::{render_config, Envoy, Options};
 use host_tests::http;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, RsaIssuer};
-use host_tests::yaml_string_literal;
 
 const ISSUER: &str = "https://example.com";
 
 /// A plugin config without `workload`: one policy in `foo` selecting `app=<app>`.
-fn config_for(app: &str, jwks: &str) -> String {
-    format!(
-        "policies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
-         metadata: {{name: p, namespace: foo}}\n  spec:\n    selector: {{matchLabels: {{app: {app}}}}}\n    \
-         jwtRules:\n    - issuer: {ISSUER}\n      jwks: {}\n",
-        yaml_string_literal(jwks)
-    )
+fn config_for(app: &'static str, jwks: &str) -> PluginConfig {
+    PluginConfig::new().without_workload().policy(&Policy {
+        name: "p",
+        namespace: "foo",
+        selector: Some(vec![("app", app)]),
+        rules: vec![Rule {
+            issuer: ISSUER.into(),
+            jwks: jwks.to_owned(),
+            ..Rule::default()
+        }],
+    })
 }
 
 fn with_node(node_yaml: &str, plugin: &str, upstream: u16) -> String {
@@ -36,67 +33,78 @@ fn with_node(node_yaml: &str, plugin: &str, upstream: u16) -> String {
 const ISTIO_NODE: &str = "node:\n  id: sidecar~10.0.0.1~httpbin-1.foo~foo.svc.cluster.local\n  \
      metadata:\n    NAMESPACE: foo\n    LABELS: {app: httpbin, version: v1}\n    CLUSTER_ID: Kubernetes\n";
 
+/// One named row: the plugin configuration (with [`ISTIO_NODE`] in the bootstrap), the status
+/// and body an expired token gets, and the workload line the log must show.
+struct Row {
+    name: &'static str,
+    plugin: PluginConfig,
+    status: u16,
+    body: Option<&'static str>,
+    workload_line: Option<&'static str>,
+}
+
 #[test]
 fn workload_comes_from_node_metadata() {
     let issuer = RsaIssuer::generate("k");
     let jwks = tokens::jwks_json(&[issuer.jwk()]);
     let expired = format!("Bearer {}", issuer.mint(claims(ISSUER, None, -3600)));
     let upstream = EchoUpstream::start();
-
-    // The policy selects app=httpbin, which the node's LABELS carry: enforced.
-    let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &config_for("httpbin", &jwks), upstream.port),
-        &Options::default(),
-    )
-    .unwrap();
-    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
-    assert_eq!((r.status, r.body.as_str()), (401, "Jwt is expired"));
-    assert!(
-        envoy.log().contains("workload foo{app=httpbin,version=v1}"),
-        "{}",
-        envoy.log()
-    );
-
-    // A selector the node's labels do not satisfy: not enforced.
-    let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &config_for("other", &jwks), upstream.port),
-        &Options::default(),
-    )
-    .unwrap();
-    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
-    assert_eq!(r.status, 200, "{r:?}");
-
-    // `workload: {namespace: foo}` without labels: the labels still come from the node, so the
-    // app=httpbin policy is still enforced.
-    let plugin = format!(
-        "workload: {{namespace: foo}}\n{}",
-        config_for("httpbin", &jwks)
-    );
-    let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &plugin, upstream.port),
-        &Options::default(),
-    )
-    .unwrap();
-    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
-    assert_eq!((r.status, r.body.as_str()), (401, "Jwt is expired"));
-    assert!(
-        envoy.log().contains("workload foo{app=httpbin,version=v1}"),
-        "{}",
-        envoy.log()
-    );
-
-    // Each field `workload` in the plugin config gives wins over the node.
-    let plugin = format!(
-        "workload: {{namespace: foo, labels: {{app: other}}}}\n{}",
-        config_for("other", &jwks)
-    );
-    let envoy = Envoy::start_config(
-        &with_node(ISTIO_NODE, &plugin, upstream.port),
-        &Options::default(),
-    )
-    .unwrap();
-    let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
-    assert_eq!(r.status, 401, "{r:?}");
+    let rows = [
+        Row {
+            name: "the policy selects app=httpbin, which the node's LABELS carry: enforced",
+            plugin: config_for("httpbin", &jwks),
+            status: 401,
+            body: Some("Jwt is expired"),
+            workload_line: Some("workload foo{app=httpbin,version=v1}"),
+        },
+        Row {
+            name: "a selector the node's labels do not satisfy: not enforced",
+            plugin: config_for("other", &jwks),
+            status: 200,
+            body: None,
+            workload_line: None,
+        },
+        Row {
+            name: "`workload: {namespace: foo}` without labels: the labels still come from the \
+                   node, so the app=httpbin policy is still enforced",
+            plugin: config_for("httpbin", &jwks).workload("foo", &[]),
+            status: 401,
+            body: Some("Jwt is expired"),
+            workload_line: Some("workload foo{app=httpbin,version=v1}"),
+        },
+        Row {
+            name: "each field `workload` in the plugin config gives wins over the node",
+            plugin: config_for("other", &jwks).workload("foo", &[("app", "other")]),
+            status: 401,
+            body: None,
+            workload_line: None,
+        },
+    ];
+    let mut failures = Vec::new();
+    for row in &rows {
+        let envoy = Envoy::start_config(
+            &with_node(ISTIO_NODE, &row.plugin.render(), upstream.port),
+            &Options::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}: Envoy did not start: {e}", row.name));
+        let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+        if r.status != row.status || row.body.is_some_and(|b| b != r.body) {
+            failures.push(format!(
+                "{}: want {} {:?}, got {r:?}",
+                row.name, row.status, row.body
+            ));
+        }
+        if let Some(line) = row.workload_line {
+            if !envoy.log().contains(line) {
+                failures.push(format!(
+                    "{}: no {line:?} in the log:\n{}",
+                    row.name,
+                    envoy.log()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -106,7 +114,7 @@ fn no_workload_and_no_namespace_in_the_node_is_refused() {
         "node:\n  id: node-1\n  metadata:\n    LABELS: {app: httpbin}\n",
         "node:\n  id: node-1\n  metadata:\n    NAMESPACE: 7\n",
     ] {
-        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#), 9);
+        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#).render(), 9);
         let err = Envoy::start_config(&config, &Options::default())
             .err()
             .unwrap_or_else(|| panic!("Envoy started with node {node:?}"));

@@ -10,22 +10,16 @@
 //! filter answers 403. A certificate from an untrusted CA never gets a connection, in any
 //! mode: that is the listener's job, and Envoy does it.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::certs::TestPki;
 use host_tests::http;
 use host_tests::mtls_envoy::MtlsEnvoy;
+use host_tests::plugin_config::{PeerPolicy, PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tls::{self, Outcome};
 use host_tests::tokens::{self, claims, RsaIssuer};
-use host_tests::yaml_string_literal;
+use serde_json::{json, Value};
 
 static PKI: LazyLock<TestPki> = LazyLock::new(TestPki::generate);
 
@@ -113,19 +107,51 @@ fn run(
     }
 }
 
-fn pa(name: &str, namespace: &str, spec: &str) -> String {
-    format!(
-        "- apiVersion: security.istio.io/v1\n  kind: PeerAuthentication\n  metadata: {{name: {name}, namespace: {namespace}}}\n  spec: {spec}\n"
-    )
+fn pa(name: &'static str, namespace: &'static str, spec: Value) -> Value {
+    PeerPolicy {
+        name,
+        namespace,
+        spec,
+    }
+    .to_json()
 }
 
-fn plugin_config(extra: &str, policies: &[String]) -> String {
-    let policies = if policies.is_empty() {
-        " []\n".to_owned()
-    } else {
-        format!("\n{}", policies.concat())
-    };
-    format!("workload: {{namespace: foo, labels: {{app: httpbin}}}}\n{extra}policies:{policies}")
+/// Workload foo/app=httpbin with the top-level fields `top` and these resources.
+fn plugin_config(top: &[(&str, Value)], policies: &[Value]) -> String {
+    let config = top
+        .iter()
+        .fold(PluginConfig::new(), |c, (k, v)| c.set(k, v.clone()));
+    policies
+        .iter()
+        .fold(config, |c, p| c.raw_policy(p.clone()))
+        .render()
+}
+
+/// A `spec` with this `mtls.mode`.
+fn mode(mode: &str) -> Value {
+    json!({"mtls": {"mode": mode}})
+}
+
+/// `spec.selector` for `app=<app>`, and `mtls.mode` when given.
+fn selecting(app: &str, mode: Option<&str>) -> Value {
+    let mut spec = json!({"selector": {"matchLabels": {"app": app}}});
+    if let Some(m) = mode {
+        spec["mtls"] = json!({"mode": m});
+    }
+    spec
+}
+
+/// `portLevelMtls` with these ports' modes.
+fn ports(modes: &[(u16, &str)]) -> Value {
+    modes
+        .iter()
+        .map(|(port, m)| (port.to_string(), json!({"mode": m})))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn trust_domain() -> Vec<(&'static str, Value)> {
+    vec![("trustDomain", json!("cluster.local"))]
 }
 
 struct Scenario {
@@ -174,12 +200,6 @@ fn run_scenarios(scenarios: Vec<Scenario>) {
     );
 }
 
-const STRICT: &str = "{mtls: {mode: STRICT}}";
-const PERMISSIVE: &str = "{mtls: {mode: PERMISSIVE}}";
-const DISABLE: &str = "{mtls: {mode: DISABLE}}";
-const UNSET: &str = "{mtls: {mode: UNSET}}";
-const TRUST_DOMAIN: &str = "trustDomain: cluster.local\n";
-
 // Connections: plaintext, TLS without client certificate, mTLS good, mTLS other trust domain,
 // mTLS without URI SAN, mTLS from an untrusted CA.
 const ALL_PASS: &str = "PPPPPR";
@@ -191,19 +211,24 @@ fn modes_by_level_and_inheritance() {
     run_scenarios(vec![
         scenario(
             "no policy: PERMISSIVE",
-            |_, _| plugin_config("", &[]),
+            |_, _| plugin_config(&[], &[]),
             ALL_PASS,
             ALL_PASS,
         ),
         scenario(
             "mesh STRICT",
-            |_, _| plugin_config("", &[pa("default", "istio-system", STRICT)]),
+            |_, _| plugin_config(&[], &[pa("default", "istio-system", mode("STRICT"))]),
             STRICT_ANY_CERT,
             STRICT_ANY_CERT,
         ),
         scenario(
             "mesh STRICT with trustDomain",
-            |_, _| plugin_config(TRUST_DOMAIN, &[pa("default", "istio-system", STRICT)]),
+            |_, _| {
+                plugin_config(
+                    &trust_domain(),
+                    &[pa("default", "istio-system", mode("STRICT"))],
+                )
+            },
             STRICT_TRUST_DOMAIN,
             STRICT_TRUST_DOMAIN,
         ),
@@ -211,8 +236,11 @@ fn modes_by_level_and_inheritance() {
             "trustDomain alias admits the other trust domain",
             |_, _| {
                 plugin_config(
-                    "trustDomain: cluster.local\ntrustDomainAliases: [other.example]\n",
-                    &[pa("default", "istio-system", STRICT)],
+                    &[
+                        ("trustDomain", json!("cluster.local")),
+                        ("trustDomainAliases", json!(["other.example"])),
+                    ],
+                    &[pa("default", "istio-system", mode("STRICT"))],
                 )
             },
             "SSPPSR",
@@ -222,10 +250,10 @@ fn modes_by_level_and_inheritance() {
             "namespace DISABLE overrides mesh STRICT",
             |_, _| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        pa("default", "istio-system", STRICT),
-                        pa("default", "foo", DISABLE),
+                        pa("default", "istio-system", mode("STRICT")),
+                        pa("default", "foo", mode("DISABLE")),
                     ],
                 )
             },
@@ -236,10 +264,10 @@ fn modes_by_level_and_inheritance() {
             "namespace UNSET inherits mesh STRICT",
             |_, _| {
                 plugin_config(
-                    TRUST_DOMAIN,
+                    &trust_domain(),
                     &[
-                        pa("default", "istio-system", STRICT),
-                        pa("default", "foo", UNSET),
+                        pa("default", "istio-system", mode("STRICT")),
+                        pa("default", "foo", mode("UNSET")),
                     ],
                 )
             },
@@ -250,14 +278,10 @@ fn modes_by_level_and_inheritance() {
             "workload PERMISSIVE overrides namespace STRICT",
             |_, _| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        pa("default", "foo", STRICT),
-                        pa(
-                            "httpbin",
-                            "foo",
-                            "{selector: {matchLabels: {app: httpbin}}, mtls: {mode: PERMISSIVE}}",
-                        ),
+                        pa("default", "foo", mode("STRICT")),
+                        pa("httpbin", "foo", selecting("httpbin", Some("PERMISSIVE"))),
                     ],
                 )
             },
@@ -268,14 +292,10 @@ fn modes_by_level_and_inheritance() {
             "workload UNSET inherits namespace STRICT",
             |_, _| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        pa("default", "foo", STRICT),
-                        pa(
-                            "httpbin",
-                            "foo",
-                            "{selector: {matchLabels: {app: httpbin}}}",
-                        ),
+                        pa("default", "foo", mode("STRICT")),
+                        pa("httpbin", "foo", selecting("httpbin", None)),
                     ],
                 )
             },
@@ -286,12 +306,8 @@ fn modes_by_level_and_inheritance() {
             "workload STRICT for another app does not apply",
             |_, _| {
                 plugin_config(
-                    "",
-                    &[pa(
-                        "other",
-                        "foo",
-                        "{selector: {matchLabels: {app: other}}, mtls: {mode: STRICT}}",
-                    )],
+                    &[],
+                    &[pa("other", "foo", selecting("other", Some("STRICT")))],
                 )
             },
             ALL_PASS,
@@ -301,11 +317,11 @@ fn modes_by_level_and_inheritance() {
             "selector policy in the root namespace is ignored",
             |_, _| {
                 plugin_config(
-                    "",
+                    &[],
                     &[pa(
                         "httpbin",
                         "istio-system",
-                        "{selector: {matchLabels: {app: httpbin}}, mtls: {mode: STRICT}}",
+                        selecting("httpbin", Some("STRICT")),
                     )],
                 )
             },
@@ -316,10 +332,22 @@ fn modes_by_level_and_inheritance() {
             "oldest namespace policy wins",
             |_, _| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        "- apiVersion: security.istio.io/v1beta1\n  kind: PeerAuthentication\n  metadata: {name: newer, namespace: foo, creationTimestamp: '2026-02-01T00:00:00Z'}\n  spec: {mtls: {mode: PERMISSIVE}}\n".to_owned(),
-                        "- apiVersion: security.istio.io/v1beta1\n  kind: PeerAuthentication\n  metadata: {name: older, namespace: foo, creationTimestamp: '2026-01-01T00:00:00Z'}\n  spec: {mtls: {mode: STRICT}}\n".to_owned(),
+                        json!({
+                            "apiVersion": "security.istio.io/v1beta1",
+                            "kind": "PeerAuthentication",
+                            "metadata": {"name": "newer", "namespace": "foo",
+                                "creationTimestamp": "2026-02-01T00:00:00Z"},
+                            "spec": {"mtls": {"mode": "PERMISSIVE"}},
+                        }),
+                        json!({
+                            "apiVersion": "security.istio.io/v1beta1",
+                            "kind": "PeerAuthentication",
+                            "metadata": {"name": "older", "namespace": "foo",
+                                "creationTimestamp": "2026-01-01T00:00:00Z"},
+                            "spec": {"mtls": {"mode": "STRICT"}},
+                        }),
                     ],
                 )
             },
@@ -331,20 +359,18 @@ fn modes_by_level_and_inheritance() {
 
 #[test]
 fn port_level_mtls_on_two_listener_ports() {
-    let workload = |mode: &str, ports: String| {
-        format!("{{selector: {{matchLabels: {{app: httpbin}}}}, mtls: {{mode: {mode}}}, portLevelMtls: {ports}}}")
+    let workload = |mode: &str, port_modes: &[(u16, &str)]| {
+        let mut spec = selecting("httpbin", Some(mode));
+        spec["portLevelMtls"] = ports(port_modes);
+        spec
     };
     run_scenarios(vec![
         scenario(
             "workload STRICT, port B DISABLE",
             move |_, b| {
                 plugin_config(
-                    TRUST_DOMAIN,
-                    &[pa(
-                        "httpbin",
-                        "foo",
-                        &workload("STRICT", format!("{{{b}: {{mode: DISABLE}}}}")),
-                    )],
+                    &trust_domain(),
+                    &[pa("httpbin", "foo", workload("STRICT", &[(b, "DISABLE")]))],
                 )
             },
             STRICT_TRUST_DOMAIN,
@@ -354,16 +380,13 @@ fn port_level_mtls_on_two_listener_ports() {
             "workload UNSET (mesh PERMISSIVE), port A STRICT, port B UNSET",
             move |a, b| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        pa("default", "istio-system", PERMISSIVE),
+                        pa("default", "istio-system", mode("PERMISSIVE")),
                         pa(
                             "httpbin",
                             "foo",
-                            &workload(
-                                "UNSET",
-                                format!("{{{a}: {{mode: STRICT}}, {b}: {{mode: UNSET}}}}"),
-                            ),
+                            workload("UNSET", &[(a, "STRICT"), (b, "UNSET")]),
                         ),
                     ],
                 )
@@ -375,16 +398,13 @@ fn port_level_mtls_on_two_listener_ports() {
             "UNSET port inherits the namespace's STRICT through an UNSET workload",
             move |a, b| {
                 plugin_config(
-                    "",
+                    &[],
                     &[
-                        pa("default", "foo", STRICT),
+                        pa("default", "foo", mode("STRICT")),
                         pa(
                             "httpbin",
                             "foo",
-                            &workload(
-                                "UNSET",
-                                format!("{{{a}: {{mode: DISABLE}}, {b}: {{mode: UNSET}}}}"),
-                            ),
+                            workload("UNSET", &[(a, "DISABLE"), (b, "UNSET")]),
                         ),
                     ],
                 )
@@ -403,13 +423,18 @@ fn peer_check_comes_before_the_jwt_check() {
     let expired = key.mint(claims("https://issuer.example", None, -3600));
     let config = move |_: u16, _: u16| {
         plugin_config(
-            TRUST_DOMAIN,
+            &trust_domain(),
             &[
-                pa("default", "istio-system", STRICT),
-                format!(
-                    "- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: jwt, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: https://issuer.example\n      jwks: {}\n",
-                    yaml_string_literal(&jwks)
-                ),
+                pa("default", "istio-system", mode("STRICT")),
+                Policy::new(
+                    "jwt",
+                    vec![Rule {
+                        issuer: "https://issuer.example".into(),
+                        jwks: jwks.clone(),
+                        ..Rule::default()
+                    }],
+                )
+                .to_json(),
             ],
         )
     };
@@ -420,35 +445,23 @@ fn peer_check_comes_before_the_jwt_check() {
     let bearer = |t: &str| format!("Bearer {t}");
     let (valid, expired) = (bearer(&valid), bearer(&expired));
     // The peer is refused before the token is looked at; a good peer then meets the JWT check.
-    run(
-        "no token",
-        &setup,
-        &upstream,
-        &[],
-        STRICT_TRUST_DOMAIN,
-        STRICT_TRUST_DOMAIN,
-        &mut failures,
-    );
-    let h = [("authorization", valid.as_str())];
-    run(
-        "valid token",
-        &setup,
-        &upstream,
-        &h,
-        STRICT_TRUST_DOMAIN,
-        STRICT_TRUST_DOMAIN,
-        &mut failures,
-    );
-    let h = [("authorization", expired.as_str())];
-    run(
-        "expired token",
-        &setup,
-        &upstream,
-        &h,
-        "SSJSSR",
-        "SSJSSR",
-        &mut failures,
-    );
+    // (name, the request's headers, the outcomes on both ports)
+    let rows = [
+        ("no token", Vec::new(), STRICT_TRUST_DOMAIN),
+        (
+            "valid token",
+            vec![("authorization", valid.as_str())],
+            STRICT_TRUST_DOMAIN,
+        ),
+        (
+            "expired token",
+            vec![("authorization", expired.as_str())],
+            "SSJSSR",
+        ),
+    ];
+    for (name, headers, want) in &rows {
+        run(name, &setup, &upstream, headers, want, want, &mut failures);
+    }
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -462,13 +475,13 @@ fn refusal_body_and_warnings_are_readable() {
     let upstream = EchoUpstream::start();
     let setup = MtlsEnvoy::start(&PKI, upstream.port, |_, _| {
         plugin_config(
-            TRUST_DOMAIN,
+            &trust_domain(),
             &[
-                pa("default", "istio-system", STRICT),
+                pa("default", "istio-system", mode("STRICT")),
                 pa(
                     "httpbin",
                     "istio-system",
-                    "{selector: {matchLabels: {app: httpbin}}, mtls: {mode: DISABLE}}",
+                    selecting("httpbin", Some("DISABLE")),
                 ),
             ],
         )
@@ -595,7 +608,10 @@ fn strict_lets_through_what_native_envoy_as_istio_configures_it_lets_through() {
     let native = host_tests::envoy::Envoy::start_config(&config, &Default::default())
         .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
     let ours = MtlsEnvoy::start(&PKI, upstream.port, |_, _| {
-        plugin_config(TRUST_DOMAIN, &[pa("default", "istio-system", STRICT)])
+        plugin_config(
+            &trust_domain(),
+            &[pa("default", "istio-system", mode("STRICT"))],
+        )
     })
     .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
     let mut rows = Vec::new();

@@ -3,21 +3,14 @@
 //! filter; expected statuses, bodies and headers are Envoy `jwt_authn`'s (as Istio configures
 //! it), never values taken from the filter's code.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::LazyLock;
 
 use host_tests::envoy::Envoy;
 use host_tests::http::{self, Response};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, now, EcIssuer, RsaIssuer};
-use host_tests::yaml_string_literal;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const ISSUER: &str = "https://example.com";
 const AUDIENCE: &str = "example_service";
@@ -40,42 +33,43 @@ fn main_jwks() -> String {
     tokens::jwks_json(&[RSA.jwk(), EC.jwk()])
 }
 
-/// One `jwtRules` entry as YAML (at the indentation `policy` uses).
-fn rule(issuer: &str, audiences: &[&str], jwks: &str, extra: &[&str]) -> String {
-    let mut s = format!("    - issuer: {}\n", yaml_string_literal(issuer));
-    if !audiences.is_empty() {
-        let list: Vec<String> = audiences.iter().map(|a| yaml_string_literal(a)).collect();
-        s.push_str(&format!("      audiences: [{}]\n", list.join(", ")));
+/// One `jwtRules` entry with inline keys; `extra` fields as the resource has them.
+fn rule(
+    issuer: &str,
+    audiences: &[&'static str],
+    jwks: &str,
+    extra: &[(&'static str, Value)],
+) -> Rule {
+    Rule {
+        issuer: issuer.into(),
+        audiences: audiences.to_vec(),
+        jwks: jwks.to_owned(),
+        extra: extra.to_vec(),
+        ..Rule::default()
     }
-    s.push_str(&format!("      jwks: {}\n", yaml_string_literal(jwks)));
-    for line in extra {
-        s.push_str(&format!("      {line}\n"));
-    }
-    s
 }
 
-/// One RequestAuthentication as a YAML list item; `selector` is a flow map of labels.
-fn policy(name: &str, namespace: &str, selector: Option<&str>, rules: &[String]) -> String {
-    let mut s = format!(
-        "- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: \
-         {{name: {name}, namespace: {namespace}}}\n  spec:\n"
-    );
-    if let Some(labels) = selector {
-        s.push_str(&format!("    selector: {{matchLabels: {labels}}}\n"));
+/// One RequestAuthentication; `selector` is its `matchLabels`.
+fn policy(
+    name: &'static str,
+    namespace: &'static str,
+    selector: Option<&[(&'static str, &'static str)]>,
+    rules: &[Rule],
+) -> Policy {
+    Policy {
+        name,
+        namespace,
+        selector: selector.map(<[_]>::to_vec),
+        rules: rules.to_vec(),
     }
-    s.push_str("    jwtRules:\n");
-    for r in rules {
-        s.push_str(r);
-    }
-    s
 }
 
-/// The plugin configuration for workload foo/app=httpbin with these policies.
-fn plugin_config(policies: &[String]) -> String {
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin, version: v1}}}}\npolicies:\n{}",
-        policies.concat()
-    )
+/// The plugin configuration for workload foo/app=httpbin,version=v1 with these policies.
+fn plugin_config(policies: &[Policy]) -> String {
+    PluginConfig::new()
+        .workload("foo", &[("app", "httpbin"), ("version", "v1")])
+        .policies(policies)
+        .render()
 }
 
 /// The default policy: foo/httpbin, one rule for ISSUER/AUDIENCE with the RSA and EC keys.
@@ -83,7 +77,7 @@ fn default_policy_config() -> String {
     plugin_config(&[policy(
         "httpbin",
         "foo",
-        Some("{app: httpbin}"),
+        Some(&[("app", "httpbin")]),
         &[rule(ISSUER, &[AUDIENCE], &main_jwks(), &[])],
     )])
 }
@@ -439,14 +433,14 @@ fn two_issuers_forwarding_and_custom_header() {
     let config = plugin_config(&[policy(
         "httpbin",
         "foo",
-        Some("{app: httpbin}"),
+        Some(&[("app", "httpbin")]),
         &[
             // Forwards the token.
             rule(
                 ISSUER,
                 &[AUDIENCE],
                 &tokens::jwks_json(&[RSA.jwk()]),
-                &["forwardOriginalToken: true"],
+                &[("forwardOriginalToken", json!(true))],
             ),
             // Default: the token is removed.
             rule(ISSUER_B, &[], &tokens::jwks_json(&[EC.jwk()]), &[]),
@@ -455,7 +449,10 @@ fn two_issuers_forwarding_and_custom_header() {
                 ISSUER_C,
                 &[],
                 &tokens::jwks_json(&[STRANGER.jwk()]),
-                &[r#"fromHeaders: [{name: x-jwt, prefix: "Bearer "}]"#],
+                &[(
+                    "fromHeaders",
+                    json!([{"name": "x-jwt", "prefix": "Bearer "}]),
+                )],
             ),
         ],
     )]);
@@ -529,14 +526,14 @@ fn policies_that_do_not_select_the_workload_are_ignored() {
         policy(
             "other-app",
             "foo",
-            Some("{app: other}"),
+            Some(&[("app", "other")]),
             &[rule(ISSUER, &[AUDIENCE], &jwks, &[])],
         ),
         // Selector is a superset of the workload's labels.
         policy(
             "more-labels",
             "foo",
-            Some("{app: httpbin, tier: gold}"),
+            Some(&[("app", "httpbin"), ("tier", "gold")]),
             &[rule(ISSUER, &[AUDIENCE], &jwks, &[])],
         ),
         // Another namespace, not the root one: no selector, still not ours.
@@ -842,12 +839,8 @@ fn no_upstream_parser_reads_an_unverified_cookie_as_the_configured_name() {
     for forward in [false, true] {
         let upstream = EchoUpstream::start();
         let extra = [
-            "fromCookies: [session]",
-            if forward {
-                "forwardOriginalToken: true"
-            } else {
-                "forwardOriginalToken: false"
-            },
+            ("fromCookies", json!(["session"])),
+            ("forwardOriginalToken", json!(forward)),
         ];
         let config = plugin_config(&[policy(
             "cookie",

@@ -3,22 +3,16 @@
 //! it is replaced — a remote refresh bringing another key under the same `kid` — and when it
 //! expires (Envoy's 60 s clock skew included). Expected replies are Envoy `jwt_authn`'s.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::{Duration, Instant};
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http::{self, Response};
-use host_tests::istio_native::{plugin_config, Policy, Rule, WORKLOAD_NS};
+use host_tests::istio_native::plugin_config;
 use host_tests::jwks_server::{Behavior, JwksServer};
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, EcIssuer};
-use host_tests::yaml_string_literal;
+use serde_json::json;
 
 fn get(envoy: &Envoy, token: &str) -> Response {
     let bearer = format!("Bearer {token}");
@@ -47,16 +41,14 @@ fn a_cached_token_stops_passing_when_it_expires() {
     let key = EcIssuer::generate("k1");
     let iss = "https://cache-exp.example";
     let upstream = EchoUpstream::start();
-    let policies = vec![Policy {
-        name: "exp",
-        namespace: WORKLOAD_NS,
-        selector: None,
-        rules: vec![Rule {
-            issuer: iss,
+    let policies = vec![Policy::new(
+        "exp",
+        vec![Rule {
+            issuer: iss.into(),
             jwks: tokens::jwks_json(&[key.jwk()]),
             ..Rule::default()
         }],
-    }];
+    )];
     let envoy = Envoy::start(&plugin_config(&policies), upstream.port).unwrap();
     // Expired 57 s ago: inside Envoy's 60 s skew for about 3 more seconds.
     let token = key.mint(claims(iss, None, -57));
@@ -77,15 +69,21 @@ fn a_cached_token_stops_passing_when_its_key_is_replaced() {
     let new = EcIssuer::generate("k1");
     let server = JwksServer::start(Behavior::Serve(tokens::jwks_json(&[old.jwk()])));
     let iss = "https://cache-rotate.example";
-    let config = format!(
-        "workload: {{namespace: foo}}\njwks:\n  clusters: {{{}: jwks}}\n  cacheDuration: 1s\n\
-         policies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  \
-         metadata: {{name: r, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {}\n      \
-         jwksUri: {}\n",
-        yaml_string_literal(&server.authority()),
-        yaml_string_literal(iss),
-        yaml_string_literal(&server.jwks_uri()),
-    );
+    let config = PluginConfig::new()
+        .workload(WORKLOAD_NS, &[])
+        .jwks(
+            &[(server.authority(), "jwks")],
+            &[("cacheDuration", json!("1s"))],
+        )
+        .policy(&Policy::new(
+            "r",
+            vec![Rule {
+                issuer: iss.into(),
+                jwks_uri: Some(server.jwks_uri()),
+                ..Rule::default()
+            }],
+        ))
+        .render();
     let upstream = EchoUpstream::start();
     let options = Options {
         template: "mesh-authn-remote-jwks.yaml".to_owned(),

@@ -5,15 +5,9 @@
 //! listener's decisions must follow its own policy, and each configuration must count its
 //! decisions against its own issuers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
+use host_tests::plugin_config::{PluginConfig, Policy, Rule, WORKLOAD_NS};
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, RsaIssuer};
 use host_tests::yaml_string_literal;
@@ -23,12 +17,17 @@ const ISS_B: &str = "https://b.example.com";
 
 /// A plugin configuration accepting tokens of `issuer` (signed by `key`) in `Authorization`.
 fn plugin_config(issuer: &str, key: &RsaIssuer) -> String {
-    format!(
-        "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
-         RequestAuthentication\n  metadata: {{name: p, namespace: foo}}\n  spec:\n    jwtRules:\n    \
-         - issuer: {issuer}\n      jwks: {}\n",
-        yaml_string_literal(&tokens::jwks_json(&[key.jwk()]))
-    )
+    PluginConfig::new()
+        .workload(WORKLOAD_NS, &[])
+        .policy(&Policy::new(
+            "p",
+            vec![Rule {
+                issuer: issuer.into(),
+                jwks: tokens::jwks_json(&[key.jwk()]),
+                ..Rule::default()
+            }],
+        ))
+        .render()
 }
 
 /// One listener on a kernel-chosen port with the filter configured by `plugin_config`.
@@ -180,30 +179,14 @@ fn two_listeners_one_vm_decide_and_count_by_their_own_configuration() {
         ("denied.jwt_unknown_issuer", 3),
         ("denied.jwt_expired", 1),
     ];
-    let mut wrong = Vec::new();
-    let want = want
+    let want: Vec<(String, u64)> = want
         .iter()
         .map(|(name, value)| (format!("wasmcustom.mesh_authn.{name}"), *value))
         // Envoy's own per-listener numbers tell the listeners apart (README "Counters").
         .chain([
             ("http.listener_a.downstream_rq_4xx".to_owned(), 2),
             ("http.listener_b.downstream_rq_4xx".to_owned(), 2),
-        ]);
-    for (full, value) in want {
-        let got = envoy.stat(&full);
-        if got != Some(value) {
-            wrong.push(format!("{full}: want {value}, got {got:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{}\n/stats:\n{}",
-        wrong.join("\n"),
-        envoy
-            .stats()
-            .lines()
-            .filter(|l| l.contains("mesh_authn") || l.contains("downstream_rq_4xx"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+        ])
+        .collect();
+    envoy.assert_stats(&want, &["mesh_authn", "downstream_rq_4xx"]);
 }

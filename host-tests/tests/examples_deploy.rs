@@ -8,13 +8,6 @@
 //! tokens with known claims (minted by the demo's own issuer, or Istio's sample tokens); the
 //! issuer's `kid` is checked against an RFC 7638 thumbprint computed here.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -533,10 +526,8 @@ fn compose_topology_answers_as_its_readme_says() {
 /// Istio's documentation key set, served where the example policies' `jwksUri` points, through
 /// the cluster Istio would create for a `ServiceEntry` of `raw.githubusercontent.com:443`.
 fn istio_samples() -> (StaticServer, String, String) {
-    let fixtures = workspace_root().join("host-tests/fixtures/istio-jwt-samples");
     let read = |f: &str| {
-        std::fs::read_to_string(fixtures.join(f))
-            .unwrap()
+        host_tests::fixture_text(format!("host-tests/fixtures/istio-jwt-samples/{f}"))
             .trim()
             .to_owned()
     };

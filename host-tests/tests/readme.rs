@@ -13,13 +13,6 @@
 //! Also here: the Makefile installs what each command needs (`make -n` on a fresh `.venv`),
 //! Envoy is pinned by version and wheel hash, and the LICENSE is the one `Cargo.toml` declares.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::Path;
 use std::process::Command;
 

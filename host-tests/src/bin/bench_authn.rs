@@ -19,23 +19,16 @@
 //! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
 //! scenario).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use host_tests::envoy::{Envoy, Options};
+use host_tests::http;
 use host_tests::istio_native::{
     bootstrap, direct_response_route, native_jwt_authn, plugin_config, wasm_filter, with_jwt_cache,
     Policy, Rule, WORKLOAD_NS,
 };
 use host_tests::tokens::{self, claims, EcIssuer, RsaIssuer};
-use host_tests::{http, workspace_root};
 use serde_json::{json, Value};
 
 const ISS: &str = "https://bench.example.com";
@@ -94,14 +87,10 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn wasm(name: &str) -> String {
-    let path = workspace_root().join(format!("target/wasm32-wasip1/release/{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing: `make bench` builds it",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+fn wasm(package: &str) -> String {
+    host_tests::built_wasm(package)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn start(name: &'static str, filters: Vec<Value>, authenticates: bool) -> Setup {
@@ -196,7 +185,7 @@ fn main() {
         namespace: WORKLOAD_NS,
         selector: None,
         rules: vec![Rule {
-            issuer: ISS,
+            issuer: ISS.into(),
             audiences: vec![AUD],
             jwks,
             ..Rule::default()
@@ -313,12 +302,12 @@ fn main() {
         ),
         start(
             "wasm no-op (reads header)",
-            vec![wasm_filter("noop", &wasm("noop_filter"), "")],
+            vec![wasm_filter("noop", &wasm("noop-filter"), "")],
             false,
         ),
         start(
             "mesh-authn",
-            vec![wasm_filter("mesh-authn", &wasm("mesh_authn"), &ours_config)],
+            vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), &ours_config)],
             true,
         ),
     ];
@@ -461,7 +450,7 @@ fn profile(setups: &[Setup], scenarios: &[Scenario], lua: &Path, seconds: u64) {
 fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -> Value) {
     let s = start(
         "mesh-authn",
-        vec![wasm_filter("mesh-authn", &wasm("mesh_authn"), ours_config)],
+        vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), ours_config)],
         true,
     );
     let batch = 20_000.min(n);

@@ -3,13 +3,6 @@
 //! test-only crypto probe. A benchmark, not a test: `make bench-verify` runs it after the
 //! native benchmark.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use host_tests::http;
 use host_tests::probe::{cases, start_probe};
 

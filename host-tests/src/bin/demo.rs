@@ -8,13 +8,6 @@
 //! Envoy never outlives the demo: it is killed on every exit path, from the signal handler's
 //! flag, and by the kernel (`PR_SET_PDEATHSIG`) if the demo itself is killed.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
