@@ -48,7 +48,7 @@ pub fn cases() -> Vec<Case> {
         }
     }
     // Envoy's own jwt_authn test tokens against its test JWKS (their upstream statuses are
-    // checked in filter/tests/envoy_test_common.rs; here only the signatures matter).
+    // checked in filter/tests/jwt_authn_fixture_tokens.rs; here only the signatures matter).
     let envoy = fixture("envoy_jwt_authn_test_common.json");
     let jwks = envoy["public_key_jwks"].as_str().unwrap().to_owned();
     for (name, token) in envoy["tokens"].as_object().unwrap() {
