@@ -75,24 +75,6 @@ fn measure(n: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64, ns)
 }
 
-/// Envoy's header map as `proxy_get_header_map_pairs` serializes it: a count, the sizes, then
-/// each name and value NUL-terminated.
-fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (n, v) in pairs {
-        out.extend_from_slice(&(n.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (n, v) in pairs {
-        out.extend_from_slice(n.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // `cargo test --all-targets` runs bench targets: nothing to do there.
@@ -146,7 +128,7 @@ fn main() {
         println!("| {name} | {a:.1} | {b:.0} | {:.2} µs |", ns / 1000.0);
     };
 
-    let wire = serialize_pairs(&headers(Some(&bearer_good)));
+    let wire = mesh_authn::request::encode_map(&headers(Some(&bearer_good)));
     // The copy of `wire` stands for the buffer the host allocates in the VM for every call.
     row(
         "adapter: Envoy's header map (7 headers) to a Request, as it was: a copy per header",

@@ -11,6 +11,7 @@
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`decision`]: the verdict on a request and the changes an allowed one gets;
+//! - [`counters`]: the counters' names and which ones a verdict increments;
 //! - [`local_reply`]: every reply the filter answers with itself (JWT, PeerAuthentication,
 //!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod counters;
 pub mod decision;
 pub mod extract;
 pub mod jwt;

@@ -13,7 +13,9 @@
 //! - `destination.port`: the port the connection arrived on (the key of `portLevelMtls`).
 //!
 //! The compiled [`MtlsPolicy`] is built by `config::peer_authn` (istiod's
-//! `ComposePeerAuthentication`); this module only decides.
+//! `ComposePeerAuthentication`); this module only decides: which of those properties a policy
+//! needs ([`MtlsPolicy::verdict`] asks a [`ConnectionProperties`] reader for no more), and the
+//! verdict on them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -72,6 +74,19 @@ pub struct Peer<'a> {
     pub uri_san: Option<&'a [u8]>,
     /// `destination.port`.
     pub port: Option<u32>,
+}
+
+/// Envoy's connection properties, each read only when asked: the adapter implements it with
+/// host calls, tests with fakes. `None`: the property is absent.
+pub trait ConnectionProperties {
+    /// Why a property could not be read (a host failure, an unexpected encoding).
+    type Error;
+    /// `connection.mtls`: a peer certificate was presented.
+    fn mtls(&mut self) -> Result<Option<bool>, Self::Error>;
+    /// `connection.uri_san_peer_certificate`: the first URI SAN of the peer certificate.
+    fn uri_san_peer_certificate(&mut self) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// `destination.port`.
+    fn destination_port(&mut self) -> Result<Option<u32>, Self::Error>;
 }
 
 /// The verdict on a request's connection.
@@ -168,6 +183,38 @@ impl MtlsPolicy {
                 .copied()
                 .fold(self.mode, std::cmp::max),
         }
+    }
+
+    /// The verdict on a request's connection, reading from `properties` only what this policy
+    /// needs: nothing when no port can be STRICT, the destination port only when a port's mode
+    /// differs, nothing more on a port that is not STRICT, the URI SAN only when a certificate
+    /// was presented and trust domains are configured. A read that fails fails the verdict.
+    pub fn verdict<P: ConnectionProperties>(
+        &self,
+        properties: &mut P,
+    ) -> Result<PeerVerdict, P::Error> {
+        if !self.may_require_mtls() {
+            return Ok(PeerVerdict::Allow);
+        }
+        let port = if self.depends_on_port() {
+            properties.destination_port()?
+        } else {
+            None
+        };
+        if self.mode_for(port) != MtlsMode::Strict {
+            return Ok(PeerVerdict::Allow);
+        }
+        let mtls = properties.mtls()?;
+        let uri_san = if mtls == Some(true) && self.checks_trust_domain() {
+            properties.uri_san_peer_certificate()?
+        } else {
+            None
+        };
+        Ok(self.decide(&Peer {
+            mtls,
+            uri_san: uri_san.as_deref(),
+            port,
+        }))
     }
 
     /// The verdict on a request whose connection Envoy describes as `peer`.
@@ -367,6 +414,162 @@ mod tests {
         assert!(policy(Strict, &[(1, Disable)], &[]).depends_on_port());
         assert!(!policy(Strict, &[], &[]).checks_trust_domain());
         assert!(policy(Strict, &[], &["td"]).checks_trust_domain());
+    }
+
+    /// A fake connection: each property's value (or read failure), and the reads made.
+    struct Fake {
+        mtls: Result<Option<bool>, &'static str>,
+        uri_san: Result<Option<&'static [u8]>, &'static str>,
+        port: Result<Option<u32>, &'static str>,
+        reads: Vec<&'static str>,
+    }
+
+    /// Every property absent.
+    fn absent() -> Fake {
+        Fake {
+            mtls: Ok(None),
+            uri_san: Ok(None),
+            port: Ok(None),
+            reads: Vec::new(),
+        }
+    }
+
+    impl ConnectionProperties for Fake {
+        type Error = &'static str;
+        fn mtls(&mut self) -> Result<Option<bool>, &'static str> {
+            self.reads.push("connection.mtls");
+            self.mtls
+        }
+        fn uri_san_peer_certificate(&mut self) -> Result<Option<Vec<u8>>, &'static str> {
+            self.reads.push("connection.uri_san_peer_certificate");
+            self.uri_san.map(|san| san.map(<[u8]>::to_vec))
+        }
+        fn destination_port(&mut self) -> Result<Option<u32>, &'static str> {
+            self.reads.push("destination.port");
+            self.port
+        }
+    }
+
+    /// The verdict over `fake`, and the properties it read.
+    fn run(
+        policy: &MtlsPolicy,
+        mut fake: Fake,
+    ) -> (Result<PeerVerdict, &'static str>, Vec<&'static str>) {
+        let verdict = policy.verdict(&mut fake);
+        (verdict, fake.reads)
+    }
+
+    #[test]
+    fn reads_only_what_the_policy_needs() {
+        let deny = Ok(PeerVerdict::Deny(PeerDenial::NoClientCertificate));
+        let allow = Ok(PeerVerdict::Allow);
+        let td = &["cluster.local"];
+        // PERMISSIVE or DISABLE everywhere: no read at all.
+        let (v, reads) = run(&policy(Permissive, &[(1, Disable)], td), absent());
+        assert_eq!((v, reads.len()), (allow, 0));
+        // STRICT, no ports, no trust domain: connection.mtls only.
+        let fake = Fake {
+            mtls: Ok(Some(true)),
+            ..absent()
+        };
+        let (v, reads) = run(&policy(Strict, &[], &[]), fake);
+        assert_eq!((v, reads), (allow, vec!["connection.mtls"]));
+        // Absent connection.mtls: no certificate.
+        let (v, _) = run(&policy(Strict, &[], &[]), absent());
+        assert_eq!(v, deny);
+        // Trust domain: the URI SAN only once a certificate was presented.
+        let fake = Fake {
+            mtls: Ok(Some(false)),
+            ..absent()
+        };
+        let (v, reads) = run(&policy(Strict, &[], td), fake);
+        assert_eq!((v, reads.len()), (deny, 1));
+        let fake = Fake {
+            mtls: Ok(Some(true)),
+            uri_san: Ok(Some(GOOD)),
+            ..absent()
+        };
+        let (v, reads) = run(&policy(Strict, &[], td), fake);
+        assert_eq!((v, reads.len()), (allow, 2));
+        // Port-level: the port first, and nothing more on a port that is not STRICT.
+        let ports = policy(Strict, &[(8080, Disable)], &[]);
+        let fake = Fake {
+            port: Ok(Some(8080)),
+            ..absent()
+        };
+        let (v, reads) = run(&ports, fake);
+        assert_eq!((v, reads), (allow, vec!["destination.port"]));
+        let fake = Fake {
+            port: Ok(Some(9090)),
+            mtls: Ok(Some(false)),
+            ..absent()
+        };
+        let (v, reads) = run(&ports, fake);
+        assert_eq!((v, reads.len()), (deny, 2));
+        // Unknown port where it matters: the strictest mode.
+        let (v, _) = run(&policy(Disable, &[(8080, Strict)], &[]), absent());
+        assert_eq!(v, deny);
+    }
+
+    #[test]
+    fn strict_on_a_disabled_port_reads_neither_certificate_nor_san() {
+        let fake = Fake {
+            port: Ok(Some(8080)),
+            mtls: Ok(Some(true)),
+            uri_san: Ok(Some(FOREIGN)),
+            reads: Vec::new(),
+        };
+        let (v, reads) = run(
+            &policy(Strict, &[(8080, Disable)], &["cluster.local"]),
+            fake,
+        );
+        assert_eq!(
+            (v, reads),
+            (Ok(PeerVerdict::Allow), vec!["destination.port"])
+        );
+    }
+
+    #[test]
+    fn the_port_is_not_read_when_every_port_has_the_workload_mode() {
+        let fake = Fake {
+            port: Err("must not be read"),
+            mtls: Ok(Some(true)),
+            uri_san: Ok(Some(GOOD)),
+            reads: Vec::new(),
+        };
+        let (v, reads) = run(&policy(Strict, &[(8080, Strict)], &["cluster.local"]), fake);
+        assert_eq!(
+            (v, reads),
+            (
+                Ok(PeerVerdict::Allow),
+                vec!["connection.mtls", "connection.uri_san_peer_certificate"]
+            )
+        );
+    }
+
+    #[test]
+    fn a_failed_read_fails_the_verdict_and_stops_reading() {
+        let strict_td = policy(Strict, &[], &["cluster.local"]);
+        let fake = Fake {
+            mtls: Err("mtls"),
+            ..absent()
+        };
+        assert_eq!(
+            run(&strict_td, fake),
+            (Err("mtls"), vec!["connection.mtls"])
+        );
+        let fake = Fake {
+            mtls: Ok(Some(true)),
+            uri_san: Err("san"),
+            ..absent()
+        };
+        assert_eq!(run(&strict_td, fake).0, Err("san"));
+        let fake = Fake {
+            port: Err("port"),
+            ..absent()
+        };
+        let ports = policy(Strict, &[(8080, Disable)], &[]);
+        assert_eq!(run(&ports, fake), (Err("port"), vec!["destination.port"]));
     }
 
     #[test]

@@ -351,7 +351,7 @@ pub fn send_local_response(
     body: &[u8],
     headers: &[(&str, &[u8])],
 ) -> Result<(), HostStatus> {
-    let headers = serialize_pairs(headers);
+    let headers = crate::request::encode_map(headers);
     // SAFETY: every pointer/length pair describes a live slice.
     check(unsafe {
         proxy_send_local_response(
@@ -430,27 +430,6 @@ pub fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
         .collect()
 }
 
-pub(crate) fn serialize_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
-    let size: usize = 4 + pairs
-        .iter()
-        .map(|(n, v)| 8 + n.len() + v.len() + 2)
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len32(pairs.len()));
-    for (n, v) in pairs {
-        out.extend_from_slice(&len32(n.len()));
-        out.extend_from_slice(&len32(v.len()));
-    }
-    for (n, v) in pairs {
-        out.extend_from_slice(n.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +446,7 @@ mod tests {
     #[test]
     fn pairs_round_trip_and_truncated_input_is_refused() {
         let pairs: &[(&str, &[u8])] = &[(":path", b"/x"), ("authorization", b"Bearer \xff\x00t")];
-        let bytes = serialize_pairs(pairs);
+        let bytes = crate::request::encode_map(pairs);
         let back = deserialize_pairs(&bytes).unwrap();
         assert_eq!(
             back,

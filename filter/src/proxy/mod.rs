@@ -1,15 +1,20 @@
-//! The proxy-wasm adapter: the only code that talks to the host. It reads what the core needs
-//! (request headers, connection properties, the clock, plugin configuration), hands it to the
-//! core, and applies what the core decided (header changes, the core's local replies). Its own
-//! choices are about the host: which properties to read for the policy, and failing closed
-//! (the core's 500 reply) when a host call fails.
+//! The proxy-wasm adapter: the only code that talks to the host. It holds host calls and moves
+//! bytes: it reads what the core needs (request headers, connection properties, the clock,
+//! plugin configuration, shared data), hands it to the core, and applies what the core
+//! decided (header changes, local replies, counter increments). What to read, the verdicts,
+//! the replies and the counters' names are the core's; the adapter's own choices are only
+//! about the host: calling the core from Envoy's callbacks in order (PeerAuthentication before
+//! the JWT rules) and failing closed (the core's 500 reply) when a host call fails.
 //!
 //! - `host.rs`: fallible host calls; `crypto.rs`: the host-crypto signature backend.
 //! - `root.rs`, `per_config.rs`: one root context per plugin configuration, its compiled
-//!   configuration and counters (`metrics.rs`), and its remote-JWKS runtime.
-//! - `http.rs`: the HTTP context; `apply.rs`: decide the current request and apply the
-//!   decision (header changes, local replies, counters), for a stream and for a resume.
-//! - `peer.rs`: reads the connection's properties for PeerAuthentication.
+//!   configuration and counters, and its remote-JWKS runtime.
+//! - `http.rs`: the HTTP context; `apply.rs`: run the core's decision on the current request
+//!   and apply it (header changes, local replies, counters), for a stream and for a resume.
+//! - `peer.rs`: reads and decodes the connection properties the core's
+//!   `MtlsPolicy::verdict` asks for.
+//! - `metrics.rs`: defines the core's counters (`crate::counters`) with host calls and
+//!   increments the ones it names.
 //! - `jwks_host.rs`: the remote-JWKS host seam (`remote_jwks::runtime::JwksHost`) implemented
 //!   with host calls: shared data, dispatched calls and their responses, the tick, and a paused
 //!   request resumed or answered. It decides nothing: when to fetch, leases, retries, waiter

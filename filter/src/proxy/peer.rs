@@ -1,7 +1,5 @@
-//! What Envoy knows about the request's connection, read only as far as the PeerAuthentication
-//! policy needs it: nothing when no port can be STRICT, the destination port only when a
-//! port's mode differs, the URI SAN only when a certificate was presented and trust domains
-//! are configured.
+//! Envoy's connection properties for PeerAuthentication, read with host calls and decoded.
+//! Which ones a request needs is the core's decision ([`MtlsPolicy::verdict`]).
 //!
 //! Encodings (proxy-wasm ABI 0.2.1 §Properties, measured on Envoy 1.40): `connection.mtls` one
 //! byte (present and 0 on plaintext and on TLS without a client certificate),
@@ -11,7 +9,7 @@
 //! is refused.
 
 use super::host;
-use crate::peer_authn::{MtlsMode, MtlsPolicy, Peer, PeerVerdict};
+use crate::peer_authn::{ConnectionProperties, MtlsPolicy, PeerVerdict};
 
 const MTLS: [&str; 2] = ["connection", "mtls"];
 const URI_SAN: [&str; 2] = ["connection", "uri_san_peer_certificate"];
@@ -19,41 +17,34 @@ const DESTINATION_PORT: [&str; 2] = ["destination", "port"];
 
 /// The policy's verdict on this request's connection, or why it could not be judged.
 pub(super) fn verdict(policy: &MtlsPolicy) -> Result<PeerVerdict, String> {
-    verdict_with(policy, |path| {
+    policy.verdict(&mut Decoded(|path: &[&str]| {
         host::get_property(path)
             .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
-    })
+    }))
 }
 
-/// [`verdict`] over any property reader (the host, or a test's).
-fn verdict_with(
-    policy: &MtlsPolicy,
-    mut read: impl FnMut(&[&str]) -> Result<Option<Vec<u8>>, String>,
-) -> Result<PeerVerdict, String> {
-    if !policy.may_require_mtls() {
-        return Ok(PeerVerdict::Allow);
+/// The properties decoded from a raw property reader (the host, or a test's).
+struct Decoded<R>(R);
+
+impl<R> ConnectionProperties for Decoded<R>
+where
+    R: FnMut(&[&str]) -> Result<Option<Vec<u8>>, String>,
+{
+    type Error = String;
+
+    fn mtls(&mut self) -> Result<Option<bool>, String> {
+        (self.0)(&MTLS)?.map(|b| decode_bool(&b)).transpose()
     }
-    let port = if policy.depends_on_port() {
-        read(&DESTINATION_PORT)?
+
+    fn uri_san_peer_certificate(&mut self) -> Result<Option<Vec<u8>>, String> {
+        (self.0)(&URI_SAN)
+    }
+
+    fn destination_port(&mut self) -> Result<Option<u32>, String> {
+        (self.0)(&DESTINATION_PORT)?
             .map(|b| decode_port(&b))
-            .transpose()?
-    } else {
-        None
-    };
-    if policy.mode_for(port) != MtlsMode::Strict {
-        return Ok(PeerVerdict::Allow);
+            .transpose()
     }
-    let mtls = read(&MTLS)?.map(|b| decode_bool(&b)).transpose()?;
-    let uri_san = if mtls == Some(true) && policy.checks_trust_domain() {
-        read(&URI_SAN)?
-    } else {
-        None
-    };
-    Ok(policy.decide(&Peer {
-        mtls,
-        uri_san: uri_san.as_deref(),
-        port,
-    }))
 }
 
 /// `connection.mtls`: exactly one byte, 0 or 1.
@@ -86,24 +77,21 @@ fn decode_port(bytes: &[u8]) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer_authn::{MtlsMode::*, PeerDenial};
+    use crate::peer_authn::{MtlsMode, MtlsMode::*, PeerDenial};
     use std::collections::BTreeMap;
 
     type Props = &'static [(&'static str, Result<&'static [u8], &'static str>)];
 
-    /// Runs the adapter's logic over fake properties; returns the verdict and the paths read.
-    fn run(policy: &MtlsPolicy, props: Props) -> (Result<PeerVerdict, String>, Vec<String>) {
-        let mut reads = Vec::new();
-        let verdict = verdict_with(policy, |path| {
+    /// The core's verdict over fake raw properties, decoded as the host's are.
+    fn run(policy: &MtlsPolicy, props: Props) -> Result<PeerVerdict, String> {
+        policy.verdict(&mut Decoded(|path: &[&str]| {
             let name = path.join(".");
-            reads.push(name.clone());
             match props.iter().find(|(n, _)| *n == name) {
                 None => Ok(None),
                 Some((_, Ok(bytes))) => Ok(Some(bytes.to_vec())),
                 Some((_, Err(e))) => Err(e.to_string()),
             }
-        });
-        (verdict, reads)
+        }))
     }
 
     fn policy(mode: MtlsMode, ports: &[(u32, MtlsMode)], td: bool) -> MtlsPolicy {
@@ -117,50 +105,36 @@ mod tests {
     }
 
     const PORT_9090: [u8; 8] = 9090u64.to_le_bytes();
-    const PORT_8080: [u8; 8] = 8080u64.to_le_bytes();
     const SAN: &[u8] = b"spiffe://cluster.local/ns/foo/sa/bar";
 
     #[test]
-    fn reads_only_what_the_policy_needs() {
+    fn decoded_properties_reach_the_verdict() {
         let deny = Ok(PeerVerdict::Deny(PeerDenial::NoClientCertificate));
-        let allow = Ok(PeerVerdict::Allow);
-        // PERMISSIVE or DISABLE everywhere: no host call at all.
-        let (v, reads) = run(&policy(Permissive, &[(1, Disable)], true), &[]);
-        assert_eq!((v, reads.len()), (allow.clone(), 0));
-        // STRICT, no ports, no trust domain: connection.mtls only.
-        let (v, reads) = run(
-            &policy(Strict, &[], false),
-            &[("connection.mtls", Ok(&[1]))],
-        );
-        assert_eq!(
-            (v, reads),
-            (allow.clone(), vec!["connection.mtls".to_owned()])
-        );
-        // Absent connection.mtls: no certificate.
-        let (v, _) = run(&policy(Strict, &[], false), &[]);
-        assert_eq!(v, deny.clone());
-        // Trust domain: the URI SAN only once a certificate was presented.
-        let (v, reads) = run(&policy(Strict, &[], true), &[("connection.mtls", Ok(&[0]))]);
-        assert_eq!((v, reads.len()), (deny.clone(), 1));
         let props: Props = &[
             ("connection.mtls", Ok(&[1])),
             ("connection.uri_san_peer_certificate", Ok(SAN)),
         ];
-        let (v, reads) = run(&policy(Strict, &[], true), props);
-        assert_eq!((v, reads.len()), (allow.clone(), 2));
-        // Port-level: the port first, and nothing more on a port that is not STRICT.
-        let ports = policy(Strict, &[(8080, Disable)], false);
-        let (v, reads) = run(&ports, &[("destination.port", Ok(&PORT_8080))]);
-        assert_eq!((v, reads), (allow, vec!["destination.port".to_owned()]));
+        assert_eq!(
+            run(&policy(Strict, &[], true), props),
+            Ok(PeerVerdict::Allow)
+        );
+        let props: Props = &[
+            ("connection.mtls", Ok(&[1])),
+            (
+                "connection.uri_san_peer_certificate",
+                Ok(b"spiffe://other/ns/a"),
+            ),
+        ];
+        assert_eq!(
+            run(&policy(Strict, &[], true), props),
+            Ok(PeerVerdict::Deny(PeerDenial::ForeignTrustDomain))
+        );
+        assert_eq!(run(&policy(Strict, &[], false), &[]), deny);
         let props: Props = &[
             ("destination.port", Ok(&PORT_9090)),
             ("connection.mtls", Ok(&[0])),
         ];
-        let (v, reads) = run(&ports, props);
-        assert_eq!((v, reads.len()), (deny.clone(), 2));
-        // Unknown port where it matters: the strictest mode.
-        let (v, _) = run(&policy(Disable, &[(8080, Strict)], false), &[]);
-        assert_eq!(v, deny);
+        assert_eq!(run(&policy(Strict, &[(8080, Disable)], false), props), deny);
     }
 
     #[test]
@@ -180,15 +154,11 @@ mod tests {
                 ),
             ],
         ] {
-            assert!(run(&strict, props).0.is_err(), "{props:?}");
+            assert!(run(&strict, props).is_err(), "{props:?}");
         }
         let ports = policy(Strict, &[(8080, Disable)], false);
-        assert!(run(&ports, &[("destination.port", Ok(&[1, 2, 3, 4]))])
-            .0
-            .is_err());
-        assert!(run(&ports, &[("destination.port", Err("NotAllowed"))])
-            .0
-            .is_err());
+        assert!(run(&ports, &[("destination.port", Ok(&[1, 2, 3, 4]))]).is_err());
+        assert!(run(&ports, &[("destination.port", Err("NotAllowed"))]).is_err());
     }
 
     #[test]
