@@ -13,10 +13,8 @@
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-
-use crate::jwt::json::{Node, StrictValue};
 
 use super::ConfigError;
 
@@ -62,10 +60,10 @@ fn read(
     path: &str,
     found: &Cell<Option<ConfigError>>,
 ) -> Result<Value, ReadError> {
-    let seed = StrictValue(Strict {
+    let seed = Strict {
         path: path.to_owned(),
         found,
-    });
+    };
     seed.deserialize(de).map_err(|e| match found.take() {
         Some(dup) => ReadError::Duplicate(dup),
         None => ReadError::Yaml(e),
@@ -113,55 +111,118 @@ impl Strict<'_> {
     }
 }
 
-impl Node for Strict<'_> {
-    const EXPECTING: &'static str = "a YAML value";
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
 
-    fn item(&self, index: usize) -> Self {
-        Strict {
-            path: self.child(format_args!("[{index}]")),
-            found: self.found,
-        }
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML value")
     }
 
-    fn entry(&self, key: &str) -> Self {
-        Strict {
-            path: self.key_path(key),
-            found: self.found,
-        }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
 
-    fn insert<E: de::Error>(
-        &self,
-        object: &mut Map<String, Value>,
-        key: String,
-        value: Value,
-    ) -> Result<(), E> {
-        if key == MERGE_KEY {
-            let merged = match value {
-                Value::Object(m) => vec![m],
-                Value::Array(list) => list
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::Object(m) => Ok(m),
-                        _ => Err(()),
-                    })
-                    .collect::<Result<_, ()>>()
-                    .map_err(|()| self.merge_not_a_mapping::<E>())?,
-                _ => return Err(self.merge_not_a_mapping()),
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::from)
+            .map_err(|_| E::custom(format_args!("integer {v} is out of range")))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        u64::try_from(v)
+            .map(Value::from)
+            .map_err(|_| E::custom(format_args!("integer {v} is out of range")))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // As serde_json's own `Value`: `.nan` and `.inf` have no JSON number.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let item = Strict {
+                path: self.child(format_args!("[{}]", items.len())),
+                found: self.found,
             };
-            for (k, v) in merged.into_iter().flatten() {
-                if object.contains_key(&k) {
-                    return Err(self.duplicate(&k, " (once through the `<<` merge key)"));
-                }
-                object.insert(k, v);
+            match seq.next_element_seed(item)? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
             }
-            return Ok(());
         }
-        if object.contains_key(&key) {
-            return Err(self.duplicate(&key, ""));
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Strict {
+                path: self.key_path(&key),
+                found: self.found,
+            })?;
+            if key == MERGE_KEY {
+                let merged = match value {
+                    Value::Object(m) => vec![m],
+                    Value::Array(list) => list
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::Object(m) => Ok(m),
+                            _ => Err(()),
+                        })
+                        .collect::<Result<_, ()>>()
+                        .map_err(|()| self.merge_not_a_mapping::<A::Error>())?,
+                    _ => return Err(self.merge_not_a_mapping()),
+                };
+                for (k, v) in merged.into_iter().flatten() {
+                    if object.contains_key(&k) {
+                        return Err(self.duplicate(&k, " (once through the `<<` merge key)"));
+                    }
+                    object.insert(k, v);
+                }
+                continue;
+            }
+            if object.contains_key(&key) {
+                return Err(self.duplicate(&key, ""));
+            }
+            object.insert(key, value);
         }
-        object.insert(key, value);
-        Ok(())
+        Ok(Value::Object(object))
     }
 }
 

@@ -4,9 +4,6 @@
 //! 1.40; jwt_verify_lib's own JWKS tests use trailing commas). Refusing duplicates matters:
 //! accepting them would let `{"iss":"a","iss":"b"}` mean one thing to us and another to the
 //! upstream that reads the forwarded token.
-//!
-//! The [`StrictValue`] reader is also the configuration's (`config::yaml`), through its own
-//! [`Node`]: one visitor from serde to `serde_json::Value`, two policies for keys.
 
 use std::fmt;
 
@@ -64,7 +61,7 @@ fn without_trailing_commas(bytes: &[u8]) -> Option<Vec<u8>> {
 
 fn parse_strict(bytes: &[u8]) -> Option<Map<String, Value>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue(Unnamed).deserialize(&mut de).ok()?;
+    let value = StrictValue.deserialize(&mut de).ok()?;
     de.end().ok()?;
     match value {
         Value::Object(map) => Some(map),
@@ -72,59 +69,9 @@ fn parse_strict(bytes: &[u8]) -> Option<Map<String, Value>> {
     }
 }
 
-/// What differs between the strict readers of a document into a [`Value`]: where a node sits
-/// (for errors) and how a mapping takes each key. The token path's [`Unnamed`] is zero-sized
-/// and tracks nothing; the configuration's YAML reader (`config::yaml`) names field paths and
-/// expands merge keys.
-pub(crate) trait Node: Sized {
-    /// What the document's values are, for the deserializer's "expected …" errors.
-    const EXPECTING: &'static str;
-    /// The node of a sequence's item `index`.
-    fn item(&self, index: usize) -> Self;
-    /// The node of a mapping's value under `key`.
-    fn entry(&self, key: &str) -> Self;
-    /// Adds `key: value` to `object`, or refuses it (a duplicate key).
-    fn insert<E: de::Error>(
-        &self,
-        object: &mut Map<String, Value>,
-        key: String,
-        value: Value,
-    ) -> Result<(), E>;
-}
+struct StrictValue;
 
-/// Untrusted JSON: no path is tracked, a repeated key is refused.
-struct Unnamed;
-
-impl Node for Unnamed {
-    const EXPECTING: &'static str = "a JSON value";
-
-    fn item(&self, _index: usize) -> Self {
-        Unnamed
-    }
-
-    fn entry(&self, _key: &str) -> Self {
-        Unnamed
-    }
-
-    fn insert<E: de::Error>(
-        &self,
-        object: &mut Map<String, Value>,
-        key: String,
-        value: Value,
-    ) -> Result<(), E> {
-        if object.contains_key(&key) {
-            return Err(E::custom(format_args!("duplicate key `{key}`")));
-        }
-        object.insert(key, value);
-        Ok(())
-    }
-}
-
-/// A [`Value`] read strictly at node `N`: serde_json's own `Value` visitor, with each mapping's
-/// keys going through [`Node::insert`].
-pub(crate) struct StrictValue<N>(pub N);
-
-impl<'de, N: Node> DeserializeSeed<'de> for StrictValue<N> {
+impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -132,11 +79,11 @@ impl<'de, N: Node> DeserializeSeed<'de> for StrictValue<N> {
     }
 }
 
-impl<'de, N: Node> Visitor<'de> for StrictValue<N> {
+impl<'de> Visitor<'de> for StrictValue {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(N::EXPECTING)
+        f.write_str("a JSON value")
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
@@ -151,21 +98,7 @@ impl<'de, N: Node> Visitor<'de> for StrictValue<N> {
         Ok(Value::from(v))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::from)
-            .map_err(|_| E::custom(format_args!("integer {v} is out of range")))
-    }
-
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        u64::try_from(v)
-            .map(Value::from)
-            .map_err(|_| E::custom(format_args!("integer {v} is out of range")))
-    }
-
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // As serde_json's own `Value`: NaN and the infinities (YAML `.nan`, `.inf`) have no JSON
-        // number.
         Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
@@ -181,17 +114,9 @@ impl<'de, N: Node> Visitor<'de> for StrictValue<N> {
         Ok(Value::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue(self.0.item(items.len())))? {
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -200,8 +125,11 @@ impl<'de, N: Node> Visitor<'de> for StrictValue<N> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictValue(self.0.entry(&key)))?;
-            self.0.insert(&mut object, key, value)?;
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let value = map.next_value_seed(StrictValue)?;
+            object.insert(key, value);
         }
         Ok(Value::Object(object))
     }
