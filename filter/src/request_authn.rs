@@ -330,7 +330,7 @@ pub fn check_token_cached(
 
 /// The claim checks, in Envoy's authenticator order: issuer, time, audience. The one path for
 /// a freshly parsed token and for a cache hit (which skips only the signature).
-fn check_claims(provider: &Provider, jwt: &Jwt, now: u64) -> Result<(), AuthnStatus> {
+pub fn check_claims(provider: &Provider, jwt: &Jwt, now: u64) -> Result<(), AuthnStatus> {
     if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
         return Err(AuthnStatus::JwtUnknownIssuer);
     }

@@ -21,8 +21,9 @@ use super::{typed, ConfigError};
 use crate::remote_jwks::Settings;
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawJwks {
+pub(super) struct RawJwks {
     #[serde(default)]
     clusters: BTreeMap<String, String>,
     #[serde(default)]

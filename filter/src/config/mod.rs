@@ -17,6 +17,8 @@ mod jwks;
 mod node;
 mod peer_authn;
 mod request_authn;
+#[cfg(feature = "cli")]
+pub mod schema;
 mod scope;
 mod token_cache;
 mod yaml;
@@ -61,6 +63,7 @@ pub struct FilterConfig {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawPluginConfig {
     #[serde(default)]
@@ -68,13 +71,16 @@ struct RawPluginConfig {
     #[serde(default)]
     root_namespace: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "cli", schemars(with = "schema::Policies"))]
     policies: Option<Value>,
     #[serde(default)]
     trust_domain: Option<String>,
     #[serde(default)]
     trust_domain_aliases: Option<Vec<String>>,
+    #[cfg_attr(feature = "cli", schemars(with = "Option<jwks::RawJwks>"))]
     jwks: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "cli", schemars(with = "Option<token_cache::RawSettings>"))]
     token_cache: Option<Value>,
 }
 

@@ -19,6 +19,7 @@ pub struct Workload {
 
 /// `workload:` as written: each field left out comes from Envoy's node metadata.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWorkload {
     #[serde(default)]

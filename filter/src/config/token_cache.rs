@@ -13,8 +13,9 @@ use super::{typed, ConfigError};
 use crate::token_cache::{Settings, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawSettings {
+pub(super) struct RawSettings {
     max_entries: Option<usize>,
     max_bytes: Option<usize>,
 }

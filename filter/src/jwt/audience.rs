@@ -16,6 +16,11 @@ impl Audiences {
         )
     }
 
+    /// The configured audiences, normalised (empty: any audience passes).
+    pub fn configured(&self) -> &[String] {
+        &self.0
+    }
+
     /// Whether a token with these `aud` values passes: always when none are configured,
     /// otherwise when any token audience equals any configured one.
     pub fn allows(&self, token_audiences: &[String]) -> bool {

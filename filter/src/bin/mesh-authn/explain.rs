@@ -1,0 +1,505 @@
+//! `mesh-authn explain`: one request through the filter's own decision code, PeerAuthentication
+//! first and then `RequestAuthn::authenticate_attributed`, with the reply Envoy would send
+//! (`LocalReply`) or the changes to the request (`Mutations`). Signatures are checked with the
+//! pure-Rust backend the native tests use (`PureRust`: the filter's fallback where the host has
+//! no `verify_signature`); remote key sets come from files, never from the network.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use mesh_authn::config::FilterConfig;
+use mesh_authn::decision::Decision;
+use mesh_authn::extract::RequestState;
+use mesh_authn::jwt::verify::{self, PureRust};
+use mesh_authn::jwt::{AuthnStatus, Jwks, Jwt};
+use mesh_authn::local_reply::LocalReply;
+use mesh_authn::peer_authn::{Peer, PeerVerdict};
+use mesh_authn::remote_jwks::{Keys, RemoteKeys, SourceId, SourceKind};
+use mesh_authn::request::Request;
+use mesh_authn::request_authn::{check_claims, Env, KeySource, Provider};
+use serde_json::{json, Value};
+
+use crate::{check, input, render, workload, Output, WorkloadArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plugin configuration (or WasmPlugin, or resources with --workload).
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// A token, sent as `authorization: Bearer <T>`.
+    #[arg(long)]
+    token: Option<String>,
+    /// A request header, `name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// `:method`.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// `:path` (with the query string).
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// `:authority` (the `Host`), echoed in `WWW-Authenticate`'s realm.
+    #[arg(long, default_value = "localhost")]
+    authority: String,
+    /// `:scheme`.
+    #[arg(long, default_value = "http")]
+    scheme: String,
+    /// `destination.port`: the port the connection arrived on (PeerAuthentication per port).
+    #[arg(long)]
+    port: Option<u32>,
+    /// The connection presented a client certificate.
+    #[arg(long)]
+    mtls: bool,
+    /// The client certificate's first URI SAN (implies --mtls).
+    #[arg(long)]
+    peer_spiffe_id: Option<String>,
+    /// A remote key set from a file: `FILE` (the only remote source), or
+    /// `ISSUER-OR-URL=FILE` (repeatable).
+    #[arg(long)]
+    jwks: Vec<String>,
+    /// Now, in Unix seconds (default: the system clock).
+    #[arg(long)]
+    now: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    output: Output,
+}
+
+/// Remote key sets read from files; a source without a file fails as a failed fetch would.
+struct FileKeys(BTreeMap<SourceId, Rc<Jwks>>);
+
+impl RemoteKeys for FileKeys {
+    fn keys(&self, source: SourceId) -> Keys {
+        self.0
+            .get(&source)
+            .map_or(Keys::Failed, |k| Keys::Ready(Rc::clone(k)))
+    }
+    fn refetch_for_unknown_kid(&self, _source: SourceId) -> bool {
+        false
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let asked = workload::node(&args.workload)?;
+    let mut units = input::load(std::slice::from_ref(&args.config))?;
+    if units.len() != 1 {
+        return Err(format!(
+            "{} holds {} configurations; explain needs exactly one",
+            args.config.display(),
+            units.len()
+        ));
+    }
+    let unit = units.remove(0);
+    let (config, for_workload) = check::compile(&unit, asked.as_ref());
+    let config = match config {
+        Ok(config) if for_workload => config,
+        Ok(_) => {
+            return Err(
+                "no workload: pass --workload NAMESPACE/key=value,... to say which \
+                        workload the request is for"
+                    .to_owned(),
+            )
+        }
+        Err(e) => {
+            println!("{}: INVALID: {e}", unit.origin);
+            println!("the filter refuses this configuration: Envoy does not start with it");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let (remote, key_notes) = remote_keys(&config, &args.jwks)?;
+    let request = build_request(args)?;
+    let now = match args.now {
+        Some(now) => now,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs(),
+    };
+    let mut report = json!({
+        "config": unit.origin,
+        "log": format!("configured: {}", config.summary),
+        "keys": key_notes,
+        "notes": unit.notes,
+        "now": now,
+    });
+    let mtls = args.mtls || args.peer_spiffe_id.is_some();
+    let peer = Peer {
+        mtls: Some(mtls),
+        uri_san: args.peer_spiffe_id.as_deref().map(str::as_bytes),
+        port: args.port,
+    };
+    let mode = config.peer_authn.mode_for(args.port);
+    report["peerAuthentication"] = json!({
+        "mode": mode.as_str(),
+        "port": args.port,
+        "clientCertificate": mtls,
+        "uriSan": args.peer_spiffe_id,
+    });
+    if let PeerVerdict::Deny(denial) = config.peer_authn.decide(&peer) {
+        report["peerAuthentication"]["verdict"] = json!(format!("denied: {}", denial.reason()));
+        report["verdict"] = json!("denied by PeerAuthentication");
+        report["reply"] = reply(&LocalReply::peer_denied(denial));
+        return finish(&report, args.output);
+    }
+    report["peerAuthentication"]["verdict"] = json!("allowed");
+    let env = Env {
+        now,
+        crypto: &PureRust,
+        remote: &remote,
+        cache: None,
+    };
+    report["rules"] = trace(&config, &request, &env);
+    let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
+    let rule_name = |i: usize| {
+        config
+            .request_authn
+            .providers()
+            .get(i)
+            .map_or_else(String::new, |p| {
+                format!("rule {} (issuer {})", i + 1, p.issuer)
+            })
+    };
+    report["corsPreflight"] = json!(attribution.cors_preflight);
+    match decision {
+        Decision::Allow(m) => {
+            report["verdict"] = json!("allowed");
+            report["verifiedBy"] = json!(attribution
+                .verified
+                .iter()
+                .map(|i| rule_name(*i))
+                .collect::<Vec<_>>());
+            report["requestChanges"] = json!({
+                "removeHeaders": m.remove_headers,
+                "path": m.path.map(|p| String::from_utf8_lossy(&p).into_owned()),
+                "setHeaders": pairs(&m.set_headers),
+                "addHeaders": pairs(&m.add_headers),
+            });
+        }
+        Decision::Deny(status) => {
+            report["verdict"] = json!("denied by RequestAuthentication");
+            report["deniedBy"] = json!(attribution.denied_by.map(rule_name));
+            report["reply"] = reply(&LocalReply::jwt_denied(status, &request));
+        }
+        Decision::NeedKeys(_) => {
+            // FileKeys never asks to wait; say it rather than guess.
+            report["verdict"] = json!("waiting for remote keys (not expected offline)");
+        }
+    }
+    finish(&report, args.output)
+}
+
+fn pairs(p: &[(String, Vec<u8>)]) -> Vec<Value> {
+    p.iter()
+        .map(|(n, v)| json!([n, String::from_utf8_lossy(v)]))
+        .collect()
+}
+
+fn reply(r: &LocalReply) -> Value {
+    json!({
+        "status": r.code,
+        "body": r.body,
+        "headers": r.headers.iter().map(|(n, v)| json!([n, String::from_utf8_lossy(v)])).collect::<Vec<_>>(),
+        "responseCodeDetails": r.details,
+    })
+}
+
+fn build_request(args: &Args) -> Result<Request, String> {
+    let mut pairs = vec![
+        (":method".to_owned(), args.method.clone()),
+        (":path".to_owned(), args.path.clone()),
+        (":authority".to_owned(), args.authority.clone()),
+        (":scheme".to_owned(), args.scheme.clone()),
+    ];
+    if let Some(token) = &args.token {
+        pairs.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header {h:?} is not `name: value`"))?;
+        pairs.push((name.trim().to_owned(), value.trim_start().to_owned()));
+    }
+    Ok(Request::new(
+        pairs
+            .into_iter()
+            .map(|(n, v)| (n.into_bytes(), v.into_bytes()))
+            .collect(),
+    ))
+}
+
+/// The remote key sets from `--jwks` files; a note per source.
+fn remote_keys(config: &FilterConfig, given: &[String]) -> Result<(FileKeys, Vec<String>), String> {
+    let sources = &config.remote_jwks.sources;
+    let mut keys = BTreeMap::new();
+    for arg in given {
+        let (name, file) = match arg.rsplit_once('=') {
+            Some((name, file)) => (Some(name), file),
+            None => (None, arg.as_str()),
+        };
+        let ids: Vec<SourceId> = match name {
+            None if sources.len() == 1 => vec![SourceId(0)],
+            None => {
+                return Err(format!(
+                    "--jwks {arg}: the configuration has {} remote key sets; say which: \
+                     --jwks ISSUER-OR-URL=FILE",
+                    sources.len()
+                ))
+            }
+            Some(name) => {
+                let by_issuer =
+                    config
+                        .request_authn
+                        .providers()
+                        .iter()
+                        .filter_map(|p| match p.jwks {
+                            KeySource::Remote(id) if p.issuer == name => Some(id),
+                            _ => None,
+                        });
+                let by_url = sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.first_uri().text == name)
+                    .map(|(i, _)| SourceId(i));
+                let ids: Vec<SourceId> = by_issuer.chain(by_url).collect();
+                if ids.is_empty() {
+                    return Err(format!(
+                        "--jwks {arg}: no rule with a remote key set has issuer or URL `{name}`"
+                    ));
+                }
+                ids
+            }
+        };
+        let text = std::fs::read(file).map_err(|e| format!("--jwks {arg}: {file}: {e}"))?;
+        // The filter's own reading of a fetched body (size, JSON, usable keys).
+        let (jwks, _) = mesh_authn::remote_jwks::parse_fetched_jwks(
+            &text,
+            config.remote_jwks.settings.allow_symmetric_keys,
+        )
+        .map_err(|e| format!("--jwks {arg}: {file}: {e}"))?;
+        let jwks = Rc::new(jwks);
+        for id in ids {
+            keys.insert(id, Rc::clone(&jwks));
+        }
+    }
+    let notes = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let what = match &s.kind {
+                SourceKind::JwksUri(u) => format!("jwksUri {}", u.text),
+                SourceKind::Discovery(u) => format!("OIDC discovery {}", u.text),
+            };
+            match keys.get(&SourceId(i)) {
+                Some(k) => format!("{what}: {} key(s) from --jwks", k.keys().len()),
+                None => format!(
+                    "{what}: no --jwks file given and no network here: tokens that need it fail \
+                     as `Jwks remote fetch is failed` (give --jwks {}=FILE)",
+                    s.first_uri().text
+                ),
+            }
+        })
+        .collect();
+    Ok((FileKeys(keys), notes))
+}
+
+/// Each rule in the filter's order: the tokens at its locations in the request as it came, and
+/// for each the checks in Envoy's order (format, issuer-time-audience, signature), with the
+/// token's header and claims decoded. The verdict itself is `authenticate_attributed`'s, which
+/// also accounts for tokens an earlier rule removed.
+fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
+    let state = RequestState::new(request);
+    config
+        .request_authn
+        .providers()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let tokens: Vec<Value> = state
+                .extract(&p.locations)
+                .iter()
+                .map(|found| token_trace(p, &found.token, env, &render::location(&found.location)))
+                .collect();
+            json!({
+                "rule": i + 1,
+                "issuer": p.issuer,
+                "locations": p.locations.iter().map(render::location).collect::<Vec<_>>(),
+                "tokens": tokens,
+            })
+        })
+        .collect()
+}
+
+fn token_trace(p: &Provider, token: &str, env: &Env<'_>, at: &str) -> Value {
+    let mut checks = Vec::new();
+    let result = (|| -> Result<(), AuthnStatus> {
+        let jwt = Jwt::parse(token).inspect_err(|s| checks.push(json!(["format", s.message()])))?;
+        checks.push(json!(["format", "OK"]));
+        check_claims(p, &jwt, env.now)
+            .inspect_err(|s| checks.push(json!(["issuer, time, audience", s.message()])))?;
+        checks.push(json!(["issuer, time, audience", "OK"]));
+        let jwks = match &p.jwks {
+            KeySource::Inline(jwks) => Rc::clone(jwks),
+            KeySource::Remote(id) => match env.remote.keys(*id) {
+                Keys::Ready(jwks) => jwks,
+                Keys::Wait | Keys::Failed => {
+                    checks.push(json!([
+                        "signature",
+                        "no key set (no --jwks file for this source)"
+                    ]));
+                    return Err(AuthnStatus::JwksFetchFail);
+                }
+            },
+        };
+        verify::verify_signature(&jwt, &jwks, env.crypto)
+            .inspect_err(|s| checks.push(json!(["signature", s.message()])))?;
+        checks.push(json!(["signature", "OK"]));
+        Ok(())
+    })();
+    let verified = result.is_ok();
+    let (header, claims) = decode(token);
+    json!({
+        "at": at,
+        "result": result.err().map_or("OK", AuthnStatus::message),
+        "checks": checks,
+        "header": header,
+        "claims": claims,
+        "verified": verified,
+    })
+}
+
+/// The token's header and claims as JSON, when they decode (shown, never trusted).
+fn decode(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.').filter(|s| !s.is_empty());
+    let mut part = || {
+        parts
+            .next()
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .unwrap_or(Value::Null)
+    };
+    let header = part();
+    (header, part())
+}
+
+fn finish(report: &Value, output: Output) -> Result<ExitCode, String> {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(report).map_err(|e| e.to_string())?
+        ),
+        Output::Human => print(report),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(r: &Value) {
+    println!("config: {}", r["config"].as_str().unwrap_or_default());
+    println!("  {}", r["log"].as_str().unwrap_or_default());
+    for k in render::strings(&r["keys"]) {
+        println!("  keys: {k}");
+    }
+    for n in render::strings(&r["notes"]) {
+        println!("  note: {n}");
+    }
+    let peer = &r["peerAuthentication"];
+    println!(
+        "PeerAuthentication: {} on port {} ({}): {}",
+        peer["mode"].as_str().unwrap_or_default(),
+        peer["port"]
+            .as_u64()
+            .map_or("(not given)".to_owned(), |p| p.to_string()),
+        match peer["uriSan"].as_str() {
+            Some(san) => format!("client certificate, URI SAN {san}"),
+            None if peer["clientCertificate"] == json!(true) => "client certificate".to_owned(),
+            None => "no client certificate".to_owned(),
+        },
+        peer["verdict"].as_str().unwrap_or_default()
+    );
+    if r["corsPreflight"] == json!(true) {
+        println!(
+            "CORS preflight: let through without checking tokens (Istio's bypass_cors_preflight)"
+        );
+    }
+    for rule in r["rules"].as_array().into_iter().flatten() {
+        println!(
+            "rule {}: issuer {} — looks in {}",
+            rule["rule"],
+            rule["issuer"].as_str().unwrap_or_default(),
+            render::strings(&rule["locations"]).join("; ")
+        );
+        let tokens = rule["tokens"].as_array().cloned().unwrap_or_default();
+        if tokens.is_empty() {
+            println!("  no token there");
+        }
+        for t in tokens {
+            println!(
+                "  token at {}: {}",
+                t["at"].as_str().unwrap_or_default(),
+                t["result"].as_str().unwrap_or_default()
+            );
+            for c in t["checks"].as_array().into_iter().flatten() {
+                println!(
+                    "    {}: {}",
+                    c[0].as_str().unwrap_or_default(),
+                    c[1].as_str().unwrap_or_default()
+                );
+            }
+            let mark = if t["verified"] == json!(true) {
+                "verified"
+            } else {
+                "UNVERIFIED"
+            };
+            println!("    header ({mark}): {}", t["header"]);
+            println!("    claims ({mark}): {}", t["claims"]);
+        }
+    }
+    println!("verdict: {}", r["verdict"].as_str().unwrap_or_default());
+    if let Some(by) = r["deniedBy"].as_str() {
+        println!("  decided by {by}");
+    }
+    if let Some(by) = r["verifiedBy"].as_array().filter(|a| !a.is_empty()) {
+        println!(
+            "  verified by {}",
+            render::strings(&Value::Array(by.clone())).join(", ")
+        );
+    }
+    if r["reply"].is_object() {
+        let reply = &r["reply"];
+        println!("Envoy answers: {} {}", reply["status"], reply["body"]);
+        for h in reply["headers"].as_array().into_iter().flatten() {
+            println!(
+                "  {}: {}",
+                h[0].as_str().unwrap_or_default(),
+                h[1].as_str().unwrap_or_default()
+            );
+        }
+        println!(
+            "  response code details: {}",
+            reply["responseCodeDetails"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(c) = r["requestChanges"].as_object() {
+        println!("the request goes upstream with these changes:");
+        for h in render::strings(&c["removeHeaders"]) {
+            println!("  remove {h}");
+        }
+        if let Some(p) = c["path"].as_str() {
+            println!("  :path becomes {p}");
+        }
+        for (what, key) in [("set", "setHeaders"), ("add", "addHeaders")] {
+            for h in c[key].as_array().into_iter().flatten() {
+                println!(
+                    "  {what} {}: {}",
+                    h[0].as_str().unwrap_or_default(),
+                    h[1].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+}
