@@ -1,1 +1,343 @@
+//! The `mesh-authn` command-line tool, run as built (feature `cli`): every example checks
+//! clean, `kubectl get -o yaml` output (a `List`) is accepted and AuthorizationPolicy is said to
+//! be not evaluated, WasmPlugin deployment traps are reported, `--version` is the artifact's
+//! identity, and the committed JSON Schema is the one `schema` prints and the examples follow.
+//! The Envoy-backed comparisons (`explain` against Envoy, the bad-config table) are in
+//! host-tests/tests/cli.rs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize as _;
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-authn"))
+        .current_dir(root())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every `.yaml` under examples/ that the filter reads (the compose demo's Envoy bootstrap and
+/// compose file are not plugin configurations or Istio resources).
+fn example_files() -> Vec<String> {
+    let mut files = Vec::new();
+    for dir in ["examples", "examples/policies", "examples/istio"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(format!(
+                    "{dir}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 11, "{files:?}");
+    files
+}
+
+#[test]
+fn every_example_checks_clean() {
+    for file in example_files() {
+        let out = run(&["check", "--output", "json", &file], None);
+        assert!(out.status.success(), "{file}: {}", text(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["valid"], true, "{file}: {report}");
+        for input in report["inputs"].as_array().unwrap() {
+            assert!(input["error"].is_null(), "{file}: {input}");
+        }
+    }
+    // The policy files together, for the workload they are written for.
+    let mut args = vec!["check", "--workload", "foo/app=httpbin"];
+    let policies: Vec<String> = example_files()
+        .into_iter()
+        .filter(|f| f.starts_with("examples/policies/"))
+        .collect();
+    args.extend(policies.iter().map(String::as_str));
+    let out = run(&args, None);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("issuer testing@secure.istio.io"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PeerAuthentication: STRICT"), "{stdout}");
+}
+
+/// What `kubectl get requestauthentications,peerauthentications,authorizationpolicies -A -o
+/// yaml` prints: a `List` whose items carry the server's metadata and `status`.
+fn kubectl_list() -> String {
+    r#"apiVersion: v1
+items:
+- apiVersion: security.istio.io/v1
+  kind: RequestAuthentication
+  metadata:
+    creationTimestamp: "2026-01-02T03:04:05Z"
+    generation: 1
+    name: httpbin
+    namespace: foo
+    resourceVersion: "1234"
+    uid: 0a1b2c3d-0000-4000-8000-000000000001
+  spec:
+    selector:
+      matchLabels:
+        app: httpbin
+    jwtRules:
+    - issuer: https://issuer.example.com
+      jwksUri: https://issuer.example.com/jwks.json
+  status: {}
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata:
+    creationTimestamp: "2026-01-02T03:04:05Z"
+    name: default
+    namespace: foo
+  spec:
+    mtls:
+      mode: STRICT
+    portLevelMtls: {}
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata:
+    creationTimestamp: "2026-01-01T00:00:00Z"
+    name: default
+    namespace: istio-system
+  spec:
+    mtls:
+      mode: PERMISSIVE
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata:
+    name: require-jwt
+    namespace: foo
+  spec:
+    action: ALLOW
+    rules:
+    - from:
+      - source:
+          requestPrincipals: ["*"]
+kind: List
+metadata:
+  resourceVersion: ""
+"#
+    .to_owned()
+}
+
+#[test]
+fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
+    // `portLevelMtls: {}` on a namespace policy is refused by istiod's validation: drop it for
+    // the accepted case, keep it for the refused one.
+    let list = kubectl_list().replace("    portLevelMtls: {}\n", "");
+    let out = run(
+        &["check", "-", "--workload", "foo/app=httpbin"],
+        Some(&list),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "issuer https://issuer.example.com",
+        "PeerAuthentication: STRICT",
+        "namespace foo/default STRICT",
+        "mesh istio-system/default PERMISSIVE",
+        "foo/require-jwt: AuthorizationPolicy is not evaluated by this version of mesh-authn",
+    ] {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+    // Multi-document YAML reads the same.
+    let docs: Vec<String> = serde_yaml_ng::from_str::<Value>(&list).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| serde_yaml_ng::to_string(item).unwrap())
+        .collect();
+    let out = run(
+        &["check", "-", "--workload", "foo/app=httpbin"],
+        Some(&docs.join("---\n")),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace foo/default STRICT"));
+    // A refusal names the document it came from.
+    let out = run(&["check", "-"], Some(&kubectl_list()));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: policies[1].spec.portLevelMtls: mesh/namespace peer authentication cannot have port level mTLS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(policies[1] is - document 1 items[1]: PeerAuthentication foo/default)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn wasm_plugin_deployment_traps_are_reported() {
+    let manifest = std::fs::read_to_string(root().join("examples/istio/sidecar-httpbin.yaml"))
+        .unwrap()
+        .replace("  match:\n  - mode: SERVER\n", "")
+        .replace(
+            "  imagePullPolicy: IfNotPresent\n",
+            "  imagePullPolicy: IfNotPresent\n  sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+        )
+        .replace("failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN");
+    let out = run(&["check", "-"], Some(&manifest));
+    // Traps are warnings: the configuration itself is valid.
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "warning: spec.match: a sidecar plugin needs `match: [{mode: SERVER}]`",
+        "warning: spec.sha256: `0000000000000000000000000000000000000000000000000000000000000000` is not a real digest",
+        "warning: spec.failStrategy: FAIL_OPEN",
+        "warning: spec.url: `oci://REGISTRY.example.com/mesh-authn:0.1.0` is the README's placeholder registry",
+        // The selector's workload: what applies there.
+        "workload foo{app=httpbin}",
+    ] {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+    // The shipped manifest has only the placeholder registry to replace.
+    let out = run(&["check", "examples/istio/sidecar-httpbin.yaml"], None);
+    let warnings: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("warning:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    // A pluginConfig error names its path in the manifest.
+    let broken = std::fs::read_to_string(root().join("examples/istio/sidecar-httpbin.yaml"))
+        .unwrap()
+        .replace("          mode: STRICT", "          mode: STRIKT");
+    let out = run(&["check", "-"], Some(&broken));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "error: spec.pluginConfig.policies[1].spec.mtls.mode: `STRIKT` is not one of"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn version_is_the_artifacts_version_and_git_commit() {
+    let out = run(&["--version"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert_eq!(head.len(), 12, "git rev-parse: {head:?}");
+    let want = format!("mesh-authn {} (git {head}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        line == format!("{want})") || line == format!("{want}-dirty)"),
+        "{line:?}, want {want:?})"
+    );
+}
+
+fn committed_schema() -> Value {
+    let text =
+        std::fs::read_to_string(root().join("filter/schema/plugin-config.schema.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_committed_schema_is_what_schema_prints() {
+    let out = run(&["schema"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let committed =
+        std::fs::read_to_string(root().join("filter/schema/plugin-config.schema.json")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "filter/schema/plugin-config.schema.json is out of date: run \
+         `cargo run -q -p mesh-authn --features cli -- schema > filter/schema/plugin-config.schema.json`"
+    );
+}
+
+/// Every plugin configuration among the examples: the files, and each WasmPlugin's
+/// `pluginConfig`.
+fn example_plugin_configs() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for file in example_files() {
+        let text = std::fs::read_to_string(root().join(&file)).unwrap();
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+            let doc = Value::deserialize(doc).unwrap();
+            if doc.get("kind").is_none() && doc.get("policies").is_some() {
+                out.push((file.clone(), doc));
+            } else if doc["kind"] == "WasmPlugin" {
+                out.push((
+                    format!("{file} document {} pluginConfig", i + 1),
+                    doc["spec"]["pluginConfig"].clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_example_follows_the_schema_and_unknown_fields_do_not() {
+    let validator = jsonschema::validator_for(&committed_schema()).unwrap();
+    let examples = example_plugin_configs();
+    assert!(examples.len() >= 6, "{}", examples.len());
+    for (name, config) in &examples {
+        let errors: Vec<String> = validator
+            .iter_errors(config)
+            .map(|e| format!("{}: {e}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+    }
+    let (_, good) = examples[0].clone();
+    let mut unknown = good.clone();
+    unknown["workloadz"] = json!({"namespace": "foo"});
+    assert!(!validator.is_valid(&unknown), "an unknown top-level field");
+    for (field, bad) in [
+        ("workload", json!({"namespace": "foo", "lables": {}})),
+        ("tokenCache", json!({"maxEntries": "many"})),
+        ("jwks", json!({"allowSymmetricKeys": "yes"})),
+        ("trustDomainAliases", json!("cluster.local")),
+    ] {
+        let mut config = good.clone();
+        config[field] = bad.clone();
+        assert!(!validator.is_valid(&config), "{field}: {bad}");
+    }
+    // Policy items follow Istio's CRD schema: a misspelt spec field is refused.
+    let mut config = good;
+    config["policies"][0]["spec"]["jwtRulez"] = json!([]);
+    assert!(!validator.is_valid(&config), "jwtRulez");
+}

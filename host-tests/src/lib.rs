@@ -1,7 +1,9 @@
 //! Shared helpers for tests and tools that run on the host against the real artifacts: the
 //! built `.wasm` and a real Envoy binary.
 
+pub mod bad_configs;
 pub mod certs;
+pub mod cli;
 pub mod envoy;
 pub mod http;
 pub mod istio_native;

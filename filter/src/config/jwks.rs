@@ -23,6 +23,7 @@ use crate::remote_jwks::Settings;
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[cfg_attr(feature = "cli", schemars(rename = "Jwks"))]
 pub(super) struct RawJwks {
     #[serde(default)]
     clusters: BTreeMap<String, String>,

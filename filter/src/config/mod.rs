@@ -65,6 +65,7 @@ pub struct FilterConfig {
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[cfg_attr(feature = "cli", schemars(rename = "PluginConfig"))]
 struct RawPluginConfig {
     #[serde(default)]
     workload: Option<scope::RawWorkload>,

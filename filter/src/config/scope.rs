@@ -21,6 +21,7 @@ pub struct Workload {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "cli", schemars(rename = "Workload"))]
 pub(super) struct RawWorkload {
     #[serde(default)]
     namespace: Option<String>,

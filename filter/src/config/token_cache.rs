@@ -15,6 +15,7 @@ use crate::token_cache::{Settings, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 #[derive(Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[cfg_attr(feature = "cli", schemars(rename = "TokenCache"))]
 pub(super) struct RawSettings {
     max_entries: Option<usize>,
     max_bytes: Option<usize>,

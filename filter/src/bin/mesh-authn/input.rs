@@ -90,10 +90,9 @@ pub fn load(files: &[impl AsRef<Path>]) -> Result<Vec<Unit>, String> {
                             resource_files.push(name.clone());
                         }
                     }
-                    "AuthorizationPolicy" => notes.push(format!(
-                        "{at}: AuthorizationPolicy {id} is not evaluated by this version of \
-                         mesh-authn (Istio's RBAC filter still enforces it after mesh-authn)"
-                    )),
+                    "AuthorizationPolicy" => {
+                        notes.push(format!("{at}: {id}: {AUTHZ_NOT_EVALUATED}"))
+                    }
                     "" => {
                         return Err(format!(
                             "{at}: neither a plugin configuration (one mapping with `policies`) \
@@ -152,6 +151,11 @@ fn documents(text: &str) -> Result<Vec<Value>, serde_yaml_ng::Error> {
 }
 
 fn plugin_config(name: &str, bytes: Vec<u8>) -> Unit {
+    let notes = if String::from_utf8_lossy(&bytes).contains("AuthorizationPolicy") {
+        vec![AUTHZ_NOT_EVALUATED.to_owned()]
+    } else {
+        Vec::new()
+    };
     Unit {
         origin: name.to_owned(),
         kind: "plugin configuration",
@@ -160,9 +164,14 @@ fn plugin_config(name: &str, bytes: Vec<u8>) -> Unit {
         plugin_node: None,
         sources: Vec::new(),
         warnings: Vec::new(),
-        notes: Vec::new(),
+        notes,
     }
 }
+
+/// Said wherever an AuthorizationPolicy appears.
+const AUTHZ_NOT_EVALUATED: &str = "AuthorizationPolicy is not evaluated by this version of \
+                                   mesh-authn (Istio's RBAC filter still enforces it after \
+                                   mesh-authn)";
 
 /// `namespace/name` of a resource.
 fn resource_id(doc: &Value) -> String {

@@ -81,7 +81,8 @@ fn resource(kind: &str) -> Result<Value, String> {
             .iter()
             .find(|v| v["name"] == "v1")
             .ok_or_else(|| format!("vendored CRDs: {kind} has no v1"))?;
-        let spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
+        let mut spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
+        strict(&mut spec);
         return Ok(json!({
             "description": format!("Istio {kind} (spec: Istio's CRD schema, security.istio.io/v1)"),
             "type": "object",
@@ -105,4 +106,23 @@ fn resource(kind: &str) -> Result<Value, String> {
         }));
     }
     Err(format!("vendored CRDs: no {kind}"))
+}
+
+/// Unknown fields refused, as `kubectl apply` with strict field validation (and the filter)
+/// refuses them: `additionalProperties: false` on every object schema that lists its
+/// properties and does not keep unknown fields.
+fn strict(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let closed = map.contains_key("properties")
+                && !map.contains_key("additionalProperties")
+                && map.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true));
+            if closed {
+                map.insert("additionalProperties".into(), json!(false));
+            }
+            map.values_mut().for_each(strict);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strict),
+        _ => {}
+    }
 }
