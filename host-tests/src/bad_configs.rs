@@ -7,6 +7,7 @@ use crate::yaml_string_literal;
 /// A valid JWKS with one EC key (RFC 7517 A.1).
 pub const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"1","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
 
+/// The workload every row's configuration names.
 pub const WORKLOAD: &str = "workload: {namespace: foo, labels: {app: httpbin}}\n";
 
 /// A policy list with one resource of `kind` whose `spec` body is `spec` (indented 4).
@@ -17,6 +18,8 @@ pub fn with_spec(kind: &str, spec: &str) -> String {
     )
 }
 
+/// A RequestAuthentication spec (indented 4) with one rule for `https://example.com` and
+/// `rule_fields` (indented 6).
 pub fn rule_spec(rule_fields: &str) -> String {
     format!(
         "    selector: {{matchLabels: {{app: httpbin}}}}\n    jwtRules:\n    - issuer: \
@@ -24,6 +27,7 @@ pub fn rule_spec(rule_fields: &str) -> String {
     )
 }
 
+/// `jwks:` with [`JWKS`], as a rule field.
 pub fn jwks_line() -> String {
     format!("      jwks: {}\n", yaml_string_literal(JWKS))
 }
@@ -42,10 +46,8 @@ pub struct Refused {
 
 fn refused(
     name: &'static str,
-    /// The plugin configuration.
-    pub config: String,
-    /// The field path its refusal names.
-    pub field_path: &'static str,
+    config: String,
+    field_path: &'static str,
     keywords: &'static [&'static str],
 ) -> Refused {
     Refused {
