@@ -200,4 +200,3 @@ pub fn table() -> Vec<Refused> {
         ),
     ]
 }
-

@@ -7,6 +7,7 @@
 //! | `plugin-config` | parsed by the filter's own parser (`FilterConfig::parse`) |
 //! | `sh` | each command: `make -n TARGET` for make, else the program exists (a path: executable), and every repository path it names exists |
 //! | `output of make demo` | every line is what the demo prints (ports and the checkout's path aside) |
+//! | `mesh-authn-output` | each `$ ` line run by `sh` in the workspace root with the built `mesh-authn` first on `PATH`; the lines up to the next `$ ` are exactly what it prints |
 //! | `compose-curl` | run line by line by `host-tests/tests/examples_deploy.rs` against the compose topology |
 //! | `not-runnable-here (REASON)` | needs something this machine lacks (a registry, a Docker engine); the reason is required |
 //!
@@ -20,11 +21,12 @@ use host_tests::readme::{self, Block};
 use host_tests::workspace_root;
 
 const READMES: [&str; 2] = ["README.md", "examples/docker-compose/README.md"];
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "envoy-http-filters",
     "plugin-config",
     "sh",
     "output",
+    "mesh-authn-output",
     "compose-curl",
     "not-runnable-here",
 ];
@@ -347,4 +349,51 @@ fn demo_output_shown_is_what_the_demo_prints() {
             );
         }
     }
+}
+
+/// The README's `mesh-authn` sessions: each command's output is what the built tool prints now.
+#[test]
+fn mesh_authn_output_shown_is_what_the_tool_prints() {
+    let blocks = of_kind("mesh-authn-output");
+    assert!(!blocks.is_empty(), "no mesh-authn-output block");
+    let bin_dir = host_tests::cli::binary().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut checked = 0;
+    for b in blocks {
+        let mut sessions: Vec<(String, String)> = Vec::new();
+        for line in b.text.lines() {
+            match (line.strip_prefix("$ "), sessions.last_mut()) {
+                (Some(command), _) => sessions.push((command.to_owned(), String::new())),
+                (None, Some((_, output))) => {
+                    output.push_str(line);
+                    output.push('\n');
+                }
+                (None, None) => panic!("{}: output before the first `$ ` command", b.at()),
+            }
+        }
+        for (command, want) in sessions {
+            assert!(command.contains("mesh-authn"), "{}: {command}", b.at());
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .current_dir(workspace_root())
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            let got = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                got,
+                want,
+                "{}: `{command}` prints something else (stderr: {})",
+                b.at(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} commands checked");
 }

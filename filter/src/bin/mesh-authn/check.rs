@@ -69,23 +69,34 @@ fn report(unit: &Unit, asked: Option<&NodeMetadata>) -> Value {
     });
     match result {
         Err(error) => {
-            r["error"] = json!(error);
+            render::set(&mut r, "error", json!(error));
             // `policies[i]` of gathered resources: say which document that is.
             if let Some(i) = policy_index(&error) {
                 if let Some(source) = unit.sources.get(i) {
-                    r["errorSource"] = json!(format!("policies[{i}] is {source}"));
+                    render::set(
+                        &mut r,
+                        "errorSource",
+                        json!(format!("policies[{i}] is {source}")),
+                    );
                 }
             }
         }
-        Ok(config) if for_workload => r["applies"] = render::applies(&config),
+        Ok(config) if for_workload => render::set(&mut r, "applies", render::applies(&config)),
         Ok(config) => {
-            r["rules"] = json!(config.request_authn.providers().len());
-            r["notes"].as_array_mut().into_iter().for_each(|n| {
-                n.push(json!(
-                    "no workload given: every policy was validated; pass --workload \
+            render::set(
+                &mut r,
+                "rules",
+                json!(config.request_authn.providers().len()),
+            );
+            r.get_mut("notes")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .for_each(|n| {
+                    n.push(json!(
+                        "no workload given: every policy was validated; pass --workload \
                      NAMESPACE/key=value,... to see what applies to one"
-                ))
-            });
+                    ))
+                });
         }
     }
     r

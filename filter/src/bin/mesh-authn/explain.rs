@@ -135,26 +135,42 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         port: args.port,
     };
     let mode = config.peer_authn.mode_for(args.port);
-    report["peerAuthentication"] = json!({
-        "mode": mode.as_str(),
-        "port": args.port,
-        "clientCertificate": mtls,
-        "uriSan": args.peer_spiffe_id,
-    });
-    if let PeerVerdict::Deny(denial) = config.peer_authn.decide(&peer) {
-        report["peerAuthentication"]["verdict"] = json!(format!("denied: {}", denial.reason()));
-        report["verdict"] = json!("denied by PeerAuthentication");
-        report["reply"] = reply(&LocalReply::peer_denied(denial));
+    let verdict = config.peer_authn.decide(&peer);
+    let peer_verdict = match verdict {
+        PeerVerdict::Allow => "allowed".to_owned(),
+        PeerVerdict::Deny(denial) => format!("denied: {}", denial.reason()),
+    };
+    render::set(
+        &mut report,
+        "peerAuthentication",
+        json!({
+            "mode": mode.as_str(),
+            "port": args.port,
+            "clientCertificate": mtls,
+            "uriSan": args.peer_spiffe_id,
+            "verdict": peer_verdict,
+        }),
+    );
+    if let PeerVerdict::Deny(denial) = verdict {
+        render::set(
+            &mut report,
+            "verdict",
+            json!("denied by PeerAuthentication"),
+        );
+        render::set(
+            &mut report,
+            "reply",
+            reply(&LocalReply::peer_denied(denial)),
+        );
         return finish(&report, args.output);
     }
-    report["peerAuthentication"]["verdict"] = json!("allowed");
     let env = Env {
         now,
         crypto: &PureRust,
         remote: &remote,
         cache: None,
     };
-    report["rules"] = trace(&config, &request, &env);
+    render::set(&mut report, "rules", trace(&config, &request, &env));
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
     let rule_name = |i: usize| {
         config
@@ -165,30 +181,58 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 format!("rule {} (issuer {})", i + 1, p.issuer)
             })
     };
-    report["corsPreflight"] = json!(attribution.cors_preflight);
+    render::set(
+        &mut report,
+        "corsPreflight",
+        json!(attribution.cors_preflight),
+    );
     match decision {
         Decision::Allow(m) => {
-            report["verdict"] = json!("allowed");
-            report["verifiedBy"] = json!(attribution
-                .verified
-                .iter()
-                .map(|i| rule_name(*i))
-                .collect::<Vec<_>>());
-            report["requestChanges"] = json!({
-                "removeHeaders": m.remove_headers,
-                "path": m.path.map(|p| String::from_utf8_lossy(&p).into_owned()),
-                "setHeaders": pairs(&m.set_headers),
-                "addHeaders": pairs(&m.add_headers),
-            });
+            render::set(&mut report, "verdict", json!("allowed"));
+            render::set(
+                &mut report,
+                "verifiedBy",
+                json!(attribution
+                    .verified
+                    .iter()
+                    .map(|i| rule_name(*i))
+                    .collect::<Vec<_>>()),
+            );
+            render::set(
+                &mut report,
+                "requestChanges",
+                json!({
+                    "removeHeaders": m.remove_headers,
+                    "path": m.path.map(|p| String::from_utf8_lossy(&p).into_owned()),
+                    "setHeaders": pairs(&m.set_headers),
+                    "addHeaders": pairs(&m.add_headers),
+                }),
+            );
         }
         Decision::Deny(status) => {
-            report["verdict"] = json!("denied by RequestAuthentication");
-            report["deniedBy"] = json!(attribution.denied_by.map(rule_name));
-            report["reply"] = reply(&LocalReply::jwt_denied(status, &request));
+            render::set(
+                &mut report,
+                "verdict",
+                json!("denied by RequestAuthentication"),
+            );
+            render::set(
+                &mut report,
+                "deniedBy",
+                json!(attribution.denied_by.map(rule_name)),
+            );
+            render::set(
+                &mut report,
+                "reply",
+                reply(&LocalReply::jwt_denied(status, &request)),
+            );
         }
         Decision::NeedKeys(_) => {
             // FileKeys never asks to wait; say it rather than guess.
-            report["verdict"] = json!("waiting for remote keys (not expected offline)");
+            render::set(
+                &mut report,
+                "verdict",
+                json!("waiting for remote keys (not expected offline)"),
+            );
         }
     }
     finish(&report, args.output)
@@ -437,7 +481,7 @@ fn print(r: &Value) {
         if tokens.is_empty() {
             println!("  no token there");
         }
-        for t in tokens {
+        for t in &tokens {
             println!(
                 "  token at {}: {}",
                 t["at"].as_str().unwrap_or_default(),

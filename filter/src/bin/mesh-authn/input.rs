@@ -210,8 +210,8 @@ fn wasm_plugin(origin: &str, plugin: &Value) -> Unit {
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_ROOT_NAMESPACE);
     // A root-namespace plugin without a selector lands on every proxy: no one workload.
-    let plugin_node = (!namespace.is_empty() && !(namespace == root && labels.is_empty()))
-        .then(|| node_of(namespace, &labels));
+    let everywhere = namespace.is_empty() || namespace == root && labels.is_empty();
+    let plugin_node = (!everywhere).then(|| node_of(namespace, &labels));
     let mut unit = Unit {
         origin: origin.to_owned(),
         kind: "WasmPlugin",

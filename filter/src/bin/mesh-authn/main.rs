@@ -70,7 +70,7 @@ enum Command {
         output: Output,
     },
     /// Run the filter's decision on one request and say why.
-    Explain(explain::Args),
+    Explain(Box<explain::Args>),
     /// Print the JSON Schema of the plugin configuration.
     Schema,
 }

@@ -188,3 +188,10 @@ pub fn strings(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Sets `key` of a report object (a report is always an object; anything else is left alone).
+pub fn set(report: &mut Value, key: &str, value: Value) {
+    if let Some(map) = report.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}

@@ -68,20 +68,22 @@ pub fn text() -> Result<String, String> {
 fn resource(kind: &str) -> Result<Value, String> {
     for doc in serde_yaml_ng::Deserializer::from_str(CRDS) {
         let crd = Value::deserialize(doc).map_err(|e| format!("vendored CRDs: {e}"))?;
-        if crd["spec"]["names"]["kind"] != json!(kind)
-            || crd["spec"]["group"] != "security.istio.io"
-        {
+        let field = |pointer: &str| crd.pointer(pointer).cloned().unwrap_or(Value::Null);
+        if field("/spec/names/kind") != json!(kind) || field("/spec/group") != "security.istio.io" {
             continue;
         }
-        let versions = crd["spec"]["versions"]
+        let versions = field("/spec/versions")
             .as_array()
             .cloned()
             .unwrap_or_default();
         let v1 = versions
             .iter()
-            .find(|v| v["name"] == "v1")
+            .find(|v| v.get("name") == Some(&json!("v1")))
             .ok_or_else(|| format!("vendored CRDs: {kind} has no v1"))?;
-        let mut spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
+        let mut spec = v1
+            .pointer("/schema/openAPIV3Schema/properties/spec")
+            .cloned()
+            .ok_or_else(|| format!("vendored CRDs: {kind} v1 has no spec schema"))?;
         strict(&mut spec);
         return Ok(json!({
             "description": format!("Istio {kind} (spec: Istio's CRD schema, security.istio.io/v1)"),

@@ -3,6 +3,7 @@
 //! exactly as in the proxy.
 
 use mesh_authn::config::NodeMetadata;
+use mesh_authn::request::HeaderPairs;
 
 use crate::WorkloadArgs;
 
@@ -23,7 +24,7 @@ pub fn node(args: &WorkloadArgs) -> Result<Option<NodeMetadata>, String> {
 }
 
 /// `key=value,key=value` (empty: no labels).
-fn parse_labels(text: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn parse_labels(text: &str) -> Result<HeaderPairs, String> {
     text.split(',')
         .filter(|pair| !pair.trim().is_empty())
         .map(|pair| match pair.split_once('=') {
