@@ -113,3 +113,31 @@ pub fn istio_common_jwt() -> serde_json::Value {
 pub fn yaml_string_literal(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
+
+/// The audience of the demo's RequestAuthentication and of its tokens.
+pub const DEMO_AUDIENCE: &str = "demo-service";
+
+/// The plugin configuration `make demo` writes (`.demo/plugin-config.yaml`): one
+/// RequestAuthentication for foo/httpbin, `issuer` and [`DEMO_AUDIENCE`], the JWKS served at
+/// `jwks_url` inlined as `jwks`. Also what `host-tests/tests/cli.rs` gives Envoy and
+/// `mesh-authn explain` alike.
+pub fn demo_plugin_config(issuer: &str, jwks_url: &str, jwks: &str) -> String {
+    format!(
+        "# Written by `make demo` (host-tests/src/bin/demo.rs).\n\
+         workload: {{namespace: foo, labels: {{app: httpbin}}}}\n\
+         policies:\n\
+         - apiVersion: security.istio.io/v1\n  \
+           kind: RequestAuthentication\n  \
+           metadata: {{name: httpbin, namespace: foo}}\n  \
+           spec:\n    \
+             selector: {{matchLabels: {{app: httpbin}}}}\n    \
+             jwtRules:\n    \
+             - issuer: {}\n      \
+               audiences: [{}]\n      \
+               # The helper's JWKS ({jwks_url}), inlined.\n      \
+               jwks: {}\n",
+        yaml_string_literal(issuer),
+        yaml_string_literal(DEMO_AUDIENCE),
+        yaml_string_literal(jwks),
+    )
+}

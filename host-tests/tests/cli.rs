@@ -6,9 +6,9 @@
 use host_tests::bad_configs::table;
 use host_tests::cli;
 use host_tests::envoy::Envoy;
-use host_tests::http;
 use host_tests::servers::EchoUpstream;
 use host_tests::tokens::{self, claims, RsaIssuer};
+use host_tests::{http, DEMO_AUDIENCE};
 use serde_json::Value;
 
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
@@ -73,33 +73,18 @@ struct Case {
     path: &'static str,
 }
 
-/// The demo's configuration (host-tests/src/bin/demo.rs): one RequestAuthentication for the
-/// helper's issuer and audience, its JWKS inline.
-fn demo_config(issuer: &str, jwks: &str) -> String {
-    format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\n\
-         policies:\n\
-         - apiVersion: security.istio.io/v1\n  \
-           kind: RequestAuthentication\n  \
-           metadata: {{name: httpbin, namespace: foo}}\n  \
-           spec:\n    \
-             selector: {{matchLabels: {{app: httpbin}}}}\n    \
-             jwtRules:\n    \
-             - issuer: {}\n      \
-               audiences: [example_service]\n      \
-               jwks: {}\n",
-        host_tests::yaml_string_literal(issuer),
-        host_tests::yaml_string_literal(jwks),
-    )
-}
-
 #[test]
 fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
     let key = RsaIssuer::generate("demo-key-1");
     let issuer = "http://127.0.0.1:1";
-    let config = demo_config(issuer, &tokens::jwks_json(&[key.jwk()]));
+    // The demo's configuration and tokens (host-tests/src/bin/demo.rs).
+    let config = host_tests::demo_plugin_config(
+        issuer,
+        "http://127.0.0.1:1/.well-known/jwks.json",
+        &tokens::jwks_json(&[key.jwk()]),
+    );
     let config_path = temp_file("demo.yaml", &config);
-    let valid = key.mint(claims(issuer, Some("example_service"), 3600));
+    let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let cases = [
         Case {
             label: "no token",
@@ -113,7 +98,7 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
         },
         Case {
             label: "expired token",
-            token: Some(key.mint(claims(issuer, Some("example_service"), -3600))),
+            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
             path: "/get",
         },
         Case {
@@ -128,7 +113,7 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
         },
         Case {
             label: "unknown issuer, query string in the path",
-            token: Some(key.mint(claims("https://other", Some("example_service"), 3600))),
+            token: Some(key.mint(claims("https://other", Some(DEMO_AUDIENCE), 3600))),
             path: "/anything/x?a=1",
         },
         Case {

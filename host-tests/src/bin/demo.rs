@@ -21,7 +21,7 @@ use host_tests::mtls_envoy::MtlsEnvoy;
 use host_tests::servers::{EchoUpstream, StaticServer};
 use host_tests::tokens::{self, claims, RsaIssuer};
 
-const AUDIENCE: &str = "demo-service";
+const AUDIENCE: &str = host_tests::DEMO_AUDIENCE;
 const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -103,24 +103,8 @@ fn run(once: bool) -> Result<ExitCode, String> {
     }
 
     // The plugin configuration.
-    let plugin_config = format!(
-        "# Written by `make demo` (host-tests/src/bin/demo.rs).\n\
-         workload: {{namespace: foo, labels: {{app: httpbin}}}}\n\
-         policies:\n\
-         - apiVersion: security.istio.io/v1\n  \
-           kind: RequestAuthentication\n  \
-           metadata: {{name: httpbin, namespace: foo}}\n  \
-           spec:\n    \
-             selector: {{matchLabels: {{app: httpbin}}}}\n    \
-             jwtRules:\n    \
-             - issuer: {}\n      \
-               audiences: [{}]\n      \
-               # The helper's JWKS ({issuer}{JWKS_PATH}), inlined.\n      \
-               jwks: {}\n",
-        host_tests::yaml_string_literal(&issuer),
-        host_tests::yaml_string_literal(AUDIENCE),
-        host_tests::yaml_string_literal(&jwks.body),
-    );
+    let plugin_config =
+        host_tests::demo_plugin_config(&issuer, &format!("{issuer}{JWKS_PATH}"), &jwks.body);
     let config_path = demo_dir.join("plugin-config.yaml");
     write(&config_path, &plugin_config)?;
 
