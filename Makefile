@@ -69,6 +69,9 @@ wasm: wasm-target
 	@# Test-only: the hostile neighbour in host-tests/tests/envoy_remote_jwks.rs. Never shipped.
 	$(CARGO) build -p shared-data-writer --release --target wasm32-wasip1
 
+# --workspace builds mesh-authn with its `cli` feature (host-tests enables it), so the host
+# clippy and `unit-and-host-tests` also cover the command-line tool (filter/src/bin/mesh-authn)
+# and filter/tests/cli.rs; the wasm32 clippy checks the filter without it, as it ships.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

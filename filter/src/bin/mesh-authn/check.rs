@@ -60,12 +60,23 @@ pub fn compile(unit: &Unit, asked: Option<&NodeMetadata>) -> (Result<FilterConfi
 
 fn report(unit: &Unit, asked: Option<&NodeMetadata>) -> Value {
     let (result, for_workload) = compile(unit, asked);
+    let mut notes = unit.notes.clone();
+    let own_workload = serde_yaml_ng::from_slice::<Value>(&unit.bytes)
+        .ok()
+        .is_some_and(|v| v.get("workload").is_some());
+    if asked.is_some() && own_workload {
+        notes.push(
+            "the configuration names its own `workload`: its fields win, --workload fills only \
+             what it leaves out (as Envoy's node metadata does)"
+                .to_owned(),
+        );
+    }
     let mut r = json!({
         "input": unit.origin,
         "kind": unit.kind,
         "valid": result.is_ok(),
         "warnings": unit.warnings,
-        "notes": unit.notes,
+        "notes": notes,
     });
     match result {
         Err(error) => {
