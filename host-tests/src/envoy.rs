@@ -278,7 +278,10 @@ impl Envoy {
     /// Every listener's bound port, by listener name (admin `/listeners?format=json`).
     pub fn listener_ports(&self) -> std::collections::BTreeMap<String, u16> {
         let v = self.admin_get("/listeners?format=json").json();
-        let statuses = v["listener_statuses"].as_array().cloned().unwrap_or_default();
+        let statuses = v["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         statuses
             .iter()
             .filter_map(|s| {

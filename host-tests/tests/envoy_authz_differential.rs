@@ -24,18 +24,17 @@ use std::sync::LazyLock;
 
 use host_tests::certs::{Identity, TestPki};
 use host_tests::envoy::{Envoy, Options};
+use host_tests::fixture_text;
 use host_tests::http;
 use host_tests::istio_native::{native_jwt_authn, Policy, Rule, WORKLOAD_LABELS, WORKLOAD_NS};
 use host_tests::plugin_config::PluginConfig;
 use host_tests::servers::EchoUpstream;
 use host_tests::tls::{self, Outcome};
 use host_tests::tokens::{self, EcIssuer};
-use host_tests::fixture_text;
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
 // The policy sets.
-
 
 /// One policy set: its AuthorizationPolicies (a file of resources), the RBAC filters istiod
 /// makes of them, in filter order, and the trust domain bundle the builder ran with.
@@ -271,10 +270,7 @@ fn tokens() -> Vec<(&'static str, String)> {
             "rp1-empty-sub",
             mint(json!({"iss": ISSUER_RP1, "sub": "", "exp": exp})),
         ),
-        (
-            "rp1-no-sub",
-            mint(json!({"iss": ISSUER_RP1, "exp": exp})),
-        ),
+        ("rp1-no-sub", mint(json!({"iss": ISSUER_RP1, "exp": exp}))),
         (
             "rp1-with-sub",
             mint(json!({"iss": ISSUER_RP1, "sub": "someone", "exp": exp})),
@@ -432,16 +428,21 @@ fn requests() -> Vec<Req> {
         "/api/v1/items",
         &[host("httpbin.example.com:8080")],
     );
+    add(Plaintext, "DELETE", "/files/a/b", &[host("x.example.org")]);
+    add(Plaintext, "GET", "/files/a/b", &[host("x.EXAMPLE.org")]);
     add(
         Plaintext,
-        "DELETE",
-        "/files/a/b",
-        &[host("x.example.org")],
+        "GET",
+        "/files/a",
+        &[host("api.example.net:8080")],
     );
-    add(Plaintext, "GET", "/files/a/b", &[host("x.EXAMPLE.org")]);
-    add(Plaintext, "GET", "/files/a", &[host("api.example.net:8080")]);
     add(Plaintext, "GET", "/files/a", &[host("api.example.net")]);
-    add(Plaintext, "GET", "/api/v1/v2/items", &[host("a.example.org")]);
+    add(
+        Plaintext,
+        "GET",
+        "/api/v1/v2/items",
+        &[host("a.example.org")],
+    );
     add(Plaintext, "PUT", "/x", &[host("other.test")]);
     add(Plaintext, "PUT", "/x", &[host("a.example.com")]);
     add(
@@ -485,7 +486,12 @@ fn requests() -> Vec<Req> {
         let value: &'static str = Box::leak(format!("token:{t}").into_boxed_str());
         add(Plaintext, "GET", "/", &[auth(value)]);
     }
-    add(Plaintext, "GET", "/internal/a", &[auth("token:full-claims")]);
+    add(
+        Plaintext,
+        "GET",
+        "/internal/a",
+        &[auth("token:full-claims")],
+    );
     add(Plaintext, "GET", "/healthz", &[auth("token:istio-demo")]);
     add(Plaintext, "DELETE", "/admin", &[auth("token:istio-groups")]);
     // TLS.
@@ -502,7 +508,12 @@ fn requests() -> Vec<Req> {
     add(peer("istio-system"), "GET", "/internal/a", &[]);
     add(peer("other-td"), "GET", "/internal/a", &[]);
     add(peer("foo-bar"), "GET", "/", &[auth("token:istio-groups")]);
-    add(peer("my-sa"), "POST", "/exact", &[auth("token:full-claims")]);
+    add(
+        peer("my-sa"),
+        "POST",
+        "/exact",
+        &[auth("token:full-claims")],
+    );
     add(
         peer("deny"),
         "GET",
@@ -524,7 +535,11 @@ struct Seen {
 
 fn send(port: u16, r: &Req, clients: &Clients) -> Seen {
     let mut headers: Vec<(&str, &str)> = Vec::new();
-    if !r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+    if !r
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+    {
         headers.push(("Host", "httpbin.foo.svc.cluster.local"));
     }
     headers.extend(r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -765,7 +780,10 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
     for (case, r, n, o) in &outcomes {
         if std::env::var("DIFF_SHOW").is_ok_and(|f| r.name.contains(&f) || case.name == f) {
-            eprintln!("[{}] {}:\n  native {n:?}\n  ours   {o:?}", case.name, r.name);
+            eprintln!(
+                "[{}] {}:\n  native {n:?}\n  ours   {o:?}",
+                case.name, r.name
+            );
         }
         *by_status.entry(n.status).or_default() += 1;
         if n == o {

@@ -116,7 +116,14 @@ fn run(once: bool) -> Result<ExitCode, String> {
              - issuer: {}\n      \
                audiences: [{}]\n      \
                # The helper's JWKS ({issuer}{JWKS_PATH}), inlined.\n      \
-               jwks: {}\n",
+               jwks: {}\n\
+         - apiVersion: security.istio.io/v1\n  \
+           kind: AuthorizationPolicy\n  \
+           metadata: {{name: deny-admin, namespace: foo}}\n  \
+           spec:\n    \
+             action: DENY\n    \
+             rules:\n    \
+             - to: [{{operation: {{paths: [/admin, /admin/*]}}}}]\n",
         host_tests::yaml_string_literal(&issuer),
         host_tests::yaml_string_literal(AUDIENCE),
         host_tests::yaml_string_literal(&jwks.body),
@@ -164,9 +171,15 @@ fn run(once: bool) -> Result<ExitCode, String> {
         },
         Check {
             label: "valid token",
-            token: Some(("valid", valid)),
+            token: Some(("valid", valid.clone())),
             path: "/get",
             want_status: 200,
+        },
+        Check {
+            label: "valid token, a path an AuthorizationPolicy denies",
+            token: Some(("valid", valid)),
+            path: "/admin/users",
+            want_status: 403,
         },
         Check {
             label: "expired token",
