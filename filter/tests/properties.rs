@@ -172,6 +172,7 @@ fn provider(jwks: Jwks) -> Provider {
         forward: false,
         outputs: Default::default(),
         required: false,
+        space_delimited_claims: Vec::new(),
     }
 }
 
@@ -689,6 +690,7 @@ fn rule(spec: &RuleSpec, sets: &[Rc<Jwks>; 2]) -> Provider {
         forward: spec.forward,
         outputs: Default::default(),
         required: false,
+        space_delimited_claims: Vec::new(),
     }
 }
 

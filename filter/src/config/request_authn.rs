@@ -37,11 +37,11 @@ impl RequestAuthnPolicy {
         let kind = resource.kind.unwrap_or_default();
         match kind.as_str() {
             "RequestAuthentication" => {}
-            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication")),
+            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication, AuthorizationPolicy")),
             other => {
                 return Err(ConfigError::field(
                     format!("{path}.kind"),
-                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication"),
+                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication, AuthorizationPolicy"),
                 ))
             }
         }
@@ -107,24 +107,21 @@ fn compile_rule(
     path: &str,
     remote: &mut RemoteJwks,
 ) -> Result<Provider, ConfigError> {
-    let not_yet = |field: &str, what: &str, instead: &str| {
-        let instead = if instead.is_empty() {
-            String::new()
-        } else {
-            format!("; {instead}")
-        };
-        ConfigError::field(
-            format!("{path}.{field}"),
-            format!("{what} is not supported by this version of mesh-authn yet{instead}"),
-        )
-    };
-    if !rule.space_delimited_claims.is_empty() {
-        return Err(not_yet(
-            "spaceDelimitedClaims",
-            "splitting claims for AuthorizationPolicy",
-            "",
-        ));
+    // istiod's `buildSpaceDelimitedClaims` (pilot/pkg/security/authn/policy_applier.go): the
+    // rule's claims merged with the defaults `permission` and `scope`, deduplicated and sorted;
+    // Envoy `jwt_authn` splits them for authorization (`normalize_payload_in_metadata`).
+    let mut space_delimited_claims = vec!["permission".to_owned(), "scope".to_owned()];
+    for (i, claim) in rule.space_delimited_claims.iter().enumerate() {
+        if claim.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.spaceDelimitedClaims[{i}]"),
+                "must not be empty",
+            ));
+        }
+        space_delimited_claims.push(claim.clone());
     }
+    space_delimited_claims.sort();
+    space_delimited_claims.dedup();
     let required = match rule.presence.as_deref() {
         None | Some("OPTIONAL") => false,
         Some("REQUIRED") => true,
@@ -232,6 +229,7 @@ fn compile_rule(
         forward: rule.forward_original_token,
         outputs,
         required,
+        space_delimited_claims,
     })
 }
 
