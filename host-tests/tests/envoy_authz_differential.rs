@@ -827,4 +827,53 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     for d in DEVIATIONS {
         assert!(!d.why.is_empty(), "{}", d.name);
     }
+    readme_states(CASES.len(), policies, sent);
+}
+
+/// The README's "Differential suite (AuthorizationPolicy)" states what this test runs: the
+/// counts, the peers, and every deviation with its reason.
+fn readme_states(sets: usize, policies: usize, sent: usize) {
+    let readme = fixture_text("README.md");
+    let section = readme
+        .split("\n### Differential suite (AuthorizationPolicy)\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a \"Differential suite (AuthorizationPolicy)\" section");
+    let flat = section.split_whitespace().collect::<Vec<_>>().join(" ");
+    let trust_domains: std::collections::BTreeSet<&str> = PEERS
+        .iter()
+        .map(|(_, uri)| uri["spiffe://".len()..].split('/').next().unwrap())
+        .collect();
+    for claim in [
+        format!("{sets} policy sets, {policies} AuthorizationPolicies, {sent} requests"),
+        format!(
+            "{} SPIFFE identities in {} trust domains",
+            PEERS.len(),
+            trust_domains.len()
+        ),
+        format!("{} tokens with known claims", number_word(tokens().len())),
+    ] {
+        assert!(
+            flat.contains(&claim),
+            "the README section does not say {claim:?}"
+        );
+    }
+    for d in DEVIATIONS {
+        let why = d.why.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&format!("| `{}` | {why}", d.name)),
+            "the README's deviation table lacks {} with its reason",
+            d.name
+        );
+    }
+}
+
+fn number_word(n: usize) -> String {
+    let words = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    words
+        .get(n)
+        .map_or_else(|| n.to_string(), |w| (*w).to_owned())
 }
