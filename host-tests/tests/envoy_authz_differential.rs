@@ -46,6 +46,9 @@ struct Case {
     /// `builder_test.go`'s `tdBundle`: the trust domain and its aliases (the plugin
     /// configuration's `trustDomain` / `trustDomainAliases`).
     trust_domain: Option<(&'static str, &'static [&'static str])>,
+    /// The files name the listener's port as `LISTENER_PORT`: each Envoy's listener gets a port
+    /// chosen before start, written into its side's files.
+    listener_port: bool,
 }
 
 macro_rules! golden {
@@ -58,6 +61,7 @@ macro_rules! golden {
             input: concat!("host-tests/fixtures/istio-authz/", $name, "-in.yaml"),
             outs: &[$(concat!("host-tests/fixtures/istio-authz/", $out)),+],
             trust_domain: $td,
+            listener_port: false,
         }
     };
 }
@@ -112,24 +116,28 @@ const CASES: &[Case] = &[
         input: "examples/policies/authz-require-jwt.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-require-jwt-out.yaml"],
         trust_domain: None,
+        listener_port: false,
     },
     Case {
         name: "example-claims",
         input: "examples/policies/authz-claims.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-claims-out.yaml"],
         trust_domain: None,
+        listener_port: false,
     },
     Case {
         name: "example-path-exemption",
         input: "examples/policies/authz-path-exemption.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-path-exemption-out.yaml"],
         trust_domain: None,
+        listener_port: false,
     },
     Case {
         name: "example-mtls-principal",
         input: "examples/policies/authz-mtls-principal.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-mtls-principal-out.yaml"],
         trust_domain: None,
+        listener_port: false,
     },
     Case {
         name: "operations",
@@ -139,12 +147,20 @@ const CASES: &[Case] = &[
             "host-tests/fixtures/istio-authz/project/operations-out2.yaml",
         ],
         trust_domain: None,
+        listener_port: false,
+    },
+    Case {
+        name: "connection",
+        input: "host-tests/fixtures/istio-authz/project/connection-in.yaml",
+        outs: &["host-tests/fixtures/istio-authz/project/connection-out.yaml"],
+        trust_domain: None,
+        listener_port: true,
     },
 ];
 
-/// The YAML documents of a file, as JSON.
-fn documents(path: &str) -> Vec<Value> {
-    let text = fixture_text(path);
+/// The YAML documents of a file, as JSON, `LISTENER_PORT` replaced by `port`.
+fn documents(path: &str, port: u16) -> Vec<Value> {
+    let text = fixture_text(path).replace("LISTENER_PORT", &port.to_string());
     let mut docs = vec![String::new()];
     for line in text.lines() {
         if line.trim_end() == "---" {
@@ -165,8 +181,8 @@ fn documents(path: &str) -> Vec<Value> {
 
 /// The AuthorizationPolicies of a case (an example file also holds a RequestAuthentication,
 /// which [`request_authentication`] replaces).
-fn authorization_policies(case: &Case) -> Vec<Value> {
-    let docs: Vec<Value> = documents(case.input)
+fn authorization_policies(case: &Case, port: u16) -> Vec<Value> {
+    let docs: Vec<Value> = documents(case.input, port)
         .into_iter()
         .filter(|d| d["kind"] == "AuthorizationPolicy")
         .collect();
@@ -181,8 +197,8 @@ fn authorization_policies(case: &Case) -> Vec<Value> {
 /// `envoy.filters.http.jwt_authn`'s `payload` (`payload_in_metadata: payload`, as
 /// [`native_jwt_authn`] configures it), so no out needs translating; this function fails on
 /// any `istio_authn` matcher, so a re-vendored out that reads it cannot pass silently.
-fn stock_envoy_rbac(path: &str) -> Value {
-    let out = documents(path).remove(0);
+fn stock_envoy_rbac(path: &str, port: u16) -> Value {
+    let out = documents(path, port).remove(0);
     let text = out.to_string();
     assert!(
         !text.contains("\"istio_authn\""),
@@ -470,6 +486,7 @@ fn requests() -> Vec<Req> {
         ],
     );
     add(Plaintext, "GET", "/", &[("x-env", "prod")]);
+    add(Plaintext, "POST", "/", &[("x-port-check", "yes")]);
     // Tokens over plaintext.
     for t in [
         "istio-demo",
@@ -625,15 +642,15 @@ fn mtls_template(pki: &TestPki, dir: &std::path::Path, upstream: u16) -> Value {
 
 /// The template with one listener per `(name, http_filters)`, each a copy of its first
 /// listener (plaintext and TLS chains) with those filters.
-fn bootstrap(template: &Value, listeners: &[(String, Vec<Value>)]) -> String {
+fn bootstrap(template: &Value, listeners: &[(String, Vec<Value>, u16)]) -> String {
     let mut config = template.clone();
     let first = template["static_resources"]["listeners"][0].clone();
     let built: Vec<Value> = listeners
         .iter()
-        .map(|(name, filters)| {
+        .map(|(name, filters, port)| {
             let mut l = first.clone();
             l["name"] = json!(name);
-            l["address"]["socket_address"]["port_value"] = json!(0);
+            l["address"]["socket_address"]["port_value"] = json!(port);
             for chain in l["filter_chains"].as_array_mut().unwrap() {
                 chain["filters"][0]["typed_config"]["http_filters"] = json!(filters);
             }
@@ -664,11 +681,11 @@ fn router() -> Value {
     })
 }
 
-fn plugin_config(case: &Case) -> String {
+fn plugin_config(case: &Case, port: u16) -> String {
     let mut config = PluginConfig::new()
         .workload(WORKLOAD_NS, WORKLOAD_LABELS)
         .policy(&request_authentication());
-    for p in authorization_policies(case) {
+    for p in authorization_policies(case, port) {
         config = config.raw_policy(p);
     }
     if let Some((td, aliases)) = case.trust_domain {
@@ -701,14 +718,24 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     let mut loaded = Vec::new();
     let mut policies = 0;
     for case in CASES {
-        policies += authorization_policies(case).len();
-        let config = plugin_config(case);
+        policies += authorization_policies(case, 0).len();
+        // A port chosen now for each side when the files name it (0: the kernel chooses).
+        let free_port = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (native_port, ours_port) = if case.listener_port {
+            (free_port(), free_port())
+        } else {
+            (0, 0)
+        };
+        let config = plugin_config(case, ours_port);
         let refused = mesh_authn::config::FilterConfig::parse(config.as_bytes()).err();
         let expected = DEVIATIONS
             .iter()
             .find(|d| d.refuses.is_some_and(|(c, _)| c == case.name));
         match (refused, expected) {
-            (None, None) => loaded.push((case, config)),
+            (None, None) => loaded.push((case, config, native_port, ours_port)),
             (Some(e), Some(d)) if e.to_string().contains(d.refuses.unwrap().1) => {
                 *deviations_used.entry(d.name).or_default() += 1;
             }
@@ -719,21 +746,22 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
             )),
         }
     }
-    let native_listeners: Vec<(String, Vec<Value>)> = loaded
+    let native_listeners: Vec<(String, Vec<Value>, u16)> = loaded
         .iter()
-        .map(|(case, _)| {
+        .map(|(case, _, port, _)| {
             let mut filters = vec![jwt_authn.clone()];
-            filters.extend(case.outs.iter().map(|o| stock_envoy_rbac(o)));
+            filters.extend(case.outs.iter().map(|o| stock_envoy_rbac(o, *port)));
             filters.push(router());
-            (case.name.to_owned(), filters)
+            (case.name.to_owned(), filters, *port)
         })
         .collect();
-    let ours_listeners: Vec<(String, Vec<Value>)> = loaded
+    let ours_listeners: Vec<(String, Vec<Value>, u16)> = loaded
         .iter()
-        .map(|(case, config)| {
+        .map(|(case, config, _, port)| {
             (
                 case.name.to_owned(),
                 mesh_authn_filters(&ours_template, config),
+                *port,
             )
         })
         .collect();
@@ -760,7 +788,7 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
                 let (native_ports, ours_ports) = (&native_ports, &ours_ports);
                 scope.spawn(move || {
                     let mut seen = Vec::new();
-                    for (case, _) in loaded.iter().skip(w).step_by(4) {
+                    for (case, ..) in loaded.iter().skip(w).step_by(4) {
                         for r in requests {
                             let n = send(native_ports[case.name], r, clients);
                             let o = send(ours_ports[case.name], r, clients);
