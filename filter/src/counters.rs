@@ -11,8 +11,14 @@
 //! | `mesh_authn.issuer.<issuer>.allowed` | allowed requests in which a token of this issuer verified |
 //! | `mesh_authn.issuer.<issuer>.denied` | denied requests whose reply came from this issuer's rule |
 //!
+//! | `mesh_authn.denied.rbac_access_denied` | requests an AuthorizationPolicy denied (403 `RBAC: access denied`) |
+//! | `mesh_authn.authz.no_allow_match` | the same, because ALLOW policies apply and none matched |
+//! | `mesh_authn.authz.dry_run_no_allow_match` | requests no dry-run ALLOW policy matched (they would have been denied) |
+//! | `mesh_authn.authz.policy.<namespace>.<name>.<event>` | per AuthorizationPolicy, one counter by its action: `allowed` (an ALLOW rule let the request through), `denied` (a DENY rule denied it), `audited` (an AUDIT rule matched); for a dry-run policy `dry_run_allowed`, `dry_run_denied`, `dry_run_audited` (what it would have done) |
+//!
 //! Every request the filter sees is counted once in `allowed` or `denied`; every `denied` once
-//! in one `denied.<reason>`.
+//! in one `denied.<reason>`. The AuthorizationPolicy counters are defined when the first
+//! request of a configuration is decided, so `/stats` lists them from then on.
 //!
 //! `<issuer>` is the issuer with every byte outside `[A-Za-z0-9_-]` replaced by `_`
 //! (`https://example.com` ⇒ `https___example_com`; an empty issuer is `any`), so it stays one
@@ -26,6 +32,7 @@
 //! (`http.<stat_prefix>.downstream_rq_4xx`) separate listeners, and the names stay stable
 //! across a drain.
 
+use crate::authz::{Action, EngineResult, Outcome, Policy};
 use crate::decision::Decision;
 use crate::jwt::AuthnStatus;
 use crate::peer_authn::PeerDenial;
@@ -157,6 +164,65 @@ fn issuer_element(issuer: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The main counter an AuthorizationPolicy denial increments besides its own: `denied`.
+pub const FOR_AUTHZ_DENIAL: usize = DENIED;
+
+// Indexes into [`authz_names`].
+const AUTHZ_DENIED: usize = 0;
+const AUTHZ_NO_ALLOW_MATCH: usize = 1;
+const AUTHZ_DRY_RUN_NO_ALLOW_MATCH: usize = 2;
+const AUTHZ_BY_POLICY: usize = 3;
+
+/// The AuthorizationPolicy counters' full names for these policies, indexed as
+/// [`for_authz`] says.
+pub fn authz_names(policies: &[Policy]) -> Vec<String> {
+    let fixed = [
+        "denied.rbac_access_denied".to_owned(),
+        "authz.no_allow_match".to_owned(),
+        "authz.dry_run_no_allow_match".to_owned(),
+    ];
+    let by_policy = policies.iter().map(|p| {
+        let event = match p.action {
+            Action::Allow => "allowed",
+            Action::Deny => "denied",
+            Action::Audit => "audited",
+        };
+        format!(
+            "authz.policy.{}.{}.{}{event}",
+            issuer_element(&p.namespace),
+            issuer_element(&p.name),
+            if p.dry_run { "dry_run_" } else { "" }
+        )
+    });
+    fixed
+        .into_iter()
+        .chain(by_policy)
+        .map(|name| format!("{PREFIX}.{name}"))
+        .collect()
+}
+
+/// The AuthorizationPolicy counters one outcome increments, by index into [`authz_names`]
+/// (a denial also increments the main [`FOR_AUTHZ_DENIAL`]).
+pub fn for_authz(outcome: &Outcome<'_>) -> impl Iterator<Item = usize> {
+    let policy = |m: Option<crate::authz::Matched<'_>>| {
+        m.and_then(|m| m.policy_index.checked_add(AUTHZ_BY_POLICY))
+    };
+    let shadow = |r: EngineResult<'_>| policy(r.matched());
+    [
+        outcome.denied.is_some().then_some(AUTHZ_DENIED),
+        matches!(outcome.denied, Some(None)).then_some(AUTHZ_NO_ALLOW_MATCH),
+        (outcome.shadow_allow == EngineResult::NoMatch).then_some(AUTHZ_DRY_RUN_NO_ALLOW_MATCH),
+        policy(outcome.denied.flatten()),
+        policy(outcome.allowed_by),
+        policy(outcome.audited_by),
+        shadow(outcome.shadow_deny),
+        shadow(outcome.shadow_allow),
+        shadow(outcome.shadow_audit),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// `JwtAudienceNotAllowed` ⇒ `jwt_audience_not_allowed`.

@@ -109,8 +109,6 @@ pub enum Matcher {
     /// `trustDomains`, `source.trustDomain` (`srcTrustDomainGenerator`): `None` is `*` (any
     /// `spiffe://` URI); otherwise matched against the trust domain of a `spiffe://<td>/…` URI.
     PeerTrustDomain(Option<StringMatch>),
-    /// `ipBlocks`, `source.ip`: Envoy `direct_remote_ip`.
-    DirectRemoteIp(Cidr),
     /// `remoteIpBlocks`, `remote.ip`: Envoy `remote_ip`.
     RemoteIp(Cidr),
     /// `destination.ip`: Envoy `destination_ip`.
@@ -159,10 +157,8 @@ pub struct Attributes<'a> {
     pub headers: &'a Request,
     /// The peer certificate's first URI SAN (`connection.uri_san_peer_certificate`).
     pub peer_uri_san: Option<&'a str>,
-    /// The physical peer's address (Envoy `direct_remote_ip`).
-    pub direct_remote_ip: Option<IpAddr>,
-    /// The client address Envoy settled on (Envoy `remote_ip`: from `x-forwarded-for` as the
-    /// connection manager is configured).
+    /// The client address Envoy settled on (Envoy `remote_ip`, Wasm `source.address`: from
+    /// `x-forwarded-for` as the connection manager is configured).
     pub remote_ip: Option<IpAddr>,
     /// The address the connection came to.
     pub destination_ip: Option<IpAddr>,
@@ -179,8 +175,6 @@ pub struct Attributes<'a> {
 pub struct Needs {
     /// The peer certificate's URI SAN.
     pub peer: bool,
-    /// `direct_remote_ip`.
-    pub direct_remote_ip: bool,
     /// `remote_ip`.
     pub remote_ip: bool,
     /// `destination_ip`.
@@ -436,7 +430,6 @@ impl Matcher {
             | Matcher::PeerNamespace(_)
             | Matcher::PeerServiceAccount { .. }
             | Matcher::PeerTrustDomain(_) => needs.peer = true,
-            Matcher::DirectRemoteIp(_) => needs.direct_remote_ip = true,
             Matcher::RemoteIp(_) => needs.remote_ip = true,
             Matcher::DestinationIp(_) => needs.destination_ip = true,
             Matcher::DestinationPort(_) => needs.destination_port = true,
@@ -465,7 +458,6 @@ impl Matcher {
                     None => true,
                     Some(m) => rest.split_once('/').is_some_and(|(td, _)| m.matches(td)),
                 }),
-            Matcher::DirectRemoteIp(c) => attrs.direct_remote_ip.is_some_and(|ip| c.contains(ip)),
             Matcher::RemoteIp(c) => attrs.remote_ip.is_some_and(|ip| c.contains(ip)),
             Matcher::DestinationIp(c) => attrs.destination_ip.is_some_and(|ip| c.contains(ip)),
             Matcher::DestinationPort(p) => attrs.destination_port == Some(*p),
@@ -518,6 +510,16 @@ fn claim_matches(token: TokenClaims<'_>, path: &[String], m: &StringMatch) -> bo
             .any(|v| v.as_str().is_some_and(|s| m.matches(s))),
         _ => false,
     }
+}
+
+/// The IP of an Envoy address property (`source.address`, `destination.address`: `ip:port`,
+/// `[ipv6]:port`, or a bare IP); `None` for anything else (a pipe, an internal address).
+pub fn socket_ip(bytes: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    s.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| s.parse::<IpAddr>())
+        .ok()
 }
 
 /// A full match of `s` against literal pieces joined by `.*` (the first piece anchored at the

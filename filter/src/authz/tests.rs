@@ -45,7 +45,6 @@ fn policy(name: &str, spec: &str) -> String {
 struct Req {
     headers: Vec<(&'static str, &'static str)>,
     san: Option<&'static str>,
-    direct: Option<&'static str>,
     remote: Option<&'static str>,
     dest_ip: Option<&'static str>,
     dest_port: Option<u32>,
@@ -97,7 +96,6 @@ fn with_outcome<T>(config: &FilterConfig, r: &Req, f: impl FnOnce(&Outcome<'_>) 
     let attrs = Attributes {
         headers: &headers,
         peer_uri_san: r.san,
-        direct_remote_ip: ip(r.direct),
         remote_ip: ip(r.remote),
         destination_ip: ip(r.dest_ip),
         destination_port: r.dest_port,
@@ -523,17 +521,17 @@ fn operations_match_host_method_port_and_path() {
 fn from_entries_or_and_fields_and() {
     let c = compile(&policy(
         "p",
-        "rules:\n- from:\n  - source: {namespaces: [foo], ipBlocks: [10.0.0.0/8]}\n  - source: {remoteIpBlocks: [192.168.1.1]}\n  when:\n  - {key: \"request.headers[x-a]\", values: [\"1\"]}\n  - {key: \"request.headers[X-B]\", notValues: [\"2\"]}",
+        "rules:\n- from:\n  - source: {namespaces: [foo], remoteIpBlocks: [10.0.0.0/8]}\n  - source: {remoteIpBlocks: [192.168.1.1]}\n  when:\n  - {key: \"request.headers[x-a]\", values: [\"1\"]}\n  - {key: \"request.headers[X-B]\", notValues: [\"2\"]}",
     ));
     let base = get("/").with(|r| r.headers.push(("x-a", "1")));
     let ns_and_ip = base.clone().with(|r| {
         r.san = Some(SAN_FOO_BAR);
-        r.direct = Some("10.1.2.3");
+        r.remote = Some("10.1.2.3");
     });
     assert!(decide(&c, &ns_and_ip).is_ok());
-    assert!(decide(&c, &ns_and_ip.clone().with(|r| r.direct = Some("11.0.0.1"))).is_err());
+    assert!(decide(&c, &ns_and_ip.clone().with(|r| r.remote = Some("11.0.0.1"))).is_err());
     assert!(decide(&c, &base.clone().with(|r| r.remote = Some("192.168.1.1"))).is_ok());
-    assert!(decide(&c, &base.clone().with(|r| r.direct = Some("192.168.1.1"))).is_err());
+    assert!(decide(&c, &base.clone().with(|r| r.remote = Some("192.168.1.2"))).is_err());
     let with_b = ns_and_ip.clone().with(|r| r.headers.push(("x-b", "2")));
     assert!(decide(&c, &with_b).is_err());
     let without_a = ns_and_ip.with(|r| r.headers.retain(|(n, _)| *n != "x-a"));
@@ -598,13 +596,12 @@ fn needs_name_only_the_properties_the_policies_read() {
     assert_eq!(c.authz.needs(), Needs::default());
     let c = compile(&policy(
         "p",
-        "rules: [{from: [{source: {notPrincipals: [a/b/c/d/e], ipBlocks: [1.2.3.4], remoteIpBlocks: [\"::1\"]}}]}]",
+        "rules: [{from: [{source: {notPrincipals: [a/b/c/d/e], remoteIpBlocks: [\"::1\"]}}]}]",
     ));
     assert_eq!(
         c.authz.needs(),
         Needs {
             peer: true,
-            direct_remote_ip: true,
             remote_ip: true,
             ..Needs::default()
         }
@@ -630,4 +627,14 @@ fn policies_apply_by_namespace_and_selector() {
     assert!(compile(&p("foo", "selector: {matchLabels: {app: other}}"))
         .authz
         .is_empty());
+}
+
+/// Envoy's address properties: `ip:port`, `[ipv6]:port` (Envoy `Address::asString`).
+#[test]
+fn address_properties_read_as_their_ip() {
+    assert_eq!(socket_ip(b"127.0.0.1:8080"), ip(Some("127.0.0.1")));
+    assert_eq!(socket_ip(b"[::1]:443"), ip(Some("::1")));
+    assert_eq!(socket_ip(b"10.0.0.1"), ip(Some("10.0.0.1")));
+    assert_eq!(socket_ip(b"/tmp/sock"), None);
+    assert_eq!(socket_ip(b"\xff"), None);
 }

@@ -152,6 +152,13 @@ pub(super) struct AuthzPolicy {
     pub(super) selector: Option<Labels>,
 }
 
+/// Why `ipBlocks`, `notIpBlocks` and `source.ip` are refused (measured, see the README).
+const SOURCE_IP_UNSUPPORTED: &str = "matches the connection's peer address (Envoy RBAC \
+    `direct_remote_ip`), which Envoy 1.40 does not give a Wasm filter: its `source.address` is \
+    the remote address the connection manager takes from `x-forwarded-for`, which a client can \
+    set; use `remoteIpBlocks` (`remote.ip`), which is the peer address when the listener sets \
+    `use_remote_address: true`, or Envoy's RBAC filter";
+
 /// The `when` keys (istio/istio `pilot/pkg/security/authz/model/model.go`).
 const REQUEST_HEADERS: &str = "request.headers";
 const REQUEST_CLAIMS: &str = "request.auth.claims";
@@ -526,6 +533,9 @@ impl Ctx<'_> {
         values: &[String],
         at: &str,
     ) -> Result<Vec<Option<Matcher>>, ConfigError> {
+        if *key == Key::SourceIp && !values.is_empty() {
+            return Err(ConfigError::field(at, SOURCE_IP_UNSUPPORTED));
+        }
         if let Some(i) = values.iter().position(String::is_empty) {
             return Err(ConfigError::field(
                 format!("{at}[{i}]"),
@@ -610,7 +620,7 @@ impl Ctx<'_> {
                     }
                 })
             }
-            Key::SourceIp => Matcher::DirectRemoteIp(cidr(v)?),
+            Key::SourceIp => return Err(SOURCE_IP_UNSUPPORTED.into()),
             Key::RemoteIp => Matcher::RemoteIp(cidr(v)?),
             Key::DestinationIp => Matcher::DestinationIp(cidr(v)?),
             Key::Port => Matcher::DestinationPort(
