@@ -514,7 +514,6 @@ fn requests() -> Vec<Req> {
     // TLS.
     add(TlsNoCert, "GET", "/", &[]);
     add(TlsNoCert, "GET", "/internal/a", &[]);
-    add(NoUriSan, "GET", "/", &[]);
     for (name, _) in PEERS {
         add(peer(name), "GET", "/", &[]);
     }
@@ -594,8 +593,8 @@ fn send(port: u16, r: &Req, clients: &Clients) -> Seen {
 struct Deviation {
     name: &'static str,
     why: &'static str,
-    /// The case mesh-authn refuses to load at all, and the text its error must contain.
-    refuses: Option<(&'static str, &'static str)>,
+    /// The policy sets mesh-authn refuses to load at all, and the text its error must contain.
+    refuses: Option<(&'static [&'static str], &'static str)>,
     /// Whether this deviation explains native's and ours' decisions for a request.
     explains: fn(&Case, &Req, &Seen, &Seen) -> bool,
 }
@@ -605,11 +604,17 @@ fn never(_: &Case, _: &Req, _: &Seen, _: &Seen) -> bool {
 }
 
 const DEVIATIONS: &[Deviation] = &[Deviation {
-    name: "experimental-filter-metadata-refused",
-    why: "`experimental.envoy.filters.*[…]` conditions read another Envoy filter's dynamic \
-          metadata, which a Wasm filter cannot read; mesh-authn refuses the policy with an \
-          error naming the key instead of ignoring the condition",
-    refuses: Some(("allow-full-rule", "experimental.envoy.filters.a.b[c]")),
+    name: "direct-peer-address-refused",
+    why: "`ipBlocks` / `notIpBlocks` / `source.ip` match the connection's peer address (Envoy \
+          RBAC `direct_remote_ip`); Envoy 1.40 gives a Wasm filter only the remote address the \
+          connection manager derives from `X-Forwarded-For`, which a client sets, so \
+          mesh-authn refuses such a policy with an error naming the field instead of matching \
+          a client-chosen address (golden `allow-full-rule`, `multiple-policies`, \
+          `single-policy`)",
+    refuses: Some((
+        &["allow-full-rule", "multiple-policies", "single-policy"],
+        "Envoy RBAC `direct_remote_ip`",
+    )),
     explains: never,
 }];
 
@@ -696,15 +701,32 @@ fn plugin_config(case: &Case, port: u16) -> String {
     config.render()
 }
 
-#[test]
-fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
+/// What a run found.
+struct Run {
+    sent: usize,
+    policies: usize,
+    loaded: usize,
+    by_status: BTreeMap<u16, usize>,
+    deviations_used: BTreeMap<&'static str, usize>,
+    failures: Vec<String>,
+    report: String,
+}
+
+/// Runs `requests` against every policy set of `cases` on both Envoys and compares.
+fn run(cases: &[&'static Case], requests: &[Req]) -> Run {
     let started = std::time::Instant::now();
     let pki = TestPki::generate();
     let clients = Clients {
         peers: PEERS.iter().map(|(_, uri)| pki.client(uri)).collect(),
         pki,
     };
-    let dir = std::env::temp_dir().join(format!("mesh-authn-authz-diff-{}", std::process::id()));
+    // One directory per run: the tests of this file run in parallel, each with its own PKI.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mesh-authn-authz-diff-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
     let native_up = EchoUpstream::start();
     let ours_up = EchoUpstream::start();
     let native_template = mtls_template(&clients.pki, &dir, native_up.port);
@@ -713,11 +735,11 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
 
     // Each case: loaded by mesh-authn's own parser first, so that a refused one is a finding,
     // not an Envoy that does not start.
-    let mut deviations_used: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut deviations_used: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut loaded = Vec::new();
     let mut policies = 0;
-    for case in CASES {
+    for &case in cases {
         policies += authorization_policies(case, 0).len();
         // A port chosen now for each side when the files name it (0: the kernel chooses).
         let free_port = || {
@@ -733,7 +755,7 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
         let refused = mesh_authn::config::FilterConfig::parse(config.as_bytes()).err();
         let expected = DEVIATIONS
             .iter()
-            .find(|d| d.refuses.is_some_and(|(c, _)| c == case.name));
+            .find(|d| d.refuses.is_some_and(|(c, _)| c.contains(&case.name)));
         match (refused, expected) {
             (None, None) => loaded.push((case, config, native_port, ours_port)),
             (Some(e), Some(d)) if e.to_string().contains(d.refuses.unwrap().1) => {
@@ -780,11 +802,10 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
 
     // Four client threads, each with its share of the policy sets: the Envoys are event
     // driven, the time goes into connections and handshakes.
-    let requests = requests();
     let outcomes: Vec<(&Case, &Req, Seen, Seen)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
-                let (loaded, requests, clients) = (&loaded, &requests, &clients);
+                let (loaded, clients) = (&loaded, &clients);
                 let (native_ports, ours_ports) = (&native_ports, &ours_ports);
                 scope.spawn(move || {
                     let mut seen = Vec::new();
@@ -829,14 +850,37 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     let report = format!(
         "{sent} requests over {} policy sets ({policies} AuthorizationPolicies, {} loaded); \
          native statuses {by_status:?}; deviations used {deviations_used:?}; {} failures; {:?}",
-        CASES.len(),
+        cases.len(),
         loaded.len(),
         failures.len(),
         started.elapsed()
     );
     eprintln!("{report}");
+    Run {
+        sent,
+        policies,
+        loaded: loaded.len(),
+        by_status,
+        deviations_used,
+        failures,
+        report,
+    }
+}
+
+#[test]
+fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
+    let cases: Vec<&Case> = CASES.iter().collect();
+    let Run {
+        sent,
+        policies,
+        loaded,
+        by_status,
+        deviations_used,
+        failures,
+        report,
+    } = run(&cases, &requests());
     assert!(failures.is_empty(), "{report}\n{}", failures.join("\n"));
-    assert!(policies >= 20 && sent >= 150, "{report}");
+    assert!(policies >= 20 && sent >= 150 && loaded >= 15, "{report}");
     // Both outcomes are exercised in quantity: a suite where everything is 403 proves little.
     assert!(
         by_status.get(&200).copied().unwrap_or(0) >= 100
@@ -857,6 +901,47 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     }
     readme_states(CASES.len(), policies, sent);
 }
+
+/// A client certificate that Envoy's listener validated but that has no URI SAN (only a DNS
+/// SAN): Envoy RBAC's `authenticated.principal_name` reads the URI SAN, else the DNS SAN, else
+/// the subject, so istiod's `principals: ["*"]` (regex `.+`) matches it. An ALLOW on any
+/// principal lets it in; a DENY on any principal keeps it out. The separate test keeps this
+/// finding apart from the suite above.
+#[test]
+fn a_peer_certificate_without_uri_san_is_a_principal_as_in_envoy_rbac() {
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .chain(PEER_CASES)
+        .filter(|c| ["simple-policy-principal-with-wildcard", "deny-any-peer"].contains(&c.name))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    let requests: Vec<Req> = ["/", "/admin"]
+        .into_iter()
+        .map(|path| Req {
+            name: format!("NoUriSan GET {path}"),
+            conn: Conn::NoUriSan,
+            method: "GET",
+            path,
+            headers: Vec::new(),
+        })
+        .collect();
+    let result = run(&cases, &requests);
+    assert!(
+        result.failures.is_empty(),
+        "{}\n{}",
+        result.report,
+        result.failures.join("\n")
+    );
+}
+
+/// Policy sets of [`a_peer_certificate_without_uri_san_is_a_principal_as_in_envoy_rbac`].
+const PEER_CASES: &[Case] = &[Case {
+    name: "deny-any-peer",
+    input: "host-tests/fixtures/istio-authz/project/deny-any-peer-in.yaml",
+    outs: &["host-tests/fixtures/istio-authz/project/deny-any-peer-out.yaml"],
+    trust_domain: None,
+    listener_port: false,
+}];
 
 /// The README's "Differential suite (AuthorizationPolicy)" states what this test runs: the
 /// counts, the peers, and every deviation with its reason.
