@@ -104,6 +104,12 @@ fn require_jwt_deny_path_dry_run_and_counters() {
             ));
         }
     }
+    // Envoy's local-reply machinery gives RBAC's body its content type; the filter's reply goes
+    // through the same path.
+    let denied = http::get(envoy.port(), "/get", &[]);
+    if denied.header("content-type") != Some("text/plain") {
+        failures.push(format!("content-type: {:?}", denied.header("content-type")));
+    }
     // A token that fails is JWT's 401 before authorization runs.
     let bad = http::get(envoy.port(), "/get", &[("authorization", "Bearer x.y.z")]);
     if bad.status != 401 {
@@ -111,14 +117,14 @@ fn require_jwt_deny_path_dry_run_and_counters() {
     }
     assert!(failures.is_empty(), "{failures:#?}\n{}", envoy.log());
     let want: Vec<(String, u64)> = [
-        ("denied.rbac_access_denied", 4),
-        ("authz.no_allow_match", 2),
+        ("denied.rbac_access_denied", 5),
+        ("authz.no_allow_match", 3),
         ("authz.policy.foo.require-jwt.allowed", 2),
         ("authz.policy.foo.deny-admin.denied", 2),
         ("authz.policy.foo.dry-deny.dry_run_denied", 2),
-        ("authz.policy.foo.audit.audited", 6),
+        ("authz.policy.foo.audit.audited", 7),
         ("denied.jwt_header_parse_error_bad_base64", 1),
-        ("denied", 5),
+        ("denied", 6),
         ("allowed", 2),
     ]
     .iter()

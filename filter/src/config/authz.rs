@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::istio::{Labels, WorkloadSelector};
-use super::{typed, ConfigError, Resource, API_VERSIONS};
+use super::{refuse_target_refs, typed, ConfigError, Resource};
 use crate::authz::matcher::{check_path_template, Cidr, HeaderMatch, PathMatch, StringMatch};
 use crate::authz::{Action, Condition, Matcher, Policy, Rule};
 
@@ -172,23 +172,8 @@ impl AuthzPolicy {
         trust_domains: &[String],
     ) -> Result<AuthzPolicy, ConfigError> {
         let resource: Resource = typed(doc, path)?;
-        let api_version = resource.api_version.unwrap_or_default();
-        if !API_VERSIONS.contains(&api_version.as_str()) {
-            return Err(ConfigError::field(
-                format!("{path}.apiVersion"),
-                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
-            ));
-        }
+        let namespace = resource.checked_namespace(path)?;
         let meta = resource.metadata;
-        let namespace = match meta.namespace {
-            Some(ns) if !ns.is_empty() => ns,
-            _ => {
-                return Err(ConfigError::field(
-                    format!("{path}.metadata.namespace"),
-                    "required: the namespace decides which workloads the policy applies to",
-                ))
-            }
-        };
         if meta.name.is_empty() {
             return Err(ConfigError::field(
                 format!("{path}.metadata.name"),
@@ -209,18 +194,11 @@ impl AuthzPolicy {
             resource.spec.unwrap_or(Value::Object(Default::default())),
             &spec_path,
         )?;
-        if spec.target_ref.is_some() || spec.target_refs.is_some() {
-            let field = if spec.target_ref.is_some() {
-                "targetRef"
-            } else {
-                "targetRefs"
-            };
-            return Err(ConfigError::field(
-                format!("{spec_path}.{field}"),
-                "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
-                 see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
-            ));
-        }
+        refuse_target_refs(
+            spec.target_ref.as_ref(),
+            spec.target_refs.as_ref(),
+            &spec_path,
+        )?;
         let action =
             match spec.action.as_deref() {
                 None | Some("ALLOW") => Action::Allow,
@@ -297,13 +275,28 @@ struct Ctx<'a> {
     never: bool,
 }
 
-/// A field's values, its `not` values and where they are.
+/// A field's values and its `not` values, by their names.
 struct Field<'a> {
-    path: String,
     name: &'a str,
     not_name: &'a str,
     values: Vec<String>,
     not_values: Vec<String>,
+}
+
+impl<'a> Field<'a> {
+    fn new(
+        name: &'a str,
+        not_name: &'a str,
+        values: Vec<String>,
+        not_values: Vec<String>,
+    ) -> Field<'a> {
+        Field {
+            name,
+            not_name,
+            values,
+            not_values,
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -357,13 +350,7 @@ impl Ctx<'_> {
     }
 
     fn source(&mut self, s: RawSource, at: &str) -> Result<Vec<Condition>, ConfigError> {
-        let field = |name: &'static str, not_name: &'static str, v, n| Field {
-            path: at.to_owned(),
-            name,
-            not_name,
-            values: v,
-            not_values: n,
-        };
+        let field = Field::new;
         let identity = s.principals.len()
             + s.not_principals.len()
             + s.namespaces.len()
@@ -440,13 +427,7 @@ impl Ctx<'_> {
     }
 
     fn operation(&mut self, o: RawOperation, at: &str) -> Result<Vec<Condition>, ConfigError> {
-        let field = |name: &'static str, not_name: &'static str, v, n| Field {
-            path: at.to_owned(),
-            name,
-            not_name,
-            values: v,
-            not_values: n,
-        };
+        let field = Field::new;
         let fields = [
             (Key::Host, field("hosts", "notHosts", o.hosts, o.not_hosts)),
             (
@@ -476,9 +457,8 @@ impl Ctx<'_> {
             if f.values.is_empty() && f.not_values.is_empty() {
                 continue;
             }
-            let values = self.values(&key, &f.values, &format!("{}.{}", f.path, f.name))?;
-            let not_values =
-                self.values(&key, &f.not_values, &format!("{}.{}", f.path, f.not_name))?;
+            let values = self.values(&key, &f.values, &format!("{at}.{}", f.name))?;
+            let not_values = self.values(&key, &f.not_values, &format!("{at}.{}", f.not_name))?;
             if let Some(c) = self.finish(values, not_values) {
                 conditions.push(c);
             }

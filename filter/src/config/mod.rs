@@ -259,6 +259,46 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
     Ok(flat)
 }
 
+impl Resource {
+    /// Checks `apiVersion` and returns `metadata.namespace`, which every kind requires (it
+    /// decides which workloads the policy applies to).
+    fn checked_namespace(&self, path: &str) -> Result<String, ConfigError> {
+        let api_version = self.api_version.as_deref().unwrap_or_default();
+        if !API_VERSIONS.contains(&api_version) {
+            return Err(ConfigError::field(
+                format!("{path}.apiVersion"),
+                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
+            ));
+        }
+        match &self.metadata.namespace {
+            Some(ns) if !ns.is_empty() => Ok(ns.clone()),
+            _ => Err(ConfigError::field(
+                format!("{path}.metadata.namespace"),
+                "required: the namespace decides which workloads the policy applies to",
+            )),
+        }
+    }
+}
+
+/// Refuses `targetRef`/`targetRefs` in the spec at `spec_path` (Gateway and waypoint
+/// attachment, which one Envoy cannot see).
+fn refuse_target_refs(
+    target_ref: Option<&Value>,
+    target_refs: Option<&Value>,
+    spec_path: &str,
+) -> Result<(), ConfigError> {
+    let field = match (target_ref, target_refs) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "targetRef",
+        (None, Some(_)) => "targetRefs",
+    };
+    Err(ConfigError::field(
+        format!("{spec_path}.{field}"),
+        "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
+         see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
+    ))
+}
+
 /// Deserializes `value`, naming the failing field by its path below `prefix`.
 pub(crate) fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {

@@ -35,8 +35,12 @@ impl Metrics {
         })
     }
 
-    /// Counts one AuthorizationPolicy outcome of `authz`.
+    /// Counts one AuthorizationPolicy outcome of `authz` (defining its per-policy counters
+    /// at the first one).
     pub fn record_authz(&self, authz: &Authz, outcome: &Outcome<'_>) {
+        for counter in counters::for_authz(outcome) {
+            self.inc(counter);
+        }
         let ids = self.authz.get_or_init(|| {
             counters::authz_names(authz.policies())
                 .iter()
@@ -44,13 +48,10 @@ impl Metrics {
                 .collect::<Result<Vec<u32>, HostStatus>>()
                 .unwrap_or_default()
         });
-        for counter in counters::for_authz(outcome) {
+        for counter in counters::for_authz_policies(outcome) {
             if let Some(id) = ids.get(counter) {
                 let _ = host::increment_metric(*id, 1);
             }
-        }
-        if outcome.denied.is_some() {
-            self.inc(counters::FOR_AUTHZ_DENIAL);
         }
     }
 
