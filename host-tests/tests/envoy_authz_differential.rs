@@ -150,6 +150,16 @@ const CASES: &[Case] = &[
         listener_port: false,
     },
     Case {
+        name: "request-principals",
+        input: "host-tests/fixtures/istio-authz/project/request-principals-in.yaml",
+        outs: &[
+            "host-tests/fixtures/istio-authz/project/request-principals-out1.yaml",
+            "host-tests/fixtures/istio-authz/project/request-principals-out2.yaml",
+        ],
+        trust_domain: None,
+        listener_port: false,
+    },
+    Case {
         name: "connection",
         input: "host-tests/fixtures/istio-authz/project/connection-in.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/connection-out.yaml"],
@@ -281,6 +291,10 @@ fn tokens() -> Vec<(&'static str, String)> {
         (
             "plain",
             mint(json!({"iss": ISSUER, "sub": "user-4", "exp": exp})),
+        ),
+        (
+            "user-6",
+            mint(json!({"iss": ISSUER, "sub": "user-6", "exp": exp})),
         ),
         (
             "rp1-empty-sub",
@@ -495,6 +509,7 @@ fn requests() -> Vec<Req> {
         "aud-list",
         "wrong-presenter",
         "plain",
+        "user-6",
         "rp1-empty-sub",
         "rp1-no-sub",
         "rp1-with-sub",
