@@ -156,6 +156,17 @@ impl TestPki {
         client(Some(uri_san), &self.ca_issuer)
     }
 
+    /// A client certificate from the trusted CA with the URI SANs `uri_sans`, in that order.
+    pub fn client_with_uri_sans(&self, uri_sans: &[&str]) -> Identity {
+        let sans = uri_sans.iter().map(|u| uri(u)).collect();
+        leaf(
+            "client",
+            sans,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &self.ca_issuer,
+        )
+    }
+
     /// Writes the CA and server PEM files into `dir`.
     pub fn write_server_files(&self, dir: &Path) -> PkiFiles {
         std::fs::create_dir_all(dir).unwrap();

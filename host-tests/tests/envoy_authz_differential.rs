@@ -362,11 +362,20 @@ enum Conn {
     Peer(usize),
     /// mTLS with a certificate that has a DNS SAN and no URI SAN.
     NoUriSan,
+    /// mTLS with a certificate whose URI SANs are [`TWO_URI_SANS`], in that order.
+    TwoUriSans,
 }
+
+/// A certificate's two URI SANs: policies name the second.
+const TWO_URI_SANS: [&str; 2] = [
+    "spiffe://cluster.local/ns/other/sa/first",
+    "spiffe://cluster.local/ns/foo/sa/bar",
+];
 
 struct Clients {
     pki: TestPki,
     peers: Vec<Identity>,
+    two_uri_sans: Identity,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,10 +586,11 @@ fn send(port: u16, r: &Req, clients: &Clients) -> Seen {
     let ca = &clients.pki.ca.cert_der;
     let response = match r.conn {
         Conn::Plaintext => http::request(port, r.method, r.path, &headers, ""),
-        Conn::TlsNoCert | Conn::Peer(_) | Conn::NoUriSan => {
+        Conn::TlsNoCert | Conn::Peer(_) | Conn::NoUriSan | Conn::TwoUriSans => {
             let client = match r.conn {
                 Conn::Peer(i) => Some(&clients.peers[i]),
                 Conn::NoUriSan => Some(&clients.pki.client_no_uri_san),
+                Conn::TwoUriSans => Some(&clients.two_uri_sans),
                 _ => None,
             };
             match tls::request(port, r.method, r.path, &headers, ca, client) {
@@ -733,6 +743,7 @@ fn run(cases: &[&'static Case], requests: &[Req]) -> Run {
     let pki = TestPki::generate();
     let clients = Clients {
         peers: PEERS.iter().map(|(_, uri)| pki.client(uri)).collect(),
+        two_uri_sans: pki.client_with_uri_sans(&TWO_URI_SANS),
         pki,
     };
     // One directory per run: the tests of this file run in parallel, each with its own PKI.
@@ -917,27 +928,37 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     readme_states(CASES.len(), policies, sent);
 }
 
-/// A client certificate that Envoy's listener validated but that has no URI SAN (only a DNS
-/// SAN): Envoy RBAC's `authenticated.principal_name` reads the URI SAN, else the DNS SAN, else
-/// the subject, so istiod's `principals: ["*"]` (regex `.+`) matches it. An ALLOW on any
-/// principal lets it in; a DENY on any principal keeps it out. The separate test keeps this
-/// finding apart from the suite above.
+/// Client certificates Envoy's listener validated whose identity is not one first URI SAN:
+/// Envoy RBAC's `authenticated.principal_name` matches any URI SAN, else the DNS SAN, else
+/// the subject. So istiod's `principals: ["*"]` (regex `.+`) matches a certificate with only a
+/// DNS SAN, and a principal named by a second URI SAN matches too: an ALLOW lets such a peer
+/// in, a DENY keeps it out. Kept apart from the suite above: mesh-authn reads the first URI
+/// SAN only, and under a DENY that answers 200 where Envoy RBAC answers 403.
 #[test]
-fn a_peer_certificate_without_uri_san_is_a_principal_as_in_envoy_rbac() {
+fn a_peer_is_every_identity_of_its_certificate_as_in_envoy_rbac() {
+    let names = [
+        "simple-policy-principal-with-wildcard",
+        "example-mtls-principal",
+        "deny-any-peer",
+    ];
     let cases: Vec<&Case> = CASES
         .iter()
         .chain(PEER_CASES)
-        .filter(|c| ["simple-policy-principal-with-wildcard", "deny-any-peer"].contains(&c.name))
+        .filter(|c| names.contains(&c.name))
         .collect();
-    assert_eq!(cases.len(), 2);
-    let requests: Vec<Req> = ["/", "/admin"]
+    assert_eq!(cases.len(), names.len());
+    let requests: Vec<Req> = [Conn::NoUriSan, Conn::TwoUriSans]
         .into_iter()
-        .map(|path| Req {
-            name: format!("NoUriSan GET {path}"),
-            conn: Conn::NoUriSan,
-            method: "GET",
-            path,
-            headers: Vec::new(),
+        .flat_map(|conn| {
+            ["/", "/admin", "/bar-only"]
+                .into_iter()
+                .map(move |path| Req {
+                    name: format!("{conn:?} GET {path}"),
+                    conn,
+                    method: "GET",
+                    path,
+                    headers: Vec::new(),
+                })
         })
         .collect();
     let result = run(&cases, &requests);
@@ -949,7 +970,7 @@ fn a_peer_certificate_without_uri_san_is_a_principal_as_in_envoy_rbac() {
     );
 }
 
-/// Policy sets of [`a_peer_certificate_without_uri_san_is_a_principal_as_in_envoy_rbac`].
+/// Policy sets of [`a_peer_is_every_identity_of_its_certificate_as_in_envoy_rbac`].
 const PEER_CASES: &[Case] = &[Case {
     name: "deny-any-peer",
     input: "host-tests/fixtures/istio-authz/project/deny-any-peer-in.yaml",
