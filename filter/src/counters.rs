@@ -6,13 +6,18 @@
 //! |---|---|
 //! | `mesh_authn.allowed` | requests let through (no token, valid tokens, CORS preflight, a connection PeerAuthentication accepts on a workload without rules) |
 //! | `mesh_authn.denied` | requests the filter answered itself: 401/403 denials and 500 fail-closed refusals |
-//! | `mesh_authn.denied.<reason>` | the same, by reason: jwt_verify_lib's status names in snake case (`jwt_expired`, …), the PeerAuthentication reasons (`strict_mtls_no_client_certificate`, …), `internal_error` for the 500s |
+//! | `mesh_authn.denied.<reason>` | the same, by reason: jwt_verify_lib's status names in snake case (`jwt_expired`, …), the PeerAuthentication reasons (`strict_mtls_no_client_certificate`, …), `rbac_access_denied` for AuthorizationPolicy's 403s, `internal_error` for the 500s |
 //! | `mesh_authn.cors_preflight_bypassed` | CORS preflights let through unauthenticated |
 //! | `mesh_authn.issuer.<issuer>.allowed` | allowed requests in which a token of this issuer verified |
 //! | `mesh_authn.issuer.<issuer>.denied` | denied requests whose reply came from this issuer's rule |
 //!
+//! | `mesh_authn.authz.no_allow_match` | requests an AuthorizationPolicy denied (`denied.rbac_access_denied`) because ALLOW policies apply and none matched |
+//! | `mesh_authn.authz.dry_run_no_allow_match` | requests no dry-run ALLOW policy matched (they would have been denied) |
+//! | `mesh_authn.authz.policy.<namespace>.<name>.<event>` | per AuthorizationPolicy, one counter by its action: `allowed` (an ALLOW rule let the request through), `denied` (a DENY rule denied it), `audited` (an AUDIT rule matched); for a dry-run policy `dry_run_allowed`, `dry_run_denied`, `dry_run_audited` (what it would have done) |
+//!
 //! Every request the filter sees is counted once in `allowed` or `denied`; every `denied` once
-//! in one `denied.<reason>`.
+//! in one `denied.<reason>`. The AuthorizationPolicy counters are defined when the first
+//! request of a configuration is decided, so `/stats` lists them from then on.
 //!
 //! `<issuer>` is the issuer with every byte outside `[A-Za-z0-9_-]` replaced by `_`
 //! (`https://example.com` ⇒ `https___example_com`; an empty issuer is `any`), so it stays one
@@ -26,6 +31,7 @@
 //! (`http.<stat_prefix>.downstream_rq_4xx`) separate listeners, and the names stay stable
 //! across a drain.
 
+use crate::authz::{Action, EngineResult, Outcome, Policy};
 use crate::decision::Decision;
 use crate::jwt::AuthnStatus;
 use crate::peer_authn::PeerDenial;
@@ -48,7 +54,10 @@ const CORS_PREFLIGHT_BYPASSED: usize = 2;
 const DENIED_INTERNAL_ERROR: usize = 3;
 const DENIED_BY_STATUS: usize = 4;
 const DENIED_BY_PEER: usize = DENIED_BY_STATUS + AuthnStatus::ALL.len() - 1;
-const BY_RULE: usize = DENIED_BY_PEER + PeerDenial::ALL.len();
+const DENIED_BY_AUTHZ: usize = DENIED_BY_PEER + PeerDenial::ALL.len();
+const AUTHZ_NO_ALLOW_MATCH: usize = DENIED_BY_AUTHZ + 1;
+const AUTHZ_DRY_RUN_NO_ALLOW_MATCH: usize = DENIED_BY_AUTHZ + 2;
+const BY_RULE: usize = DENIED_BY_AUTHZ + 3;
 
 /// Every counter's full name, in index order, for rules with these issuers (one entry per rule,
 /// by index into the providers). Two rules of one issuer give one name twice: Envoy returns
@@ -65,6 +74,12 @@ pub fn names<'a>(issuers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let by_peer = PeerDenial::ALL
         .iter()
         .map(|d| format!("denied.{}", d.reason()));
+    let authz = [
+        "denied.rbac_access_denied",
+        "authz.no_allow_match",
+        "authz.dry_run_no_allow_match",
+    ]
+    .map(str::to_owned);
     let by_rule = issuers.into_iter().flat_map(|issuer| {
         let issuer = issuer_element(issuer);
         [
@@ -75,6 +90,7 @@ pub fn names<'a>(issuers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     fixed
         .chain(by_status)
         .chain(by_peer)
+        .chain(authz)
         .chain(by_rule)
         .map(|name| format!("{PREFIX}.{name}"))
         .collect()
@@ -157,6 +173,60 @@ fn issuer_element(issuer: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The per-policy AuthorizationPolicy counters' full names, one per policy in
+/// [`crate::authz::Authz::policies`]' order: `authz.policy.<namespace>.<name>.<event>`, the
+/// event by the policy's action (`allowed`, `denied`, `audited`; `dry_run_…` for a dry-run
+/// policy).
+pub fn authz_names(policies: &[Policy]) -> Vec<String> {
+    policies
+        .iter()
+        .map(|p| {
+            let event = match p.action {
+                Action::Allow => "allowed",
+                Action::Deny => "denied",
+                Action::Audit => "audited",
+            };
+            format!(
+                "{PREFIX}.authz.policy.{}.{}.{}{event}",
+                issuer_element(&p.namespace),
+                issuer_element(&p.name),
+                if p.dry_run { "dry_run_" } else { "" }
+            )
+        })
+        .collect()
+}
+
+/// The counters of [`names`] one AuthorizationPolicy outcome increments: on a denial
+/// `denied` and `denied.rbac_access_denied` (with `authz.no_allow_match` when no ALLOW rule
+/// matched), and `authz.dry_run_no_allow_match` when dry-run ALLOW policies matched nothing.
+pub fn for_authz(outcome: &Outcome<'_>) -> impl Iterator<Item = usize> {
+    let denied = outcome.denied.is_some();
+    [
+        denied.then_some(DENIED),
+        denied.then_some(DENIED_BY_AUTHZ),
+        matches!(outcome.denied, Some(None)).then_some(AUTHZ_NO_ALLOW_MATCH),
+        (outcome.shadow_allow == EngineResult::NoMatch).then_some(AUTHZ_DRY_RUN_NO_ALLOW_MATCH),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The per-policy counters (indexes into [`authz_names`]) one outcome increments: the policy
+/// of each rule that decided, audited, or matched in dry run.
+pub fn for_authz_policies(outcome: &Outcome<'_>) -> impl Iterator<Item = usize> {
+    [
+        outcome.denied.flatten(),
+        outcome.allowed_by,
+        outcome.audited_by,
+        outcome.shadow_deny.matched(),
+        outcome.shadow_allow.matched(),
+        outcome.shadow_audit.matched(),
+    ]
+    .map(|m| m.map(|m| m.policy_index))
+    .into_iter()
+    .flatten()
 }
 
 /// `JwtAudienceNotAllowed` ⇒ `jwt_audience_not_allowed`.
@@ -283,12 +353,107 @@ mod tests {
             assert!(seen.insert(i));
         }
         assert!(seen.insert(FOR_INTERNAL_ERROR[1]));
+        assert_eq!(
+            names.get(DENIED_BY_AUTHZ).map(String::as_str),
+            Some("mesh_authn.denied.rbac_access_denied")
+        );
+        assert!(seen.insert(DENIED_BY_AUTHZ));
         // Every denied.<reason> name is reached by exactly one verdict.
         let reasons = names
             .iter()
             .filter(|n| n.starts_with("mesh_authn.denied."))
             .count();
         assert_eq!(seen.len(), reasons);
+    }
+
+    /// AuthorizationPolicy outcomes, over policies as a user writes them.
+    #[test]
+    fn authz_outcomes_increment_the_documented_counters() {
+        use crate::authz::Attributes;
+        use crate::config::FilterConfig;
+        use crate::request::Request;
+        let ap = |name: &str, dry: &str, spec: &str| {
+            format!(
+                "- apiVersion: security.istio.io/v1\n  kind: AuthorizationPolicy\n  metadata: {{name: {name}, namespace: foo, annotations: {{istio.io/dry-run: \"{dry}\"}}}}\n  spec: {spec}\n"
+            )
+        };
+        let text = format!(
+            "workload: {{namespace: foo}}\npolicies:\n{}{}{}{}",
+            ap(
+                "allow-get",
+                "false",
+                "{rules: [{to: [{operation: {methods: [GET]}}]}]}"
+            ),
+            ap(
+                "deny-x",
+                "false",
+                "{action: DENY, rules: [{to: [{operation: {paths: [/x]}}]}]}"
+            ),
+            ap(
+                "dry.allow",
+                "true",
+                "{rules: [{to: [{operation: {paths: [/dry]}}]}]}"
+            ),
+            ap("audit", "false", "{action: AUDIT, rules: [{}]}"),
+        );
+        let config = FilterConfig::parse(text.as_bytes()).unwrap();
+        let main = names([]);
+        let policies = authz_names(config.authz.policies());
+        assert_eq!(
+            policies,
+            [
+                "mesh_authn.authz.policy.foo.allow-get.allowed",
+                "mesh_authn.authz.policy.foo.deny-x.denied",
+                "mesh_authn.authz.policy.foo.dry_allow.dry_run_allowed",
+                "mesh_authn.authz.policy.foo.audit.audited",
+            ]
+        );
+        let counted = |method: &str, path: &str| {
+            let headers = Request::from_pairs(&[(":method", method), (":path", path)]);
+            let attrs = Attributes {
+                headers: &headers,
+                peer_uri_san: None,
+                remote_ip: None,
+                destination_ip: None,
+                destination_port: None,
+                sni: None,
+                token: None,
+            };
+            let outcome = config.authz.evaluate(&attrs);
+            let mut got: Vec<&str> = for_authz(&outcome)
+                .map(|i| main[i].as_str())
+                .chain(for_authz_policies(&outcome).map(|i| policies[i].as_str()))
+                .collect();
+            got.sort_unstable();
+            got
+        };
+        assert_eq!(
+            counted("GET", "/"),
+            [
+                "mesh_authn.authz.dry_run_no_allow_match",
+                "mesh_authn.authz.policy.foo.allow-get.allowed",
+                "mesh_authn.authz.policy.foo.audit.audited",
+            ]
+        );
+        assert_eq!(
+            counted("GET", "/x"),
+            [
+                "mesh_authn.authz.policy.foo.audit.audited",
+                "mesh_authn.authz.policy.foo.deny-x.denied",
+                "mesh_authn.denied",
+                "mesh_authn.denied.rbac_access_denied",
+            ]
+        );
+        assert_eq!(
+            counted("POST", "/dry"),
+            [
+                "mesh_authn.authz.no_allow_match",
+                "mesh_authn.authz.policy.foo.audit.audited",
+                "mesh_authn.authz.policy.foo.dry_allow.dry_run_allowed",
+                "mesh_authn.denied",
+                "mesh_authn.denied.rbac_access_denied",
+            ]
+        );
     }
 
     #[test]
@@ -313,7 +478,7 @@ mod tests {
             .collect();
         assert_eq!(
             reasons.len(),
-            AuthnStatus::ALL.len() - 1 + PeerDenial::ALL.len() + 1
+            AuthnStatus::ALL.len() - 1 + PeerDenial::ALL.len() + 2
         );
         let unique: std::collections::BTreeSet<&String> = reasons.iter().collect();
         assert_eq!(unique.len(), reasons.len());

@@ -4,6 +4,7 @@
 use crate::extract::RequestState;
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::KeyWait;
+use crate::request::Request;
 
 /// The verdict on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,5 +54,88 @@ impl Decision {
             set_headers,
             add_headers: state.added_headers().to_vec(),
         })
+    }
+}
+
+impl Mutations {
+    /// Whether the request goes upstream unchanged.
+    pub fn is_empty(&self) -> bool {
+        self.remove_headers.is_empty()
+            && self.path.is_none()
+            && self.set_headers.is_empty()
+            && self.add_headers.is_empty()
+    }
+
+    /// The request as the upstream will see it after these changes, in the adapter's order:
+    /// removals, the new `:path`, sets (the first value replaced in place, later ones removed,
+    /// appended when absent), then additions. AuthorizationPolicy reads this one, as Envoy's
+    /// RBAC filter reads the headers `jwt_authn` left.
+    pub fn apply_to(&self, request: &Request) -> Request {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = request
+            .pairs()
+            .filter(|(n, _)| !self.remove_headers.iter().any(|r| r.as_bytes() == *n))
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        let mut set = |name: &[u8], value: &[u8]| {
+            let mut seen = false;
+            pairs.retain_mut(|(n, v)| {
+                if n.as_slice() != name {
+                    return true;
+                }
+                if seen {
+                    return false;
+                }
+                seen = true;
+                *v = value.to_vec();
+                true
+            });
+            if !seen {
+                pairs.push((name.to_vec(), value.to_vec()));
+            }
+        };
+        if let Some(path) = &self.path {
+            set(b":path", path);
+        }
+        for (name, value) in &self.set_headers {
+            set(name.as_bytes(), value);
+        }
+        for (name, value) in &self.add_headers {
+            pairs.push((name.as_bytes().to_vec(), value.clone()));
+        }
+        Request::new(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_effective_request_has_the_removals_sets_and_additions() {
+        let request = Request::from_pairs(&[
+            (":path", "/a?access_token=t"),
+            ("authorization", "Bearer t"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+            ("x-jwt-sub", "forged"),
+        ]);
+        let m = Mutations {
+            remove_headers: vec!["authorization".into(), "x-jwt-sub".into()],
+            path: Some(b"/a".to_vec()),
+            set_headers: vec![("cookie".into(), b"b=2".to_vec())],
+            add_headers: vec![("x-jwt-sub".into(), b"alice".to_vec())],
+        };
+        let got = m.apply_to(&request);
+        let pairs: Vec<(&[u8], &[u8])> = got.pairs().collect();
+        assert_eq!(
+            pairs,
+            [
+                (&b":path"[..], &b"/a"[..]),
+                (b"cookie", b"b=2"),
+                (b"x-jwt-sub", b"alice"),
+            ]
+        );
+        assert!(Mutations::default().is_empty());
+        assert!(!m.is_empty());
     }
 }

@@ -10,6 +10,7 @@
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
+//! - [`authz`]: AuthorizationPolicy over one request (Istio's matchers, Envoy RBAC's order);
 //! - [`decision`]: the verdict on a request and the changes an allowed one gets;
 //! - [`counters`]: the counters' names and which ones a verdict increments;
 //! - [`local_reply`]: every reply the filter answers with itself (JWT, PeerAuthentication,
@@ -24,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod authz;
 pub mod config;
 pub mod counters;
 pub mod decision;

@@ -1,5 +1,6 @@
 //! Every reply the filter answers with itself: Envoy `jwt_authn`'s denial, the
-//! PeerAuthentication refusal and the 500 fail-closed refusal. Code, response-code details,
+//! PeerAuthentication refusal, Envoy RBAC's AuthorizationPolicy denial and the 500 fail-closed
+//! refusal. Code, response-code details,
 //! body and headers are all built here; the adapter only sends them.
 
 use std::borrow::Cow;
@@ -76,6 +77,18 @@ impl LocalReply {
             body: Cow::Borrowed(peer_message(denial)),
             details: Cow::Borrowed(peer_details(denial)),
         }
+    }
+
+    /// Envoy RBAC's denial (`rbac_filter.cc`): 403, body `RBAC: access denied`, details
+    /// `rbac_access_denied_matched_policy[<rule>]` (`[none]` when no ALLOW rule matched).
+    /// `None` when the outcome allows.
+    pub fn authz_denied(outcome: &crate::authz::Outcome<'_>) -> Option<LocalReply> {
+        Some(LocalReply {
+            code: 403,
+            headers: Vec::new(),
+            body: Cow::Borrowed("RBAC: access denied"),
+            details: Cow::Owned(outcome.response_code_details()?),
+        })
     }
 
     /// The fail-closed refusal: the filter could not decide (`why`), so the request does not

@@ -67,7 +67,8 @@ impl Request {
         }
     }
 
-    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    /// Every `(name, value)` pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.spans.iter().map(|(n, v)| {
             (
                 self.bytes.get(n.clone()).unwrap_or_default(),

@@ -46,6 +46,9 @@ pub struct Provider {
     pub outputs: Outputs,
     /// `presence: REQUIRED`: a request without a token at this rule's locations is refused.
     pub required: bool,
+    /// Top-level claims AuthorizationPolicy matches as lists of space-separated words
+    /// (`permission`, `scope` and the rule's `spaceDelimitedClaims`).
+    pub space_delimited_claims: Vec<String>,
 }
 
 /// The merged rules of every RequestAuthentication that applies to the workload.
@@ -76,8 +79,30 @@ pub struct Attribution {
     pub verified: Vec<usize>,
     /// On a denied request, the rule whose failure is the reply.
     pub denied_by: Option<usize>,
+    /// The token AuthorizationPolicy reads: the last one that verified. Envoy `jwt_authn`
+    /// writes each verified payload under the one `payload_in_metadata` key istiod gives every
+    /// provider (`payload`; `verifier.cc#addExtractedData` overwrites), and Istio's RBAC
+    /// matchers read that key, so the last verified token is the request's principal.
+    pub token: Option<VerifiedToken>,
     failures: Vec<(usize, AuthnStatus)>,
 }
+
+/// A verified token and the rule (by index into [`RequestAuthn::providers`]) it verified under.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The rule.
+    pub provider: usize,
+    /// The token (from the cache or verified now: the payload is there either way).
+    pub jwt: Rc<Jwt>,
+}
+
+impl PartialEq for VerifiedToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.provider == other.provider && self.jwt.payload == other.jwt.payload
+    }
+}
+
+impl Eq for VerifiedToken {}
 
 /// A provider's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +275,10 @@ fn verify_provider(
         if !tally.verified.contains(&index) {
             tally.verified.push(index);
         }
+        tally.token = Some(VerifiedToken {
+            provider: index,
+            jwt: Rc::clone(&jwt),
+        });
         for (name, value) in provider.outputs.headers_for(&jwt) {
             state.add_header(name, value);
         }

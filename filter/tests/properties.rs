@@ -10,7 +10,8 @@
 //! - claim outputs never carry CR, LF or NUL unless the claim is a string holding them (which
 //!   Envoy then refuses to send upstream: outputs.rs);
 //! - a request decides the same with the verified-token cache on and off, over random rules,
-//!   tokens and clocks.
+//!   tokens and clocks: the RequestAuthentication verdict, the token AuthorizationPolicy reads,
+//!   and an AuthorizationPolicy's verdict on that token's claims.
 //!
 //! Expected values come from the generator (which knows what it built), never from the code
 //! under test. The case count is small for `make test`; a longer run:
@@ -31,6 +32,8 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use mesh_authn::authz::matcher::StringMatch;
+use mesh_authn::authz::{Action, Attributes, Authz, Condition, Matcher, Policy, Rule, TokenClaims};
 use mesh_authn::config::FilterConfig;
 use mesh_authn::extract::{Location, RequestState};
 use mesh_authn::jwt::verify::PureRust;
@@ -172,6 +175,7 @@ fn provider(jwks: Jwks) -> Provider {
         forward: false,
         outputs: Default::default(),
         required: false,
+        space_delimited_claims: Vec::new(),
     }
 }
 
@@ -689,6 +693,7 @@ fn rule(spec: &RuleSpec, sets: &[Rc<Jwks>; 2]) -> Provider {
         forward: spec.forward,
         outputs: Default::default(),
         required: false,
+        space_delimited_claims: Vec::new(),
     }
 }
 
@@ -709,6 +714,41 @@ proptest! {
         let authn = RequestAuthn::new(rules.iter().map(|r| rule(r, &sets)).collect());
         let tokens: Vec<String> = tokens.iter().map(minted).collect();
         let cache = TokenCache::new(CacheSettings::default());
+        // ALLOW when the token AuthorizationPolicy reads has the first issuer.
+        let authz = Authz::new(vec![Policy {
+            namespace: "ns".into(),
+            name: "p".into(),
+            action: Action::Allow,
+            dry_run: false,
+            rules: vec![Rule {
+                id: "r".into(),
+                never: false,
+                from: Vec::new(),
+                to: Vec::new(),
+                when: vec![Condition {
+                    values: vec![Matcher::Claim(vec!["iss".into()], StringMatch::new(ISSUERS[0]))],
+                    not_values: Vec::new(),
+                }],
+            }],
+        }]);
+        let decide = |request: &Request, env: &Env<'_>| {
+            let (decision, attribution) = authn.authenticate_attributed(request, env);
+            let token = attribution.token.as_ref().map(|t| TokenClaims {
+                payload: &t.jwt.payload,
+                space_delimited: &[],
+            });
+            let attrs = Attributes {
+                headers: request,
+                peer_uri_san: None,
+                remote_ip: None,
+                destination_ip: None,
+                destination_port: None,
+                sni: None,
+                token,
+            };
+            let authz = authz.evaluate(&attrs).response_code_details();
+            (decision, attribution, authz)
+        };
         for (which, offset) in steps {
             let now = BASE.saturating_add_signed(offset);
             // One in `tokens.len() + 1` requests carries no token.
@@ -720,9 +760,9 @@ proptest! {
             let request = Request::from_pairs(&pairs);
             let off = Env { now, crypto: &PureRust, remote: &NoRemoteKeys, cache: None };
             let on = Env { cache: Some(&cache), ..off };
-            let expected = authn.authenticate(&request, &off);
+            let expected = decide(&request, &off);
             prop_assert_eq!(
-                authn.authenticate(&request, &on),
+                decide(&request, &on),
                 expected,
                 "at {:+}s with {:?}", offset, bearer
             );

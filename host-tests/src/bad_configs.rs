@@ -103,9 +103,18 @@ pub fn table() -> Vec<Refused> {
         ),
         refused(
             "unsupported kind",
-            with_spec("AuthorizationPolicy", &rule_spec(&jwks_line())),
+            with_spec("Sidecar", &rule_spec(&jwks_line())),
             "policies[0].kind",
-            &["AuthorizationPolicy", "RequestAuthentication"],
+            &["Sidecar", "AuthorizationPolicy", "RequestAuthentication"],
+        ),
+        refused(
+            "AuthorizationPolicy with CUSTOM",
+            with_spec(
+                "AuthorizationPolicy",
+                "    action: CUSTOM\n    rules: [{}]\n",
+            ),
+            "policies[0].spec.action",
+            &["CUSTOM", "ext_authz"],
         ),
         refused(
             "wrong type: forwardOriginalToken",

@@ -44,6 +44,8 @@ pub struct TestPki {
     pub client_no_uri_san: Identity,
     /// URI SAN [`SPIFFE_GOOD`], signed by a CA Envoy does not trust.
     pub client_untrusted: Identity,
+    /// The CA's key, for [`TestPki::client`].
+    ca_issuer: Issuer<'static, KeyPair>,
 }
 
 /// The PEM files Envoy reads.
@@ -144,7 +146,25 @@ impl TestPki {
             client_no_uri_san: client(None, &issuer),
             client_untrusted: client(Some(SPIFFE_GOOD), &untrusted),
             ca,
+            ca_issuer: issuer,
         }
+    }
+
+    /// A client certificate from the trusted CA with the one URI SAN `uri_san`
+    /// (`spiffe://td/ns/n/sa/s`, or any other URI).
+    pub fn client(&self, uri_san: &str) -> Identity {
+        client(Some(uri_san), &self.ca_issuer)
+    }
+
+    /// A client certificate from the trusted CA with the URI SANs `uri_sans`, in that order.
+    pub fn client_with_uri_sans(&self, uri_sans: &[&str]) -> Identity {
+        let sans = uri_sans.iter().map(|u| uri(u)).collect();
+        leaf(
+            "client",
+            sans,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &self.ca_issuer,
+        )
     }
 
     /// Writes the CA and server PEM files into `dir`.

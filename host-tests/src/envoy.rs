@@ -275,6 +275,24 @@ impl Envoy {
         self.port
     }
 
+    /// Every listener's bound port, by listener name (admin `/listeners?format=json`).
+    pub fn listener_ports(&self) -> std::collections::BTreeMap<String, u16> {
+        let v = self.admin_get("/listeners?format=json").json();
+        let statuses = v["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        statuses
+            .iter()
+            .filter_map(|s| {
+                let port = s
+                    .pointer("/local_address/socket_address/port_value")?
+                    .as_u64()?;
+                Some((s["name"].as_str()?.to_owned(), u16::try_from(port).ok()?))
+            })
+            .collect()
+    }
+
     /// The admin API's port.
     pub fn admin_port(&self) -> u16 {
         self.admin_port

@@ -211,6 +211,11 @@ pub fn bootstrap(filters: Vec<Value>, route: Value, upstream_port: u16) -> Strin
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "ingress",
+                        // As envoy/mesh-authn.yaml (istiod's sidecar inbound options).
+                        "normalize_path": true,
+                        "merge_slashes": false,
+                        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+                        "use_remote_address": false,
                         "route_config": {"name": "local", "virtual_hosts": [{
                             "name": "all", "domains": ["*"],
                             "routes": [{"match": {"prefix": "/"}, route_key: route}]

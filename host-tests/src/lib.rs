@@ -135,7 +135,14 @@ pub fn demo_plugin_config(issuer: &str, jwks_url: &str, jwks: &str) -> String {
              - issuer: {}\n      \
                audiences: [{}]\n      \
                # The helper's JWKS ({jwks_url}), inlined.\n      \
-               jwks: {}\n",
+               jwks: {}\n\
+         - apiVersion: security.istio.io/v1\n  \
+           kind: AuthorizationPolicy\n  \
+           metadata: {{name: deny-admin, namespace: foo}}\n  \
+           spec:\n    \
+             action: DENY\n    \
+             rules:\n    \
+             - to: [{{operation: {{paths: [/admin, /admin/*]}}}}]\n",
         yaml_string_literal(issuer),
         yaml_string_literal(DEMO_AUDIENCE),
         yaml_string_literal(jwks),

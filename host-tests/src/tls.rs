@@ -47,6 +47,18 @@ pub fn get(
     ca: &CertificateDer<'static>,
     client: Option<&Identity>,
 ) -> Outcome {
+    request(port, "GET", path, headers, ca, client)
+}
+
+/// [`get`] with any method; `Host: localhost:<port>` unless `headers` has a `host`.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    ca: &CertificateDer<'static>,
+    client: Option<&Identity>,
+) -> Outcome {
     let conn = ClientConnection::new(
         config(ca, client),
         ServerName::try_from("localhost").unwrap(),
@@ -61,7 +73,10 @@ pub fn get(
             return Outcome::Refused(format!("handshake: {e}"));
         }
     }
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: localhost:{port}\r\n"));
+    }
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }

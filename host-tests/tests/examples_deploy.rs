@@ -666,3 +666,105 @@ fn peer_authentication_examples_refuse_plaintext_where_strict() {
         "STRICT elsewhere"
     );
 }
+
+/// The AuthorizationPolicy examples with the RequestAuthentication they go with, through the
+/// real Envoy: Istio's sample tokens (`demo.jwt` has no `groups`, `groups-scope.jwt` has
+/// `group1`) and the test PKI's SPIFFE identities decide as each file's comment says, with
+/// Envoy RBAC's 403 body.
+#[test]
+fn authorization_policy_examples_decide_as_their_comments_say() {
+    let (jwks, demo, groups) = istio_samples();
+    let upstream = EchoUpstream::start();
+    let workload = "{namespace: foo, labels: {app: httpbin}}";
+    let authn = policy_file("request-authn-httpbin.yaml");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let denied = (403, "RBAC: access denied".to_owned());
+    let status = |envoy: &Envoy, path: &str, token: Option<&str>| {
+        let auth = token.map(bearer);
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let r = http::get(envoy.port(), path, &headers);
+        (
+            r.status,
+            if r.status == 200 {
+                String::new()
+            } else {
+                r.body
+            },
+        )
+    };
+    let ok = (200, String::new());
+
+    // The "require a JWT" pair: no token ⇒ 403, either sample token ⇒ 200, forged ⇒ 401.
+    let e = start_with_istio_cluster(
+        &with_workload(workload, &policy_file("authz-require-jwt.yaml")),
+        upstream.port,
+        jwks.port,
+    );
+    assert_eq!(status(&e, "/get", None), denied);
+    assert_eq!(status(&e, "/get", Some(&demo)), ok);
+    assert_eq!(status(&e, "/get", Some(&groups)), ok);
+    assert_eq!(
+        status(&e, "/get", Some(&format!("{demo}x"))),
+        (401, "Jwt verification fails".to_owned())
+    );
+    drop(e);
+
+    // The claim: only groups-scope.jwt carries group1.
+    let both = |file: &str| format!("{authn}---\n{}", policy_file(file));
+    let e = start_with_istio_cluster(
+        &with_workload(workload, &both("authz-claims.yaml")),
+        upstream.port,
+        jwks.port,
+    );
+    assert_eq!(status(&e, "/get", None), denied);
+    assert_eq!(status(&e, "/get", Some(&demo)), denied);
+    assert_eq!(status(&e, "/get", Some(&groups)), ok);
+    drop(e);
+
+    // The exemption: /healthz and /public/* without a token; elsewhere a token.
+    let e = start_with_istio_cluster(
+        &with_workload(workload, &both("authz-path-exemption.yaml")),
+        upstream.port,
+        jwks.port,
+    );
+    assert_eq!(status(&e, "/healthz", None), ok);
+    assert_eq!(status(&e, "/public/index.html", None), ok);
+    assert_eq!(status(&e, "/get", None), denied);
+    assert_eq!(status(&e, "/public/../get", None), denied, "normalised");
+    assert_eq!(status(&e, "/healthzz", None), denied);
+    assert_eq!(status(&e, "/get", Some(&demo)), ok);
+    drop(e);
+
+    // Peer principals over mTLS (envoy/mesh-authn-mtls.yaml).
+    let pki = TestPki::generate();
+    let system = pki.client("spiffe://cluster.local/ns/istio-system/sa/ingress");
+    let policy = policy_file("authz-mtls-principal.yaml");
+    let e = MtlsEnvoy::start(&pki, upstream.port, |_, _| with_workload(workload, &policy))
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e:?}"));
+    let ca = &pki.ca.cert_der;
+    let tls_status = |method: &str, client: Option<&host_tests::certs::Identity>| {
+        match host_tests::tls::request(e.port_a, method, "/get", &[], ca, client) {
+            host_tests::tls::Outcome::Response(r) => (
+                r.status,
+                if r.status == 200 {
+                    String::new()
+                } else {
+                    r.body
+                },
+            ),
+            host_tests::tls::Outcome::Refused(why) => panic!("refused: {why}"),
+        }
+    };
+    assert_eq!(tls_status("GET", Some(&pki.client_good)), ok);
+    assert_eq!(tls_status("POST", Some(&pki.client_good)), denied);
+    assert_eq!(tls_status("DELETE", Some(&system)), ok);
+    assert_eq!(
+        tls_status("GET", Some(&pki.client_other_trust_domain)),
+        denied
+    );
+    assert_eq!(tls_status("GET", Some(&pki.client_no_uri_san)), denied);
+    assert_eq!(tls_status("GET", None), denied, "TLS without a certificate");
+    let r = http::get(e.port_a, "/get", &[]);
+    assert_eq!((r.status, r.body), denied, "plaintext");
+}

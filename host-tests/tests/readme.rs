@@ -9,6 +9,7 @@
 //! | `output of make demo` | every line is what the demo prints (ports and the checkout's path aside) |
 //! | `mesh-authn-output` | each `$ ` line run by `sh` in the workspace root with the built `mesh-authn` first on `PATH`; the lines up to the next `$ ` are exactly what it prints |
 //! | `compose-curl` | run line by line by `host-tests/tests/examples_deploy.rs` against the compose topology |
+//! | `envoy-hcm-options` | the HTTP connection manager options, equal to those every shipped Envoy config sets (`host-tests/tests/envoy_path_normalisation.rs`) |
 //! | `not-runnable-here (REASON)` | needs something this machine lacks (a registry, a Docker engine); the reason is required |
 //!
 //! Also here: the Makefile installs what each command needs (`make -n` on a fresh `.venv`),
@@ -23,6 +24,7 @@ use host_tests::workspace_root;
 const READMES: [&str; 2] = ["README.md", "examples/docker-compose/README.md"];
 const KINDS: [&str; 7] = [
     "envoy-http-filters",
+    "envoy-hcm-options",
     "plugin-config",
     "sh",
     "output",

@@ -14,7 +14,7 @@ pub type Labels = BTreeMap<String, String>;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// `metadata`: only `name`, `namespace` and `creationTimestamp` matter; the rest of the k8s
+/// `metadata`: only `name`, `namespace`, `creationTimestamp` and `annotations` matter; the rest of the k8s
 /// envelope (labels, annotations, uid, resourceVersion, managedFields...) is accepted and ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,6 +28,9 @@ pub struct ObjectMeta {
     /// `metadata.creationTimestamp` (PeerAuthentication precedence).
     #[serde(default)]
     pub creation_timestamp: Option<String>,
+    /// `metadata.annotations` (AuthorizationPolicy's `istio.io/dry-run`).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `WorkloadSelector`.

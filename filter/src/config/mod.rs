@@ -11,6 +11,7 @@
 //!   ...
 //! ```
 
+mod authz;
 pub mod error;
 pub mod istio;
 mod jwks;
@@ -33,6 +34,7 @@ pub use node::NodeMetadata;
 use request_authn::RequestAuthnPolicy;
 pub use scope::Workload;
 
+use crate::authz::Authz;
 use crate::peer_authn::MtlsPolicy;
 use crate::remote_jwks::RemoteJwks;
 use crate::request_authn::{Provider, RequestAuthn};
@@ -52,6 +54,8 @@ pub struct FilterConfig {
     pub request_authn: RequestAuthn,
     /// The composed PeerAuthentication mode (per port) and trust domains.
     pub peer_authn: MtlsPolicy,
+    /// The AuthorizationPolicies that apply to the workload.
+    pub authz: Authz,
     /// Problems to log once at configuration time (policies ignored as istiod ignores them).
     pub warnings: Vec<String>,
     /// One line for the log: what applies, and what was ignored as out of scope.
@@ -140,7 +144,13 @@ impl FilterConfig {
         let mut applied = Vec::new();
         let mut ignored = Vec::new();
         let mut peer_policies = Vec::new();
+        let mut authz_policies = Vec::new();
         for (path, doc) in policies {
+            if authz::is_authorization_policy(&doc) {
+                let policy = authz::AuthzPolicy::compile(doc, &path, &trust_domains)?;
+                authz_policies.push((path, policy));
+                continue;
+            }
             if peer_authn::is_peer_authentication(&doc) {
                 peer_policies.push(peer_authn::PeerPolicy::compile(doc, &path)?);
                 continue;
@@ -168,17 +178,33 @@ impl FilterConfig {
         // (`newPolicyApplier`); the order decides which rule is tried first.
         providers.sort_by(|a: &Provider, b: &Provider| a.issuer.cmp(&b.issuer));
         let peer = peer_authn::compose(&peer_policies, &workload, &root_namespace, &trust_domains)?;
+        authz::check_unique(&authz_policies)?;
+        let (mut authz_applied, mut authz_ignored) = (Vec::new(), Vec::new());
+        let mut authz = Vec::new();
+        for (_, p) in authz_policies {
+            let id = format!("{}/{}", p.policy.namespace, p.policy.name);
+            if workload.is_selected(&p.policy.namespace, p.selector.as_ref(), &root_namespace) {
+                authz_applied.push(id);
+                authz.push(p.policy);
+            } else {
+                authz_ignored.push(id);
+            }
+        }
         let summary = format!(
-            "workload {}: {} jwtRules from RequestAuthentication [{}]; not selected: [{}]; {}",
+            "workload {}: {} jwtRules from RequestAuthentication [{}]; not selected: [{}]; {}; \
+             AuthorizationPolicy [{}]; not selected: [{}]",
             workload,
             providers.len(),
             applied.join(", "),
             ignored.join(", "),
-            peer.summary
+            peer.summary,
+            authz_applied.join(", "),
+            authz_ignored.join(", "),
         );
         Ok(FilterConfig {
             request_authn: RequestAuthn::new(providers),
             peer_authn: peer.policy,
+            authz: Authz::new(authz),
             warnings: peer.warnings,
             summary,
             remote_jwks,
@@ -238,6 +264,46 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
         }
     }
     Ok(flat)
+}
+
+impl Resource {
+    /// Checks `apiVersion` and returns `metadata.namespace`, which every kind requires (it
+    /// decides which workloads the policy applies to).
+    fn checked_namespace(&self, path: &str) -> Result<String, ConfigError> {
+        let api_version = self.api_version.as_deref().unwrap_or_default();
+        if !API_VERSIONS.contains(&api_version) {
+            return Err(ConfigError::field(
+                format!("{path}.apiVersion"),
+                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
+            ));
+        }
+        match &self.metadata.namespace {
+            Some(ns) if !ns.is_empty() => Ok(ns.clone()),
+            _ => Err(ConfigError::field(
+                format!("{path}.metadata.namespace"),
+                "required: the namespace decides which workloads the policy applies to",
+            )),
+        }
+    }
+}
+
+/// Refuses `targetRef`/`targetRefs` in the spec at `spec_path` (Gateway and waypoint
+/// attachment, which one Envoy cannot see).
+fn refuse_target_refs(
+    target_ref: Option<&Value>,
+    target_refs: Option<&Value>,
+    spec_path: &str,
+) -> Result<(), ConfigError> {
+    let field = match (target_ref, target_refs) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "targetRef",
+        (None, Some(_)) => "targetRefs",
+    };
+    Err(ConfigError::field(
+        format!("{spec_path}.{field}"),
+        "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
+         see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
+    ))
 }
 
 /// Deserializes `value`, naming the failing field by its path below `prefix`.

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::istio::{Labels, MutualTls, PeerAuthenticationSpec};
-use super::{typed, ConfigError, Resource, Workload, API_VERSIONS};
+use super::{typed, ConfigError, Resource, Workload};
 use crate::peer_authn::{MtlsMode, MtlsPolicy};
 
 /// The `kind` this module compiles.
@@ -65,23 +65,8 @@ impl PeerPolicy {
     /// Validates one PeerAuthentication resource at `path`.
     pub(super) fn compile(doc: Value, path: &str) -> Result<PeerPolicy, ConfigError> {
         let resource: Resource = typed(doc, path)?;
-        let api_version = resource.api_version.unwrap_or_default();
-        if !API_VERSIONS.contains(&api_version.as_str()) {
-            return Err(ConfigError::field(
-                format!("{path}.apiVersion"),
-                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
-            ));
-        }
+        let namespace = resource.checked_namespace(path)?;
         let meta = resource.metadata;
-        let namespace = match meta.namespace {
-            Some(ns) if !ns.is_empty() => ns,
-            _ => {
-                return Err(ConfigError::field(
-                    format!("{path}.metadata.namespace"),
-                    "required: the namespace decides which workloads the policy applies to",
-                ))
-            }
-        };
         if meta.name.is_empty() {
             return Err(ConfigError::field(
                 format!("{path}.metadata.name"),

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::istio::{JwtRule, Labels, RequestAuthenticationSpec};
-use super::{typed, ConfigError, Resource, API_VERSIONS};
+use super::{refuse_target_refs, typed, ConfigError, Resource};
 use crate::extract::Location;
 use crate::jwt::{Audiences, Jwks};
 use crate::outputs::{ClaimHeader, Outputs};
@@ -34,34 +34,18 @@ impl RequestAuthnPolicy {
             ));
         }
         let resource: Resource = typed(doc, path)?;
-        let kind = resource.kind.unwrap_or_default();
-        match kind.as_str() {
+        match resource.kind.as_deref().unwrap_or_default() {
             "RequestAuthentication" => {}
-            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication")),
+            "" => return Err(ConfigError::field(format!("{path}.kind"), "required; supported kinds: RequestAuthentication, PeerAuthentication, AuthorizationPolicy")),
             other => {
                 return Err(ConfigError::field(
                     format!("{path}.kind"),
-                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication"),
+                    format!("unsupported kind `{other}`; supported kinds: RequestAuthentication, PeerAuthentication, AuthorizationPolicy"),
                 ))
             }
         }
-        let api_version = resource.api_version.unwrap_or_default();
-        if !API_VERSIONS.contains(&api_version.as_str()) {
-            return Err(ConfigError::field(
-                format!("{path}.apiVersion"),
-                format!("`{api_version}` is not one of {}", API_VERSIONS.join(", ")),
-            ));
-        }
+        let namespace = resource.checked_namespace(path)?;
         let name = resource.metadata.name;
-        let namespace = match resource.metadata.namespace {
-            Some(ns) if !ns.is_empty() => ns,
-            _ => {
-                return Err(ConfigError::field(
-                    format!("{path}.metadata.namespace"),
-                    "required: the namespace decides which workloads the policy applies to",
-                ))
-            }
-        };
         let spec_path = format!("{path}.spec");
         let spec = resource.spec.unwrap_or(Value::Object(Default::default()));
         let (selector, providers) = compile(spec, &spec_path, remote)?;
@@ -81,18 +65,11 @@ pub(super) fn compile(
     remote: &mut RemoteJwks,
 ) -> Result<(Option<Labels>, Vec<Provider>), ConfigError> {
     let spec: RequestAuthenticationSpec = typed(spec, spec_path)?;
-    if spec.target_ref.is_some() || spec.target_refs.is_some() {
-        let field = if spec.target_ref.is_some() {
-            "targetRef"
-        } else {
-            "targetRefs"
-        };
-        return Err(ConfigError::field(
-            format!("{spec_path}.{field}"),
-            "attaches the policy to a Gateway, Service or ServiceEntry, which one Envoy cannot \
-             see; use `selector.matchLabels` (or no selector) with the plugin's `workload`",
-        ));
-    }
+    refuse_target_refs(
+        spec.target_ref.as_ref(),
+        spec.target_refs.as_ref(),
+        spec_path,
+    )?;
     let providers: Vec<Provider> = spec
         .jwt_rules
         .into_iter()
@@ -107,24 +84,21 @@ fn compile_rule(
     path: &str,
     remote: &mut RemoteJwks,
 ) -> Result<Provider, ConfigError> {
-    let not_yet = |field: &str, what: &str, instead: &str| {
-        let instead = if instead.is_empty() {
-            String::new()
-        } else {
-            format!("; {instead}")
-        };
-        ConfigError::field(
-            format!("{path}.{field}"),
-            format!("{what} is not supported by this version of mesh-authn yet{instead}"),
-        )
-    };
-    if !rule.space_delimited_claims.is_empty() {
-        return Err(not_yet(
-            "spaceDelimitedClaims",
-            "splitting claims for AuthorizationPolicy",
-            "",
-        ));
+    // istiod's `buildSpaceDelimitedClaims` (pilot/pkg/security/authn/policy_applier.go): the
+    // rule's claims merged with the defaults `permission` and `scope`, deduplicated and sorted;
+    // Envoy `jwt_authn` splits them for authorization (`normalize_payload_in_metadata`).
+    let mut space_delimited_claims = vec!["permission".to_owned(), "scope".to_owned()];
+    for (i, claim) in rule.space_delimited_claims.iter().enumerate() {
+        if claim.is_empty() {
+            return Err(ConfigError::field(
+                format!("{path}.spaceDelimitedClaims[{i}]"),
+                "must not be empty",
+            ));
+        }
+        space_delimited_claims.push(claim.clone());
     }
+    space_delimited_claims.sort();
+    space_delimited_claims.dedup();
     let required = match rule.presence.as_deref() {
         None | Some("OPTIONAL") => false,
         Some("REQUIRED") => true,
@@ -232,6 +206,7 @@ fn compile_rule(
         forward: rule.forward_original_token,
         outputs,
         required,
+        space_delimited_claims,
     })
 }
 

@@ -209,12 +209,16 @@ fn bad_configs_each_name_their_field() {
             "policies[0].spec.targetRefs: attaches the policy to a Gateway",
         ),
         (
-            config(&ra("a", "foo", &format!("{}      spaceDelimitedClaims: [scope]\n", rule("i")))),
-            "policies[0].spec.jwtRules[0].spaceDelimitedClaims: splitting claims for AuthorizationPolicy is not supported by this version of mesh-authn yet",
+            config(&ra("a", "foo", &format!("{}      spaceDelimitedClaims: [\"\"]\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].spaceDelimitedClaims[0]: must not be empty",
         ),
         (
             config(&ra("a", "foo", &rule("i")).replace("RequestAuthentication", "AuthorizationPolicy")),
-            "policies[0].kind: unsupported kind `AuthorizationPolicy`; supported kinds: RequestAuthentication",
+            "policies[0].spec.jwtRules: unknown field `jwtRules`",
+        ),
+        (
+            config(&ra("a", "foo", &rule("i")).replace("RequestAuthentication", "Sidecar")),
+            "policies[0].kind: unsupported kind `Sidecar`; supported kinds: RequestAuthentication, PeerAuthentication, AuthorizationPolicy",
         ),
         (
             config(&ra("a", "foo", &rule("i")).replace("security.istio.io/v1", "security.istio.io/v1alpha1")),

@@ -5,10 +5,12 @@
 use super::crypto;
 use super::host;
 use super::per_config::PerConfig;
+use crate::authz::{Attributes, TokenClaims};
 use crate::decision::{Decision, Mutations};
 use crate::jwt::AuthnStatus;
 use crate::local_reply::LocalReply;
 use crate::remote_jwks::{KeyWait, RemoteKeys};
+use crate::request::Request;
 use crate::request_authn::{Attribution, Env};
 
 /// What became of the request being decided.
@@ -45,6 +47,18 @@ pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms:
     let (decision, attribution) = config.request_authn.authenticate_attributed(&request, &env);
     match &decision {
         Decision::Allow(mutations) => {
+            // AuthorizationPolicy after RequestAuthentication, on the request as the upstream
+            // would see it (Envoy's RBAC filter runs after `jwt_authn`).
+            if !config.authz.is_empty() {
+                match authorize(state, &request, mutations, &attribution) {
+                    Ok(true) => {}
+                    Ok(false) => return Outcome::Answered,
+                    Err(why) => {
+                        refuse(Some(state), &why);
+                        return Outcome::Answered;
+                    }
+                }
+            }
             // Counted once applied: a request refused here is counted as `internal_error`.
             if let Err(why) = apply_mutations(mutations) {
                 refuse(Some(state), &why);
@@ -60,6 +74,52 @@ pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms:
         }
         Decision::NeedKeys(wait) => Outcome::Wait(*wait),
     }
+}
+
+/// AuthorizationPolicy's verdict on an authenticated request: `Ok(false)` when it denied (the
+/// 403 is sent and counted here), `Err` when a property it needs could not be read.
+fn authorize(
+    state: &PerConfig,
+    request: &Request,
+    mutations: &Mutations,
+    attribution: &Attribution,
+) -> Result<bool, String> {
+    let config = &*state.config;
+    let effective;
+    let headers = if mutations.is_empty() {
+        request
+    } else {
+        effective = mutations.apply_to(request);
+        &effective
+    };
+    let conn = super::peer::authz_connection(config.authz.needs())?;
+    let token = attribution.token.as_ref().and_then(|t| {
+        let provider = config.request_authn.providers().get(t.provider)?;
+        Some(TokenClaims {
+            payload: &t.jwt.payload,
+            space_delimited: &provider.space_delimited_claims,
+        })
+    });
+    let attrs = Attributes {
+        headers,
+        peer_uri_san: conn.peer_uri_san.as_deref(),
+        remote_ip: conn.source_ip,
+        destination_ip: conn.destination_ip,
+        destination_port: conn.destination_port,
+        sni: conn.sni.as_deref(),
+        token,
+    };
+    let outcome = config.authz.evaluate(&attrs);
+    state.count(|c| c.record_authz(&config.authz, &outcome));
+    let Some(reply) = LocalReply::authz_denied(&outcome) else {
+        if let Some(m) = outcome.allowed_by {
+            log::debug!("AuthorizationPolicy: allowed by {}", m.rule_id);
+        }
+        return Ok(true);
+    };
+    log::debug!("AuthorizationPolicy: denied, {}", reply.details);
+    send(&reply);
+    Ok(false)
 }
 
 /// Answers the current (effective) request with Envoy's reply for `status` (its keys could

@@ -1,6 +1,6 @@
 //! The HTTP context: PeerAuthentication's verdict on the connection, then the
-//! RequestAuthentication decision ([`apply`](super::apply)), pausing the request while keys
-//! it needs are fetched.
+//! RequestAuthentication decision and AuthorizationPolicy ([`apply`](super::apply)), pausing
+//! the request while keys it needs are fetched.
 
 use std::rc::Rc;
 
@@ -62,7 +62,7 @@ impl HttpContext for AuthnHttp {
             }
             Err(why) => return refuse(&why),
         }
-        if state.config.request_authn.providers().is_empty() {
+        if state.config.request_authn.providers().is_empty() && state.config.authz.is_empty() {
             state.count(|c| c.record_allowed());
             return Action::Continue;
         }

@@ -4,7 +4,10 @@
 //! configurations can share one VM), and incremented: a request only increments ids its
 //! configuration already has.
 
+use std::cell::OnceCell;
+
 use super::host::{self, HostStatus};
+use crate::authz::{Authz, Outcome};
 use crate::counters;
 use crate::decision::Decision;
 use crate::peer_authn::PeerDenial;
@@ -14,6 +17,9 @@ use crate::request_authn::{Attribution, Provider};
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: Vec<u32>,
+    /// The AuthorizationPolicy counters, indexed like [`counters::authz_names`]: defined at the
+    /// first decision (empty when the host refused them).
+    authz: OnceCell<Vec<u32>>,
 }
 
 impl Metrics {
@@ -23,7 +29,30 @@ impl Metrics {
             .iter()
             .map(|name| host::define_counter(name))
             .collect::<Result<Vec<u32>, HostStatus>>()?;
-        Ok(Metrics { ids })
+        Ok(Metrics {
+            ids,
+            authz: OnceCell::new(),
+        })
+    }
+
+    /// Counts one AuthorizationPolicy outcome of `authz` (defining its per-policy counters
+    /// at the first one).
+    pub fn record_authz(&self, authz: &Authz, outcome: &Outcome<'_>) {
+        for counter in counters::for_authz(outcome) {
+            self.inc(counter);
+        }
+        let ids = self.authz.get_or_init(|| {
+            counters::authz_names(authz.policies())
+                .iter()
+                .map(|name| host::define_counter(name))
+                .collect::<Result<Vec<u32>, HostStatus>>()
+                .unwrap_or_default()
+        });
+        for counter in counters::for_authz_policies(outcome) {
+            if let Some(id) = ids.get(counter) {
+                let _ = host::increment_metric(*id, 1);
+            }
+        }
     }
 
     /// Counts one RequestAuthentication decision. A failure to count is ignored: counters

@@ -61,6 +61,7 @@ pub fn provider(
         forward,
         outputs: Default::default(),
         required: false,
+        space_delimited_claims: Vec::new(),
     }
 }
 

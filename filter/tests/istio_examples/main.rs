@@ -409,6 +409,19 @@ fn policy_files_configure_the_filter() {
             "request-authn-ingress",
             "{namespace: istio-system, labels: {istio: ingressgateway}}",
         ),
+        (
+            "authz-require-jwt",
+            "{namespace: foo, labels: {app: httpbin}}",
+        ),
+        ("authz-claims", "{namespace: foo, labels: {app: httpbin}}"),
+        (
+            "authz-path-exemption",
+            "{namespace: foo, labels: {app: httpbin}}",
+        ),
+        (
+            "authz-mtls-principal",
+            "{namespace: foo, labels: {app: httpbin}}",
+        ),
     ] {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/policies/{name}.yaml"));

@@ -148,9 +148,15 @@ fn run(once: bool) -> Result<ExitCode, String> {
         },
         Check {
             label: "valid token",
-            token: Some(("valid", valid)),
+            token: Some(("valid", valid.clone())),
             path: "/get",
             want_status: 200,
+        },
+        Check {
+            label: "valid token, a path an AuthorizationPolicy denies",
+            token: Some(("valid", valid)),
+            path: "/admin/users",
+            want_status: 403,
         },
         Check {
             label: "expired token",
