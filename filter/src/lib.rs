@@ -16,7 +16,8 @@
 //!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
 //!   the runtime (fetches, shared records, paused requests) over a host seam;
-//! - [`request`]: the request as bytes;
+//! - [`request`]: the request as bytes, and the proxy-wasm map encoding;
+//! - [`host_abi`]: the proxy-wasm ABI's statuses, log levels and property paths;
 //! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
 //!   host calls, host crypto, the remote-JWKS host seam). Public so the test-only crypto probe can drive the same
@@ -28,6 +29,7 @@ pub mod config;
 pub mod counters;
 pub mod decision;
 pub mod extract;
+pub mod host_abi;
 pub mod jwt;
 pub mod local_reply;
 pub mod outputs;
@@ -38,3 +40,11 @@ pub mod request_authn;
 pub mod token_cache;
 
 pub mod proxy;
+
+/// The artifact's identity, logged once at VM start so every Envoy log says what runs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MESH_AUTHN_GIT_HASH"),
+    ")"
+);
