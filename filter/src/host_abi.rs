@@ -1,5 +1,6 @@
 //! The proxy-wasm ABI's values as the adapter reads and writes them, kept host-free so they are
-//! tested natively: call statuses, log levels, and property paths. (The map encoding of
+//! tested natively: call statuses, buffer/map/stream/metric type numbers, log levels, and
+//! property paths. (The map encoding of
 //! headers and map-valued properties is [`crate::request`]'s.)
 
 /// A proxy-wasm status other than `Ok`, as the host returned it (an unknown value stays a
@@ -39,6 +40,27 @@ impl core::fmt::Display for HostStatus {
         write!(f, "{name} ({})", self.0)
     }
 }
+
+/// `proxy_get_buffer_bytes` buffer types.
+pub mod buffer {
+    /// A dispatched call's response body.
+    pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
+    /// The plugin configuration.
+    pub const PLUGIN_CONFIGURATION: u32 = 7;
+}
+
+/// Header map types.
+pub mod map {
+    /// The request headers.
+    pub const HTTP_REQUEST_HEADERS: u32 = 0;
+    /// A dispatched call's response headers.
+    pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+}
+
+/// `proxy_continue_stream`'s stream type for the request.
+pub const STREAM_HTTP_REQUEST: u32 = 0;
+/// `proxy_define_metric`'s metric type for a counter.
+pub const METRIC_COUNTER: u32 = 0;
 
 /// proxy-wasm log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

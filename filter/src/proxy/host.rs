@@ -5,20 +5,14 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::host_abi::property_path;
+use crate::host_abi::map::{HTTP_CALL_RESPONSE_HEADERS, HTTP_REQUEST_HEADERS};
+use crate::host_abi::{buffer, property_path, METRIC_COUNTER, STREAM_HTTP_REQUEST};
 use crate::request::Request;
 
 pub use crate::host_abi::{HostStatus, LogLevel};
 
 /// The host has no such key, property, header or function.
 pub const NOT_FOUND: HostStatus = HostStatus::NOT_FOUND;
-const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
-const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
-const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
-const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
-const STREAM_HTTP_REQUEST: u32 = 0;
-/// proxy-wasm's metric type for a counter.
-const METRIC_COUNTER: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -200,7 +194,7 @@ pub fn continue_request() -> Result<(), HostStatus> {
 
 /// One header of a dispatched call's response; `None` when absent (a reset, a timeout).
 pub fn http_call_response_header(name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
-    let map = MAP_HTTP_CALL_RESPONSE_HEADERS;
+    let map = HTTP_CALL_RESPONSE_HEADERS;
     // SAFETY: pointer and length describe `name`; the out-pointers are valid.
     received(|data, len| unsafe {
         proxy_get_header_map_value(map, name.as_ptr(), name.len(), data, len)
@@ -209,12 +203,12 @@ pub fn http_call_response_header(name: &str) -> Result<Option<Vec<u8>>, HostStat
 
 /// The first `size` bytes of a dispatched call's response body.
 pub fn http_call_response_body(size: usize) -> Result<Vec<u8>, HostStatus> {
-    buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, size)
+    buffer_bytes(buffer::HTTP_CALL_RESPONSE_BODY, size)
 }
 
 /// The plugin configuration bytes (empty when there are none).
 pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, HostStatus> {
-    buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, size)
+    buffer_bytes(buffer::PLUGIN_CONFIGURATION, size)
 }
 
 /// The first `size` bytes of one of the host's buffers; an absent buffer is empty.
@@ -229,7 +223,7 @@ fn buffer_bytes(buffer: u32, size: usize) -> Result<Vec<u8>, HostStatus> {
 pub fn request_headers() -> Result<Request, HostStatus> {
     // SAFETY: the out-pointers are valid.
     let bytes = received(|data, len| unsafe {
-        proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, data, len)
+        proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, data, len)
     })?
     .ok_or(NOT_FOUND)?;
     // The host's buffer is kept and read in place: no copy per header.
@@ -240,7 +234,7 @@ pub fn request_headers() -> Result<Request, HostStatus> {
 pub fn remove_request_header(name: &str) -> Result<(), HostStatus> {
     // SAFETY: pointer and length describe `name`.
     HostStatus::check(unsafe {
-        proxy_remove_header_map_value(MAP_HTTP_REQUEST_HEADERS, name.as_ptr(), name.len())
+        proxy_remove_header_map_value(HTTP_REQUEST_HEADERS, name.as_ptr(), name.len())
     })
 }
 
@@ -264,7 +258,7 @@ fn set_request_header(
     // SAFETY: pointers and lengths describe `name` and `value`.
     HostStatus::check(unsafe {
         call(
-            MAP_HTTP_REQUEST_HEADERS,
+            HTTP_REQUEST_HEADERS,
             n.as_ptr(),
             n.len(),
             v.as_ptr(),
