@@ -5,7 +5,8 @@
 //! The crate is a pure core that compiles and tests natively, and a thin adapter:
 //!
 //! - [`config`]: the plugin configuration (Istio resources as pasted), compiled once;
-//! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
+//! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib),
+//!   and the host-crypto backend over Envoy's `verify_signature`;
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`outputs`]: the headers a verified token writes (payload and claims);

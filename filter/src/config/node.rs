@@ -3,7 +3,8 @@
 //!
 //! Measured on Envoy 1.40: the node is the `xds.node` property (`node` is not found), a string
 //! field comes as its bytes, and a struct such as `LABELS` comes in the proxy-wasm map encoding
-//! (the header-map pairs); the adapter decodes that and hands the pairs over here.
+//! (the header-map pairs). [`NodeMetadata::read`] reads and decodes them through the adapter's
+//! property reader.
 
 use super::istio::Labels;
 use super::scope::Workload;
