@@ -1,6 +1,6 @@
 //! Allocations (and time) per request on the hot paths, natively, with a counting global
 //! allocator: the adapter's header decoding (the bytes Envoy hands over to a `Request`, as it
-//! was — `proxy::host::deserialize_pairs` then `Request::new` — and as it is now,
+//! was — `request::decode_map` then `Request::new` — and as it is now,
 //! `Request::from_map_bytes`) and `RequestAuthn::authenticate_attributed` for a
 //! request without a token, with a token in the verified-token cache, with a token verified
 //! in full (pure-Rust backend, cache off) and with an invalid token. Not a test: `make
@@ -134,7 +134,7 @@ fn main() {
         "adapter: Envoy's header map (7 headers) to a Request, as it was: a copy per header",
         measure(100_000, || {
             let host_buffer = black_box(wire.clone());
-            let pairs = mesh_authn::proxy::host::deserialize_pairs(&host_buffer).unwrap();
+            let pairs = mesh_authn::request::decode_map(&host_buffer).unwrap();
             black_box(Request::new(pairs));
         }),
     );

@@ -5,7 +5,8 @@
 //! The crate is a pure core that compiles and tests natively, and a thin adapter:
 //!
 //! - [`config`]: the plugin configuration (Istio resources as pasted), compiled once;
-//! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib);
+//! - [`jwt`]: token and key-set parsing, time, audience and signature checks (jwt_verify_lib),
+//!   and the host-crypto backend over Envoy's `verify_signature`;
 //! - [`extract`]: where tokens are and how they are removed (Envoy's extractor);
 //! - [`peer_authn`]: the PeerAuthentication mode per port and the verdict on a connection;
 //! - [`outputs`]: the headers a verified token writes (payload and claims);
@@ -17,7 +18,8 @@
 //!   fail-closed refusal);
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
 //!   the runtime (fetches, shared records, paused requests) over a host seam;
-//! - [`request`]: the request as bytes;
+//! - [`request`]: the request as bytes, and the proxy-wasm map encoding;
+//! - [`host_abi`]: the proxy-wasm ABI's statuses, log levels and property paths;
 //! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
 //!   host calls, host crypto, the remote-JWKS host seam). Public so the test-only crypto probe can drive the same
@@ -30,6 +32,7 @@ pub mod config;
 pub mod counters;
 pub mod decision;
 pub mod extract;
+pub mod host_abi;
 pub mod jwt;
 pub mod local_reply;
 pub mod outputs;
@@ -40,3 +43,11 @@ pub mod request_authn;
 pub mod token_cache;
 
 pub mod proxy;
+
+/// The artifact's identity, logged once at VM start so every Envoy log says what runs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MESH_AUTHN_GIT_HASH"),
+    ")"
+);

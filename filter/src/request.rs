@@ -155,9 +155,41 @@ pub fn encode_map<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
     out
 }
 
+/// A proxy-wasm map encoding as owned `(name, value)` pairs (for map-valued host properties
+/// such as node metadata `LABELS`); `None` if the bytes do not add up.
+pub fn decode_map(bytes: &[u8]) -> Option<HeaderPairs> {
+    map_spans(bytes)?
+        .into_iter()
+        .map(|(name, value)| Some((bytes.get(name)?.to_vec(), bytes.get(value)?.to_vec())))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_round_trip_and_truncated_input_is_refused() {
+        let pairs: &[(&str, &[u8])] = &[(":path", b"/x"), ("authorization", b"Bearer \xff\x00t")];
+        let bytes = encode_map(pairs);
+        let back = decode_map(&bytes).unwrap();
+        assert_eq!(
+            back,
+            vec![
+                (b":path".to_vec(), b"/x".to_vec()),
+                (b"authorization".to_vec(), b"Bearer \xff\x00t".to_vec())
+            ]
+        );
+        // Only the last value's terminating NUL may be missing without changing the result.
+        for cut in 1..bytes.len() - 1 {
+            assert_ne!(
+                decode_map(&bytes[..cut]),
+                Some(back.clone()),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(decode_map(&[255, 255, 255, 255]), None);
+    }
 
     #[test]
     fn the_encoding_is_the_abis_layout() {

@@ -209,12 +209,18 @@ impl RequestAuthn {
         env: &Env<'_>,
     ) -> Verdict {
         let mut statuses = Vec::with_capacity(providers.len() + 1);
+        // A rule waiting for keys does not hold up the others: Envoy's any-verifier answers as
+        // soon as one child verifies. Only when none does is the first wait the answer.
+        let mut waiting = None;
         for (i, p) in providers.iter().enumerate() {
             match verify_provider(i, p, state, tally, env) {
                 Verdict::Verified => return Verdict::Verified,
                 Verdict::Failed(s) => statuses.push(s),
-                wait @ Verdict::Wait(_) => return wait,
+                Verdict::Wait(wait) => waiting = waiting.or(Some(wait)),
             }
+        }
+        if let Some(wait) = waiting {
+            return Verdict::Wait(wait);
         }
         // The requires_all branch runs on what earlier branches left of the request.
         let mut all = Verdict::Verified;

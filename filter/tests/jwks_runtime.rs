@@ -229,6 +229,14 @@ impl Vm {
         Vm { rt, host }
     }
 
+    /// A worker whose request 1 waits for the first keys at `T0`, their fetch dispatched.
+    fn fetching(store: &Rc<RefCell<Store>>, remote: &RemoteJwks) -> Vm {
+        let mut vm = Vm::with(store, remote);
+        vm.wait(1, first_use(), T0);
+        vm.tick(T0);
+        vm
+    }
+
     fn tick(&mut self, now: u64) {
         self.rt.on_tick(now, &mut self.host);
     }
@@ -266,6 +274,17 @@ fn store() -> Rc<RefCell<Store>> {
     Rc::new(RefCell::new(Store::default()))
 }
 
+/// Two workers over one store whose requests (1 on `a`, 2 on `b`) wait for the first keys at
+/// `T0`, before either ticks.
+fn two_workers_waiting(store: &Rc<RefCell<Store>>) -> (Vm, Vm) {
+    let (mut a, mut b) = (Vm::new(store), Vm::new(store));
+    a.wait(1, first_use(), T0);
+    b.wait(2, first_use(), T0);
+    a.tick(T0);
+    b.tick(T0);
+    (a, b)
+}
+
 fn seal() -> Seal {
     Seal::new(ROOT_ID, CONFIG)
 }
@@ -281,11 +300,7 @@ fn body_name() -> String {
 #[test]
 fn two_workers_one_fetches_the_other_reads_the_stored_body() {
     let store = store();
-    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
-    a.wait(1, first_use(), T0);
-    b.wait(2, first_use(), T0);
-    a.tick(T0);
-    b.tick(T0);
+    let (mut a, mut b) = two_workers_waiting(&store);
     assert_eq!(
         a.host.dispatched,
         vec![(
@@ -362,9 +377,7 @@ fn a_lease_whose_holder_vanished_expires_and_another_worker_fetches() {
 #[test]
 fn a_fetch_answering_after_the_deadline_finds_the_request_already_answered() {
     let store = store();
-    let mut vm = Vm::new(&store);
-    vm.wait(1, first_use(), T0);
-    vm.tick(T0);
+    let mut vm = Vm::fetching(&store, &remote());
     vm.tick(T0 + TIMEOUT_MS - 1);
     assert!(
         vm.host
@@ -414,9 +427,7 @@ fn the_plugin_going_away_answers_every_paused_request() {
 #[test]
 fn a_request_gone_while_waiting_is_dropped() {
     let store = store();
-    let mut vm = Vm::new(&store);
-    vm.wait(1, first_use(), T0);
-    vm.tick(T0);
+    let mut vm = Vm::fetching(&store, &remote());
     vm.host.gone.insert(1);
     vm.respond(Some("200"), &rsa_body(), T0 + 10);
     assert_eq!(vm.host.decided.last(), Some(&(1, Redecided::Gone)));
@@ -482,9 +493,7 @@ fn an_unknown_kid_refetches_at_most_once_per_refetch_interval() {
 #[test]
 fn failed_fetches_back_off_from_1s_doubling_to_60s() {
     let store = store();
-    let mut vm = Vm::new(&store);
-    vm.wait(1, first_use(), T0);
-    vm.tick(T0);
+    let mut vm = Vm::fetching(&store, &remote());
     vm.respond(Some("503"), b"unavailable", T0);
     assert_eq!(vm.host.decided.last(), Some(&(1, Redecided::Answered)));
     let mut failed_at = T0;
@@ -596,11 +605,7 @@ fn a_forged_or_garbage_shared_record_is_read_as_absent() {
 fn a_refused_shared_write_still_fetches_and_serves_this_worker() {
     let store = store();
     store.borrow_mut().refuse_writes = true;
-    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
-    a.wait(1, first_use(), T0);
-    b.wait(2, first_use(), T0);
-    a.tick(T0);
-    b.tick(T0);
+    let (mut a, b) = two_workers_waiting(&store);
     assert_eq!(
         (a.fetches(), b.fetches()),
         (1, 1),
@@ -618,9 +623,7 @@ fn discovery_then_jwks_then_refresh_from_the_learned_uri() {
     let issuer = HttpUri::discovery("https://issuer.example/").unwrap();
     remote.add(SourceKind::Discovery(issuer), TIMEOUT_MS);
     let store = store();
-    let mut vm = Vm::with(&store, &remote);
-    vm.wait(1, first_use(), T0);
-    vm.tick(T0);
+    let mut vm = Vm::fetching(&store, &remote);
     let discovery = "https://issuer.example/.well-known/openid-configuration";
     assert_eq!(vm.host.dispatched[0].1, "outbound|443||issuer.example");
     assert_eq!(vm.host.dispatched[0].2, discovery);
@@ -680,9 +683,7 @@ fn a_response_is_judged_before_its_body_is_read() {
     ];
     for (status, body, served, reads) in cases {
         let store = store();
-        let mut vm = Vm::new(&store);
-        vm.wait(1, first_use(), T0);
-        vm.tick(T0);
+        let mut vm = Vm::fetching(&store, &remote());
         vm.respond(status, body, T0 + 5);
         let what = format!("{status:?} with {} bytes", body.len());
         assert_eq!(vm.keys_ready(T0 + 5), served, "{what}");

@@ -86,3 +86,43 @@ fn the_check_finds_each_pattern() {
         );
     }
 }
+
+/// The adapter holds host calls and byte moving only; what decides or encodes is the core's.
+/// Its size is the cheap alarm for logic creeping back in (issue 16).
+const PROXY_LINE_BUDGET: usize = 1200;
+
+/// Lines in `src/proxy/`, when over the budget.
+fn proxy_over_budget(src: &Path, files: &[(PathBuf, String)]) -> Option<usize> {
+    let lines: usize = files
+        .iter()
+        .filter(|(f, _)| f.starts_with(src.join("proxy")))
+        .map(|(_, text)| text.lines().count())
+        .sum();
+    (lines > PROXY_LINE_BUDGET).then_some(lines)
+}
+
+#[test]
+fn the_adapter_stays_within_its_line_budget() {
+    let (src, files) = sources();
+    assert_eq!(
+        proxy_over_budget(&src, &files),
+        None,
+        "src/proxy/ is over {PROXY_LINE_BUDGET} lines: move what decides or encodes into the core"
+    );
+}
+
+/// The budget counts the adapter's files only, and one line over it fails.
+#[test]
+fn the_line_budget_counts_only_the_adapter() {
+    let (src, _) = sources();
+    let text = |n: usize| "x\n".repeat(n);
+    let at_budget = vec![
+        (src.join("proxy/host.rs"), text(PROXY_LINE_BUDGET - 1)),
+        (src.join("proxy/root.rs"), text(1)),
+        (src.join("request_authn.rs"), text(5000)),
+    ];
+    assert_eq!(proxy_over_budget(&src, &at_budget), None);
+    let mut over = at_budget;
+    over[1].1 = text(2);
+    assert_eq!(proxy_over_budget(&src, &over), Some(PROXY_LINE_BUDGET + 1));
+}

@@ -17,12 +17,13 @@ use common::*;
 use std::rc::Rc;
 
 use mesh_authn::decision::{Decision, Mutations};
+use mesh_authn::extract::Location;
 use mesh_authn::jwt::verify::PureRust;
 use mesh_authn::jwt::AuthnStatus;
 use mesh_authn::jwt::Jwks;
 use mesh_authn::remote_jwks::{FetchReason, KeyWait, Keys, RemoteKeys, SourceId};
 use mesh_authn::request::Request;
-use mesh_authn::request_authn::{Env, KeySource, RequestAuthn};
+use mesh_authn::request_authn::{Env, KeySource, Provider, RequestAuthn};
 
 /// Remote keys in a fixed state.
 struct Fixed {
@@ -189,4 +190,74 @@ fn who_waits_for_keys() {
         decide(Some(&forged), ready(), true),
         Decision::Deny(AuthnStatus::JwtVerificationFail)
     );
+}
+
+/// Remote keys per source: source 0 in `first`, every other in `rest`.
+struct PerSource {
+    first: Keys,
+    rest: Keys,
+}
+
+impl RemoteKeys for PerSource {
+    fn keys(&self, source: SourceId) -> Keys {
+        if source == SOURCE {
+            self.first.clone()
+        } else {
+            self.rest.clone()
+        }
+    }
+    fn refetch_for_unknown_kid(&self, _source: SourceId) -> bool {
+        false
+    }
+}
+
+/// Two rules, any of them (Istio's `requires_any`): rule A's keys are remote and not there
+/// yet, rule B's are at hand. Native Envoy (`AnyVerifierImpl`) answers as soon as one child
+/// verifies: a request carrying B's valid token goes through at once, without waiting for A's
+/// fetch (measured side by side with a hanging JWKS server in
+/// `host-tests/tests/envoy_remote_jwks.rs::a_rule_whose_keys_time_out_does_not_hide_another_rules_valid_token`:
+/// native 200 at once). While none verifies, a waiting rule still makes the request wait.
+#[test]
+fn any_of_goes_through_at_once_when_another_rule_verifies_while_keys_are_fetched() {
+    // Rules sorted by issuer, as istiod does: A (example.com, remote keys) is tried first.
+    let mut a = example_provider();
+    a.locations = vec![header("x-a")];
+    a.jwks = KeySource::Remote(SOURCE);
+    let b = provider("https://other.com", &[], Location::defaults(), false);
+    let mut b_remote = b.clone();
+    b_remote.jwks = KeySource::Remote(SourceId(1));
+    let a_token = token("GoodToken");
+    let b_bearer = format!("Bearer {}", token("OtherGoodToken"));
+    let run = |rules: Vec<Provider>, pairs: &[(&str, &str)]| {
+        let remote = PerSource {
+            first: Keys::Wait,
+            rest: Keys::Failed,
+        };
+        let env = Env {
+            now: NOW,
+            crypto: &PureRust,
+            remote: &remote,
+            cache: None,
+        };
+        RequestAuthn::new(rules).authenticate(&Request::from_pairs(pairs), &env)
+    };
+    let both = [
+        ("x-a", a_token.as_str()),
+        ("authorization", b_bearer.as_str()),
+    ];
+    // B verifies: through at once, B's token removed, A's left alone (it was not verified).
+    let d = run(vec![a.clone(), b.clone()], &both);
+    assert!(
+        matches!(&d, Decision::Allow(m) if m.remove_headers == ["authorization"]),
+        "{d:?}"
+    );
+    // Nothing else verifies: A's keys may still verify it, so the request waits.
+    let a_waits = wait(FetchReason::FirstUse);
+    let not_b = format!("Bearer {}", token("ExpiredToken"));
+    let only_a = [("x-a", a_token.as_str())];
+    let a_and_not_b = [("x-a", a_token.as_str()), ("authorization", not_b.as_str())];
+    assert_eq!(run(vec![a.clone(), b.clone()], &only_a), a_waits);
+    assert_eq!(run(vec![a.clone(), b.clone()], &a_and_not_b), a_waits);
+    // B's keys failed to come: B cannot verify, A may.
+    assert_eq!(run(vec![a, b_remote], &both), a_waits);
 }

@@ -23,10 +23,6 @@ use mesh_authn::outputs::{ClaimHeader, Outputs};
 use mesh_authn::request::Request;
 use mesh_authn::request_authn::{Provider, RequestAuthn};
 
-fn run(authn: &RequestAuthn, pairs: &[(&str, &str)]) -> Decision {
-    authn.authenticate(&Request::from_pairs(pairs), &ENV)
-}
-
 fn mutations(d: Decision) -> Mutations {
     match d {
         Decision::Allow(m) => m,

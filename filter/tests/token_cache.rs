@@ -21,7 +21,7 @@ use mesh_authn::jwt::token::Alg;
 use mesh_authn::jwt::verify::{PureRust, SignatureVerifier};
 use mesh_authn::jwt::{AuthnStatus, Jwks};
 use mesh_authn::remote_jwks::NoRemoteKeys;
-use mesh_authn::request_authn::{check_token_cached, Env, KeySource, TokenFailure};
+use mesh_authn::request_authn::{check_token_cached, Env, KeySource, Provider, TokenFailure};
 use mesh_authn::token_cache::{Settings, TokenCache};
 
 /// The pure backend, counting the signatures it is asked to check.
@@ -52,6 +52,17 @@ fn status(r: Result<Rc<mesh_authn::jwt::Jwt>, TokenFailure>) -> AuthnStatus {
     }
 }
 
+/// `token`'s status for provider `p` at `now`, through the cache, verifying with `crypto`.
+fn checked(
+    p: &Provider,
+    token: &str,
+    now: u64,
+    crypto: &Counting,
+    cache: &TokenCache,
+) -> AuthnStatus {
+    status(check_token_cached(p, token, &env(now, crypto, cache)))
+}
+
 fn cache() -> TokenCache {
     TokenCache::new(Settings::default())
 }
@@ -60,17 +71,11 @@ fn cache() -> TokenCache {
 fn a_hit_skips_only_the_signature() {
     let (c, cache, p) = (Counting::default(), cache(), example_provider());
     let good = token("GoodToken");
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     assert_eq!(c.0.get(), 1);
     assert_eq!(cache.len(), 1);
     for _ in 0..5 {
-        assert_eq!(
-            status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-            AuthnStatus::Ok
-        );
+        assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     }
     assert_eq!(c.0.get(), 1, "hits verify no signature");
 
@@ -79,14 +84,14 @@ fn a_hit_skips_only_the_signature() {
     other_aud.audiences = mesh_authn::jwt::Audiences::new(["someone-else"]);
     other_aud.jwks = p.jwks.clone();
     assert_eq!(
-        status(check_token_cached(&other_aud, &good, &env(NOW, &c, &cache))),
+        checked(&other_aud, &good, NOW, &c, &cache),
         AuthnStatus::JwtAudienceNotAllowed
     );
     let mut other_iss = example_provider();
     other_iss.issuer = "https://other.example.com".into();
     other_iss.jwks = p.jwks.clone();
     assert_eq!(
-        status(check_token_cached(&other_iss, &good, &env(NOW, &c, &cache))),
+        checked(&other_iss, &good, NOW, &c, &cache),
         AuthnStatus::JwtUnknownIssuer
     );
     assert_eq!(c.0.get(), 1);
@@ -97,18 +102,12 @@ fn a_cached_token_stops_passing_when_it_expires() {
     let (c, cache, p) = (Counting::default(), cache(), example_provider());
     let good = token("GoodToken");
     let exp: u64 = 2_001_001_001; // GoodToken's exp (the fixture's comment)
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     // Envoy's 60 s clock skew: still valid at exp + 60, expired at exp + 61.
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(exp + 60, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, exp + 60, &c, &cache), AuthnStatus::Ok);
     assert_eq!(c.0.get(), 1);
     assert_eq!(
-        status(check_token_cached(&p, &good, &env(exp + 61, &c, &cache))),
+        checked(&p, &good, exp + 61, &c, &cache),
         AuthnStatus::JwtExpired
     );
     assert_eq!(cache.len(), 0, "an expired entry is dropped");
@@ -118,35 +117,23 @@ fn a_cached_token_stops_passing_when_it_expires() {
 fn a_key_set_change_invalidates_entries() {
     let (c, cache, p) = (Counting::default(), cache(), example_provider());
     let good = token("GoodToken");
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     assert_eq!(c.0.get(), 1);
 
     // The same keys parsed again (a refresh): another set, so the signature is checked again.
     let mut refreshed = example_provider();
     refreshed.jwks = KeySource::Inline(common::public_key_jwks());
-    assert_eq!(
-        status(check_token_cached(&refreshed, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&refreshed, &good, NOW, &c, &cache), AuthnStatus::Ok);
     assert_eq!(c.0.get(), 2);
 
     // Rotated to keys that do not include the signer: the cached token no longer passes.
     let mut rotated = example_provider();
     let other_keys = Jwks::parse(fixture()["es256_public_key_jwks"].as_str().unwrap()).unwrap();
     rotated.jwks = KeySource::Inline(Rc::new(other_keys));
-    assert_ne!(
-        status(check_token_cached(&rotated, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_ne!(checked(&rotated, &good, NOW, &c, &cache), AuthnStatus::Ok);
     // Back to the original set: its entry went with the rotation, so it is verified again.
     let before = c.0.get();
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     assert!(c.0.get() > before, "verified again after the rotation");
 }
 
@@ -154,10 +141,7 @@ fn a_key_set_change_invalidates_entries() {
 fn a_forged_token_sharing_everything_but_the_signature_is_verified_and_refused() {
     let (c, cache, p) = (Counting::default(), cache(), example_provider());
     let good = token("GoodToken");
-    assert_eq!(
-        status(check_token_cached(&p, &good, &env(NOW, &c, &cache))),
-        AuthnStatus::Ok
-    );
+    assert_eq!(checked(&p, &good, NOW, &c, &cache), AuthnStatus::Ok);
     // Same header and payload, last signature character changed.
     let mut forged = good.clone();
     let last = forged.pop().unwrap();
@@ -169,7 +153,7 @@ fn a_forged_token_sharing_everything_but_the_signature_is_verified_and_refused()
     for t in [&forged, &prefix, &longer] {
         let before = c.0.get();
         assert_eq!(
-            status(check_token_cached(&p, t, &env(NOW, &c, &cache))),
+            checked(&p, t, NOW, &c, &cache),
             AuthnStatus::JwtVerificationFail,
             "{t}"
         );
@@ -187,11 +171,7 @@ fn invalid_tokens_are_never_cached() {
         ("InvalidAudToken", AuthnStatus::JwtAudienceNotAllowed),
     ] {
         for _ in 0..2 {
-            assert_eq!(
-                status(check_token_cached(&p, &token(name), &env(NOW, &c, &cache))),
-                want,
-                "{name}"
-            );
+            assert_eq!(checked(&p, &token(name), NOW, &c, &cache), want, "{name}");
         }
     }
     assert_eq!(cache.len(), 0);
@@ -233,10 +213,7 @@ fn bounds_evict_the_oldest_entries() {
     let valid: Vec<String> = (0..10).map(hs256_token).collect();
     let probe = cache();
     for t in &valid {
-        assert_eq!(
-            status(check_token_cached(&p, t, &env(NOW, &c, &probe))),
-            AuthnStatus::Ok
-        );
+        assert_eq!(checked(&p, t, NOW, &c, &probe), AuthnStatus::Ok);
     }
     assert_eq!(probe.len(), 10);
 

@@ -139,6 +139,25 @@ pub fn spawn_tied_to_process(mut cmd: Command) -> std::io::Result<Child> {
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
+/// The `clusters:` section that ends a hand-written test bootstrap: one STATIC cluster
+/// `upstream` on `127.0.0.1:port`, as the templates in `envoy/` have it.
+pub fn upstream_clusters(port: u16) -> String {
+    format!(
+        r#"  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 2s
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: {{address: 127.0.0.1, port_value: {port}}}
+"#
+    )
+}
+
 /// The Envoy bootstrap for `plugin_config_yaml` in front of `127.0.0.1:upstream_port`, with
 /// admin and listener on port 0.
 pub fn render_config(plugin_config_yaml: &str, upstream_port: u16) -> String {

@@ -63,6 +63,11 @@ fn req(name: &str, path: &str, headers: &[(&str, &str)]) -> Req {
     }
 }
 
+/// A GET of `path` with `Authorization: Bearer <token>`.
+fn authorized(name: &str, path: &str, token: &str) -> Req {
+    req(name, path, &[("Authorization", &bearer(token))])
+}
+
 fn preflight(name: &str, headers: &[(&str, &str)]) -> Req {
     let mut r = req(name, "/cors", headers);
     r.method = "OPTIONS";
@@ -518,55 +523,19 @@ fn one_rule_requests() -> Vec<Req> {
     let empty_kid = RSA1.mint_with_kid(Some(""), claims(ISS1, Some(AUD), 600));
     vec![
         req("no token", "/get", &[]),
-        req(
-            "valid RS256 with rich claims",
-            "/get?x=1",
-            &[("Authorization", &bearer(&valid))],
-        ),
-        req(
-            "valid ES256",
-            "/get",
-            &[("Authorization", &bearer(&valid_ec))],
-        ),
-        req("expired", "/e", &[("Authorization", &bearer(&expired))]),
-        req(
-            "not yet valid",
-            "/n",
-            &[("Authorization", &bearer(&not_yet))],
-        ),
-        req("wrong aud", "/a", &[("Authorization", &bearer(&wrong_aud))]),
-        req("no aud", "/a", &[("Authorization", &bearer(&no_aud))]),
-        req("wrong iss", "/i", &[("Authorization", &bearer(&wrong_iss))]),
-        req(
-            "bad RS256 signature",
-            "/s",
-            &[("Authorization", &bearer(&bad_sig))],
-        ),
-        req(
-            "bad ES256 signature",
-            "/s",
-            &[("Authorization", &bearer(&bad_sig_ec))],
-        ),
-        req(
-            "alg none, signed",
-            "/none",
-            &[("Authorization", &bearer(&none_signed))],
-        ),
-        req(
-            "alg none, empty signature",
-            "/none",
-            &[("Authorization", &bearer(&none_unsigned))],
-        ),
-        req(
-            "unknown kid",
-            "/k",
-            &[("Authorization", &bearer(&unknown_kid))],
-        ),
-        req(
-            "no kid, unknown key",
-            "/k",
-            &[("Authorization", &bearer(&no_kid))],
-        ),
+        authorized("valid RS256 with rich claims", "/get?x=1", &valid),
+        authorized("valid ES256", "/get", &valid_ec),
+        authorized("expired", "/e", &expired),
+        authorized("not yet valid", "/n", &not_yet),
+        authorized("wrong aud", "/a", &wrong_aud),
+        authorized("no aud", "/a", &no_aud),
+        authorized("wrong iss", "/i", &wrong_iss),
+        authorized("bad RS256 signature", "/s", &bad_sig),
+        authorized("bad ES256 signature", "/s", &bad_sig_ec),
+        authorized("alg none, signed", "/none", &none_signed),
+        authorized("alg none, empty signature", "/none", &none_unsigned),
+        authorized("unknown kid", "/k", &unknown_kid),
+        authorized("no kid, unknown key", "/k", &no_kid),
         req(
             "malformed opaque",
             "/m",
@@ -577,11 +546,7 @@ fn one_rule_requests() -> Vec<Req> {
             "/m",
             &[("Authorization", "Bearer a.b")],
         ),
-        req(
-            "malformed header base64",
-            "/m",
-            &[("Authorization", &bearer(&bad_header_b64))],
-        ),
+        authorized("malformed header base64", "/m", &bad_header_b64),
         req(
             "duplicated Authorization",
             "/d",
@@ -693,11 +658,7 @@ fn one_rule_requests() -> Vec<Req> {
             &[("x-jwt-sub", "admin"), ("x-jwt-payload", "e30")],
         ),
         {
-            let mut r = req(
-                "OPTIONS without Origin",
-                "/o",
-                &[("Authorization", &bearer(&expired))],
-            );
+            let mut r = authorized("OPTIONS without Origin", "/o", &expired);
             r.method = "OPTIONS";
             r.headers
                 .push(("Access-Control-Request-Method".into(), "POST".into()));
@@ -721,42 +682,18 @@ fn one_rule_requests() -> Vec<Req> {
                 ("Authorization", &bearer(&valid)),
             ],
         ),
-        req(
-            "claim with a newline",
-            "/nl",
-            &[("Authorization", &bearer(&newline_sub))],
-        ),
-        req(
-            "claim with a CR",
-            "/cr",
-            &[("Authorization", &bearer(&cr_sub))],
-        ),
-        req(
-            "claim with a NUL",
-            "/nul",
-            &[("Authorization", &bearer(&nul_sub))],
-        ),
-        req(
-            "claim with UTF-8",
-            "/u",
-            &[("Authorization", &bearer(&utf8_sub))],
-        ),
-        req(
-            "claim with edge whitespace",
-            "/w",
-            &[("Authorization", &bearer(&spaces_sub))],
-        ),
+        authorized("claim with a newline", "/nl", &newline_sub),
+        authorized("claim with a CR", "/cr", &cr_sub),
+        authorized("claim with a NUL", "/nul", &nul_sub),
+        authorized("claim with UTF-8", "/u", &utf8_sub),
+        authorized("claim with edge whitespace", "/w", &spaces_sub),
         req(
             "percent-encoded query token",
             &format!("/q?access_token={}&y=%7E", valid2.replace('.', "%2E")),
             &[],
         ),
-        req(
-            "HS256 token against RSA/EC keys",
-            "/h",
-            &[("Authorization", &bearer(&hs256))],
-        ),
-        req("empty kid", "/k", &[("Authorization", &bearer(&empty_kid))]),
+        authorized("HS256 token against RSA/EC keys", "/h", &hs256),
+        authorized("empty kid", "/k", &empty_kid),
         req(
             "x-forwarded-proto https, expired",
             "/xfp",
@@ -837,11 +774,7 @@ fn two_rules_distinct_headers_requests() -> Vec<Req> {
         req("malformed B", "/x", &[("x-b", "garbage")]),
         req("A without its prefix", "/", &[("x-a", &a)]),
         req("alg none in A", "/x", &[("x-a", &bearer(&none))]),
-        req(
-            "valid A in Authorization (not configured)",
-            "/",
-            &[("Authorization", &bearer(&a))],
-        ),
+        authorized("valid A in Authorization (not configured)", "/", &a),
         req(
             "valid A + spoofed B output",
             "/",
@@ -914,18 +847,10 @@ fn two_rules_default_location_requests() -> Vec<Req> {
     ));
     vec![
         req("none", "/", &[]),
-        req("valid iss-1", "/", &[("Authorization", &bearer(&one))]),
-        req(
-            "valid iss-1 ES256",
-            "/",
-            &[("Authorization", &bearer(&one_ec))],
-        ),
-        req("valid iss-2", "/", &[("Authorization", &bearer(&two))]),
-        req(
-            "unknown issuer",
-            "/u",
-            &[("Authorization", &bearer(&unknown))],
-        ),
+        authorized("valid iss-1", "/", &one),
+        authorized("valid iss-1 ES256", "/", &one_ec),
+        authorized("valid iss-2", "/", &two),
+        authorized("unknown issuer", "/u", &unknown),
         req(
             "iss-1 header + valid iss-2 query",
             &format!("/q?access_token={two}"),
@@ -941,31 +866,11 @@ fn two_rules_default_location_requests() -> Vec<Req> {
             &format!("/q?access_token={two_expired}"),
             &[("Authorization", &bearer(&one))],
         ),
-        req(
-            "expired iss-1",
-            "/e",
-            &[("Authorization", &bearer(&one_expired))],
-        ),
-        req(
-            "expired iss-2",
-            "/e",
-            &[("Authorization", &bearer(&two_expired))],
-        ),
-        req(
-            "iss-1 wrong aud",
-            "/a",
-            &[("Authorization", &bearer(&one_wrong_aud))],
-        ),
-        req(
-            "bad sig iss-2",
-            "/s",
-            &[("Authorization", &bearer(&two_bad))],
-        ),
-        req(
-            "iss-1 not yet valid",
-            "/n",
-            &[("Authorization", &bearer(&not_yet))],
-        ),
+        authorized("expired iss-1", "/e", &one_expired),
+        authorized("expired iss-2", "/e", &two_expired),
+        authorized("iss-1 wrong aud", "/a", &one_wrong_aud),
+        authorized("bad sig iss-2", "/s", &two_bad),
+        authorized("iss-1 not yet valid", "/n", &not_yet),
         req(
             "duplicated Authorization iss-1, iss-2",
             "/d",
@@ -1109,11 +1014,7 @@ fn params_and_cookies_requests() -> Vec<Req> {
             "/",
             &[("x-token", &format!("Bearer {expired}"))],
         ),
-        req(
-            "Authorization (not configured)",
-            "/",
-            &[("Authorization", &bearer(&expired))],
-        ),
+        authorized("Authorization (not configured)", "/", &expired),
         req(
             "?access_token (not configured)",
             &format!("/p?access_token={expired}"),
@@ -1156,11 +1057,7 @@ fn forward_and_payload_requests() -> Vec<Req> {
     let wrong_iss = RSA1.mint(claims(ISS2, None, 600));
     vec![
         req("none", "/", &[]),
-        req(
-            "valid: token forwarded, payload added",
-            "/",
-            &[("Authorization", &bearer(&good))],
-        ),
+        authorized("valid: token forwarded, payload added", "/", &good),
         req(
             "valid in query: query untouched",
             &format!("/q?b=1&access_token={good}&a=2"),
@@ -1171,12 +1068,8 @@ fn forward_and_payload_requests() -> Vec<Req> {
             "/",
             &[("Cookie", &format!("a=1; jwt={good}"))],
         ),
-        req("expired", "/e", &[("Authorization", &bearer(&expired))]),
-        req(
-            "wrong issuer",
-            "/i",
-            &[("Authorization", &bearer(&wrong_iss))],
-        ),
+        authorized("expired", "/e", &expired),
+        authorized("wrong issuer", "/i", &wrong_iss),
         req(
             "valid + spoofed payload",
             "/",
@@ -1223,11 +1116,7 @@ fn selector_mismatch_requests() -> Vec<Req> {
     let expired = RSA1.mint(claims(ISS1, None, -3600));
     vec![
         req("none", "/", &[]),
-        req(
-            "expired: not looked at",
-            "/",
-            &[("Authorization", &bearer(&expired))],
-        ),
+        authorized("expired: not looked at", "/", &expired),
         req(
             "garbage: not looked at",
             "/",
@@ -1260,8 +1149,8 @@ fn required_requests() -> Vec<Req> {
     let expired = RSA1.mint(claims(ISS1, None, -3600));
     vec![
         req("none: Jwt is missing", "/need?x=1", &[]),
-        req("valid", "/", &[("Authorization", &bearer(&good))]),
-        req("expired", "/e", &[("Authorization", &bearer(&expired))]),
+        authorized("valid", "/", &good),
+        authorized("expired", "/e", &expired),
         req(
             "wrong prefix is missing",
             "/",
@@ -1319,27 +1208,11 @@ fn istio_authn_only_requests() -> Vec<Req> {
     let aud = istio_token("TokenIssuer1WithAud");
     vec![
         req("no token", "/no-token-noauthz", &[]),
-        req(
-            "TokenIssuer1",
-            "/valid-token-noauthz",
-            &[("Authorization", &bearer(&t1))],
-        ),
-        req(
-            "TokenIssuer2",
-            "/valid-token-2-noauthz",
-            &[("Authorization", &bearer(&t2))],
-        ),
-        req(
-            "TokenExpired",
-            "/expired-token-noauthz",
-            &[("Authorization", &bearer(&expired))],
-        ),
-        req("TokenInvalid", "/", &[("Authorization", &bearer(&invalid))]),
-        req(
-            "TokenIssuer1WithAud",
-            "/",
-            &[("Authorization", &bearer(&aud))],
-        ),
+        authorized("TokenIssuer1", "/valid-token-noauthz", &t1),
+        authorized("TokenIssuer2", "/valid-token-2-noauthz", &t2),
+        authorized("TokenExpired", "/expired-token-noauthz", &expired),
+        authorized("TokenInvalid", "/", &invalid),
+        authorized("TokenIssuer1WithAud", "/", &aud),
         req(
             "nested claims, spoofed nested header",
             "/valid-token-noauthz",
@@ -1399,7 +1272,7 @@ fn required_two_requests() -> Vec<Req> {
     let scope_expired = RSA2.mint(claims(ISS2, None, -3600));
     vec![
         req("none", "/r", &[]),
-        req("identity only", "/r", &[("Authorization", &bearer(&id))]),
+        authorized("identity only", "/r", &id),
         req("scope only", "/r", &[("x-scope-token", &scope)]),
         req(
             "both",
@@ -1422,11 +1295,7 @@ fn required_two_requests() -> Vec<Req> {
                 ("x-scope-token", &scope),
             ],
         ),
-        req(
-            "scope token in Authorization",
-            "/r",
-            &[("Authorization", &bearer(&scope))],
-        ),
+        authorized("scope token in Authorization", "/r", &scope),
         req(
             "identity in x-scope-token",
             "/r",
@@ -1605,41 +1474,17 @@ fn same_issuer_twice_requests() -> Vec<Req> {
     let two_by_key1 = RSA1.mint(claims(ISS2, Some("bar"), 600));
     let two_expired = RSA2.mint(claims(ISS2, Some("bar"), -3600));
     vec![
-        req(
-            "iss-1 aud foo",
-            "/",
-            &[("Authorization", &bearer(&one_foo))],
-        ),
-        req(
-            "iss-1 no aud",
-            "/",
-            &[("Authorization", &bearer(&one_none))],
-        ),
-        req(
-            "iss-2 no aud: combined policies",
-            "/",
-            &[("Authorization", &bearer(&two_none))],
-        ),
-        req(
-            "iss-2 aud bar",
-            "/",
-            &[("Authorization", &bearer(&two_bar))],
-        ),
-        req(
-            "iss-2 aud other",
-            "/",
-            &[("Authorization", &bearer(&two_other))],
-        ),
-        req(
+        authorized("iss-1 aud foo", "/", &one_foo),
+        authorized("iss-1 no aud", "/", &one_none),
+        authorized("iss-2 no aud: combined policies", "/", &two_none),
+        authorized("iss-2 aud bar", "/", &two_bar),
+        authorized("iss-2 aud other", "/", &two_other),
+        authorized(
             "iss-2 signed by a key only the second rule has",
             "/",
-            &[("Authorization", &bearer(&two_by_key1))],
+            &two_by_key1,
         ),
-        req(
-            "iss-2 expired",
-            "/",
-            &[("Authorization", &bearer(&two_expired))],
-        ),
+        authorized("iss-2 expired", "/", &two_expired),
         req(
             "iss-2 no aud + spoofed outputs",
             "/",

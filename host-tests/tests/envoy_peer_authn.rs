@@ -580,15 +580,6 @@ static_resources:
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 2s
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: UPSTREAM_PORT}}}
 "#;
 
 /// The same connections against native Envoy set up as Istio's STRICT and against the filter
@@ -604,7 +595,7 @@ fn strict_lets_through_what_native_envoy_as_istio_configures_it_lets_through() {
         .replace("SERVER_CERT", &files.server_cert.to_string_lossy())
         .replace("SERVER_KEY", &files.server_key.to_string_lossy())
         .replace("CLIENT_CA", &files.ca_cert.to_string_lossy())
-        .replace("UPSTREAM_PORT", &upstream.port.to_string());
+        + &host_tests::envoy::upstream_clusters(upstream.port);
     let native = host_tests::envoy::Envoy::start_config(&config, &Default::default())
         .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
     let ours = MtlsEnvoy::start(&PKI, upstream.port, |_, _| {

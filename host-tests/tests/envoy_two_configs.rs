@@ -82,19 +82,9 @@ fn bootstrap(listeners: &[String], upstream_port: u16) -> String {
     socket_address: {{address: 127.0.0.1, port_value: 0}}
 static_resources:
   listeners:{}
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 2s
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{address: 127.0.0.1, port_value: {upstream_port}}}
-"#,
-        listeners.concat()
+{}"#,
+        listeners.concat(),
+        host_tests::envoy::upstream_clusters(upstream_port)
     )
 }
 

@@ -107,6 +107,25 @@ struct Resource {
 }
 
 impl FilterConfig {
+    /// Compiles the plugin configuration at `on_configure` and says so once in the log: the
+    /// summary and each warning, or one error line naming the field (`None`: the host then
+    /// refuses the plugin).
+    pub fn configure(bytes: &[u8], node: &NodeMetadata) -> Option<FilterConfig> {
+        match FilterConfig::parse_with_node(bytes, node) {
+            Ok(config) => {
+                log::info!("configured: {}", config.summary);
+                for warning in &config.warnings {
+                    log::warn!("configuration warning: {warning}");
+                }
+                Some(config)
+            }
+            Err(e) => {
+                log::error!("invalid plugin configuration: {e}");
+                None
+            }
+        }
+    }
+
     /// Parses and compiles a plugin configuration (YAML or JSON bytes) that names its
     /// `workload`.
     pub fn parse(bytes: &[u8]) -> Result<FilterConfig, ConfigError> {

@@ -3,7 +3,8 @@
 //!
 //! Measured on Envoy 1.40: the node is the `xds.node` property (`node` is not found), a string
 //! field comes as its bytes, and a struct such as `LABELS` comes in the proxy-wasm map encoding
-//! (the header-map pairs); the adapter decodes that and hands the pairs over here.
+//! (the header-map pairs). [`NodeMetadata::read`] reads and decodes them through the adapter's
+//! property reader.
 
 use super::istio::Labels;
 use super::scope::Workload;
@@ -24,6 +25,32 @@ const NAMESPACE_PATH: &str = "xds.node.metadata.NAMESPACE";
 const LABELS_PATH: &str = "xds.node.metadata.LABELS";
 
 impl NodeMetadata {
+    /// Reads `NAMESPACE` and `LABELS` through a host property reader: from `xds.node` (Envoy
+    /// 1.40, measured), else from `node` (older hosts). A property the host cannot read, or
+    /// `LABELS` that is not a map, is an error naming its path.
+    pub fn read<E: core::fmt::Display>(
+        mut property: impl FnMut(&[&str]) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<NodeMetadata, String> {
+        let mut node = NodeMetadata::default();
+        for root in [&["xds", "node"][..], &["node"][..]] {
+            let mut field = |name: &'static str| {
+                let path: Vec<&str> = root.iter().copied().chain(["metadata", name]).collect();
+                property(&path).map_err(|e| format!("{}: {e}", path.join(".")))
+            };
+            node.namespace = field("NAMESPACE")?;
+            node.labels = match field("LABELS")? {
+                None => None,
+                Some(bytes) => Some(crate::request::decode_map(&bytes).ok_or_else(|| {
+                    format!("{}.metadata.LABELS is not a map of strings", root.join("."))
+                })?),
+            };
+            if node.namespace.is_some() || node.labels.is_some() {
+                break;
+            }
+        }
+        Ok(node)
+    }
+
     /// The workload the node metadata describes. Without a namespace there is no workload: a
     /// configuration error, never a guess.
     pub fn workload(&self) -> Result<Workload, ConfigError> {
@@ -118,6 +145,38 @@ mod tests {
             labels: None,
         };
         assert!(node.workload().unwrap().labels.is_empty());
+    }
+
+    /// Properties as a fake host holds them: `(dotted path, Ok(bytes) | Err(status text))`.
+    fn read(props: &[(&str, Result<Vec<u8>, &str>)]) -> Result<NodeMetadata, String> {
+        NodeMetadata::read(
+            |path: &[&str]| match props.iter().find(|(p, _)| *p == path.join(".")) {
+                None => Ok(None),
+                Some((_, Ok(bytes))) => Ok(Some(bytes.clone())),
+                Some((_, Err(e))) => Err(*e),
+            },
+        )
+    }
+
+    #[test]
+    fn node_metadata_is_read_from_xds_node_then_node() {
+        let labels = crate::request::encode_map(&[("app", "httpbin")]);
+        let xds = read(&[
+            ("xds.node.metadata.NAMESPACE", Ok(b"foo".to_vec())),
+            ("xds.node.metadata.LABELS", Ok(labels.clone())),
+            ("node.metadata.NAMESPACE", Ok(b"other".to_vec())),
+        ])
+        .unwrap();
+        assert_eq!(xds.namespace.as_deref(), Some(&b"foo"[..]));
+        assert_eq!(xds.labels, Some(pairs(&[("app", "httpbin")])));
+        let old = read(&[("node.metadata.NAMESPACE", Ok(b"bar".to_vec()))]).unwrap();
+        assert_eq!(old.namespace.as_deref(), Some(&b"bar"[..]));
+        assert_eq!(old.labels, None);
+        assert_eq!(read(&[]).unwrap(), NodeMetadata::default());
+        let e = read(&[("xds.node.metadata.LABELS", Ok(vec![9, 9]))]).unwrap_err();
+        assert_eq!(e, "xds.node.metadata.LABELS is not a map of strings");
+        let e = read(&[("xds.node.metadata.NAMESPACE", Err("BadArgument (2)"))]).unwrap_err();
+        assert_eq!(e, "xds.node.metadata.NAMESPACE: BadArgument (2)");
     }
 
     #[test]

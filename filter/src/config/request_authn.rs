@@ -156,14 +156,7 @@ fn compile_rule(
             .map_err(|e| ConfigError::field(format!("{path}.jwks"), e.to_string()))?;
         KeySource::Inline(Rc::new(jwks))
     };
-    for (i, aud) in rule.audiences.iter().enumerate() {
-        if aud.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.audiences[{i}]"),
-                "must not be empty",
-            ));
-        }
-    }
+    none_empty(path, "audiences", &rule.audiences)?;
 
     let mut locations = Vec::new();
     for (i, h) in rule.from_headers.iter().enumerate() {
@@ -177,24 +170,10 @@ fn compile_rule(
             prefix: h.prefix.clone(),
         });
     }
-    for (i, p) in rule.from_params.iter().enumerate() {
-        if p.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.fromParams[{i}]"),
-                "must not be empty",
-            ));
-        }
-        locations.push(Location::Param(p.clone()));
-    }
-    for (i, c) in rule.from_cookies.iter().enumerate() {
-        if c.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.fromCookies[{i}]"),
-                "must not be empty",
-            ));
-        }
-        locations.push(Location::Cookie(c.clone()));
-    }
+    none_empty(path, "fromParams", &rule.from_params)?;
+    locations.extend(rule.from_params.iter().cloned().map(Location::Param));
+    none_empty(path, "fromCookies", &rule.from_cookies)?;
+    locations.extend(rule.from_cookies.iter().cloned().map(Location::Cookie));
     if locations.is_empty() {
         locations = Location::defaults();
     }
@@ -300,4 +279,15 @@ pub(super) fn output_token_collision(providers: &[Provider]) -> Option<String> {
             })
         })
         .map(str::to_owned)
+}
+
+/// Refuses an empty entry of a list of strings, naming it (`<path>.<field>[i]`).
+fn none_empty(path: &str, field: &str, items: &[String]) -> Result<(), ConfigError> {
+    match items.iter().position(String::is_empty) {
+        Some(i) => Err(ConfigError::field(
+            format!("{path}.{field}[{i}]"),
+            "must not be empty",
+        )),
+        None => Ok(()),
+    }
 }

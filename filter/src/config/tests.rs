@@ -233,6 +233,14 @@ fn bad_configs_each_name_their_field() {
             "policies[0].spec.jwtRules[0].audiences[0]: must not be empty",
         ),
         (
+            config(&ra("a", "foo", &format!("{}      fromParams: [t, '']\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].fromParams[1]: must not be empty",
+        ),
+        (
+            config(&ra("a", "foo", &format!("{}      fromCookies: ['']\n", rule("i")))),
+            "policies[0].spec.jwtRules[0].fromCookies[0]: must not be empty",
+        ),
+        (
             config(&ra("a", "foo", &format!("{}      timeout: 5m\n", rule("i")))),
             "policies[0].spec.jwtRules[0].timeout: `5m` is not a duration",
         ),

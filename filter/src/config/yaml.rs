@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use crate::jwt::json::strict_value_visitor;
 
 /// The merge key of YAML 1.1 (`tag:yaml.org,2002:merge`).
 const MERGE_KEY: &str = "<<";
@@ -111,32 +112,13 @@ impl Strict<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Strict<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+strict_value_visitor!(Strict<'_>);
 
 impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
+    // As serde_json's own `Value`: `.nan` and `.inf` have no JSON number, so they are `null`.
+    strict_value_visitor!(scalars "a YAML value");
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
         i64::try_from(v)
@@ -148,23 +130,6 @@ impl<'de> Visitor<'de> for Strict<'_> {
         u64::try_from(v)
             .map(Value::from)
             .map_err(|_| E::custom(format_args!("integer {v} is out of range")))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // As serde_json's own `Value`: `.nan` and `.inf` have no JSON number.
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
     }
 
     fn visit_none<E>(self) -> Result<Value, E> {

@@ -5,9 +5,7 @@
 //! accepting them would let `{"iss":"a","iss":"b"}` mean one thing to us and another to the
 //! upstream that reads the forwarded token.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Parses a JSON object, refusing duplicate keys anywhere inside it.
@@ -71,48 +69,62 @@ fn parse_strict(bytes: &[u8]) -> Option<Map<String, Value>> {
 
 struct StrictValue;
 
-impl<'de> DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
+/// The parts of a strict `serde` → [`Value`] visitor that JSON (here) and the configuration's
+/// YAML (`config::yaml::Strict`) share: the seed, and scalars as `serde_json::Value` makes them
+/// (a float without a JSON number, NaN or ±inf, is `null`). Expanded in place, so each
+/// visitor's code is what it would be written out.
+macro_rules! strict_value_visitor {
+    ($seed:ty) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $seed {
+            type Value = serde_json::Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
+            fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
+                de.deserialize_any(self)
+            }
+        }
+    };
+    (scalars $expecting:literal) => {
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str($expecting)
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+    };
 }
+pub(crate) use strict_value_visitor;
+
+strict_value_visitor!(StrictValue);
 
 impl<'de> Visitor<'de> for StrictValue {
     type Value = Value;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
+    strict_value_visitor!(scalars "a JSON value");
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();

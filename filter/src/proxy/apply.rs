@@ -26,7 +26,7 @@ pub(super) enum Outcome {
 /// Decides the current (effective) request and applies the decision: from the stream's own
 /// `on_http_request_headers`, and again from the root when keys it waited for arrive.
 pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms: u64) -> Outcome {
-    let config = &*state.config;
+    let config = &state.config;
     let request = match host::request_headers() {
         Ok(request) => request,
         Err(status) => {

@@ -1,218 +1,37 @@
-//! Host crypto: Envoy's `verify_signature` foreign function (BoringSSL, outside the VM) as a
-//! [`SignatureVerifier`], with the pure-Rust backend for what the host cannot check and as
-//! the fallback when the function is absent (another proxy, another build).
-//!
-//! Envoy's function imports an SPKI DER key and runs `EVP_DigestVerifyInit` +
-//! `EVP_DigestVerify` with the named hash and BoringSSL's default padding. Measured on Envoy
-//! 1.40 (host-tests/tests/envoy_host_crypto.rs): RS256/384/512 and ES256/384/512 (signature
-//! as DER) verify there; PS* cannot (PKCS#1 v1.5 is the default padding and an RSASSA-PSS
-//! SPKI is refused), EdDSA cannot (BoringSSL refuses a digest for Ed25519), HMAC has no public
-//! key. [`host_check`] encodes that choice.
+//! Host crypto in Envoy: the core's backend ([`crate::jwt::host_crypto`]) over the
+//! `verify_signature` foreign function, installed VM-wide.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::host::{self, HostStatus};
-use crate::jwt::jwks::PublicKey;
-use crate::jwt::token::Alg;
-use crate::jwt::verify::{host_check, HostCheck, PureRust, SignatureVerifier};
+use super::host::{self, HostStatus, NOT_FOUND};
+use crate::jwt::host_crypto::{self, VerifySignatureFn};
 
-/// The foreign function's name in Envoy (`source/extensions/common/wasm/foreign.cc`).
-const VERIFY_SIGNATURE: &str = "verify_signature";
-/// proxy-wasm `NotFound`: the host has no foreign function of that name.
-const NOT_FOUND: u32 = 1;
+/// Envoy's `verify_signature` foreign function, called with our own raw host call.
+#[derive(Debug, Clone, Copy)]
+pub struct Envoy;
 
-/// Signature checks through the host where it can, pure Rust otherwise.
-#[derive(Debug)]
-pub struct HostCrypto {
-    /// Whether the host has `verify_signature` (decided once, at VM start).
-    available: bool,
-    /// Whether an unexpected host answer was logged already (log once, not per request).
-    complained: Cell<bool>,
-}
+impl VerifySignatureFn for Envoy {
+    type Status = HostStatus;
 
-impl HostCrypto {
-    /// Asks the host once whether it has `verify_signature`, and says which backend is used.
-    /// An empty argument list is a valid (empty) message that Envoy answers with
-    /// `BadArgument` (no key); a host without the function answers `NotFound`.
-    pub fn detect() -> HostCrypto {
-        let available = match host::call_foreign_function(VERIFY_SIGNATURE, &[]) {
-            Err(HostStatus(NOT_FOUND)) => {
-                log::warn!(
-                    "the host has no verify_signature foreign function: all JWT signatures \
-                     are verified in the VM (pure Rust), which is slower for RS*/ES*"
-                );
-                false
-            }
-            _ => {
-                log::info!(
-                    "JWT signatures: RS*/ES* through the host's verify_signature (BoringSSL), \
-                     PS*/HS*/EdDSA in the VM (pure Rust)"
-                );
-                true
-            }
-        };
-        HostCrypto {
-            available,
-            complained: Cell::new(false),
-        }
+    fn call(&self, arguments: &[u8]) -> Result<Vec<u8>, HostStatus> {
+        host::call_foreign_function("verify_signature", arguments)
     }
 
-    /// A backend that never calls the host: for hosts known to lack the function.
-    pub const fn pure() -> HostCrypto {
-        HostCrypto {
-            available: false,
-            complained: Cell::new(false),
-        }
-    }
-
-    /// Whether signatures the host can check go to the host.
-    pub const fn uses_host(&self) -> bool {
-        self.available
-    }
-
-    /// The host's verdict, or why there is none.
-    pub fn host_verdict(check: &HostCheck<'_>, text: &[u8]) -> Result<bool, HostAnswer> {
-        let arguments = encode_arguments(check, text);
-        let result = host::call_foreign_function(VERIFY_SIGNATURE, &arguments)
-            .map_err(HostAnswer::Status)?;
-        decode_result(&result).ok_or(HostAnswer::Garbled)
+    fn is_not_found(status: HostStatus) -> bool {
+        status == NOT_FOUND
     }
 }
 
+/// The signature backend in Envoy.
+pub type HostCrypto = host_crypto::HostCrypto<Envoy>;
 /// A host answer that is not a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostAnswer {
-    /// The call failed with this status (Envoy: `BadArgument` when it cannot import the key).
-    Status(HostStatus),
-    /// The result is not a `VerifySignatureResult`.
-    Garbled,
-}
-
-impl SignatureVerifier for HostCrypto {
-    fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-        if self.available {
-            if let Some(check) = host_check(alg, key, signature) {
-                match HostCrypto::host_verdict(&check, message) {
-                    Ok(verdict) => return verdict,
-                    Err(answer) => {
-                        // The pure backend still decides, so this costs speed, not safety.
-                        if !self.complained.replace(true) {
-                            log::warn!(
-                                "verify_signature gave no verdict ({answer:?}) for {} with a \
-                                 {} key; verifying in the VM instead (logged once)",
-                                alg.name(),
-                                key.kty()
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        PureRust.verify(alg, key, message, signature)
-    }
-}
-
-/// `VerifySignatureArguments` (Envoy `source/extensions/common/wasm/ext/verify_signature.proto`):
-/// `hash_function = 1` (string), `public_key = 2` (bytes, SPKI DER), `signature = 3`,
-/// `text = 4`.
-pub fn encode_arguments(check: &HostCheck<'_>, text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        check.hash.len() + check.public_key.len() + check.signature.len() + text.len() + 24,
-    );
-    for (field, value) in [
-        (1u8, check.hash.as_bytes()),
-        (2, check.public_key),
-        (3, &check.signature[..]),
-        (4, text),
-    ] {
-        out.push(field << 3 | 2); // length-delimited
-        push_varint(&mut out, value.len() as u64);
-        out.extend_from_slice(value);
-    }
-    out
-}
-
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// `VerifySignatureResult { bool result = 1; string error = 2; }`. Success is `08 01`; a
-/// failure carries only `error` (proto3 omits `result: false`). `None` when the bytes are not
-/// such a message.
-pub fn decode_result(bytes: &[u8]) -> Option<bool> {
-    let mut result = false;
-    let mut rest = bytes;
-    while let Some((&key, after)) = rest.split_first() {
-        match key {
-            0x08 => {
-                let (v, after) = read_varint(after)?;
-                result = v != 0;
-                rest = after;
-            }
-            0x12 => {
-                let (len, after) = read_varint(after)?;
-                let len = usize::try_from(len).ok()?;
-                rest = after.get(len..)?;
-            }
-            _ => return None,
-        }
-    }
-    Some(result)
-}
-
-fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut v = 0u64;
-    for (i, b) in bytes.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((v, bytes.get(i + 1..)?));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_messages() {
-        assert_eq!(decode_result(&[0x08, 0x01]), Some(true));
-        assert_eq!(decode_result(&[]), Some(false));
-        // A failure: only `error`, e.g. "Failed to verify digest. Error code: 0".
-        let mut failure = vec![0x12, 5];
-        failure.extend_from_slice(b"nope!");
-        assert_eq!(decode_result(&failure), Some(false));
-        assert_eq!(decode_result(&[0x08, 0x01, 0x12, 9, b'x']), None);
-        assert_eq!(decode_result(&[0x1a, 0]), None);
-        assert_eq!(decode_result(&[0x08, 0x80]), None);
-    }
-
-    #[test]
-    fn arguments_message() {
-        let check = HostCheck {
-            hash: "sha256",
-            public_key: &[0x30; 200],
-            signature: std::borrow::Cow::Borrowed(&[7, 7]),
-        };
-        let msg = encode_arguments(&check, b"h.p");
-        assert_eq!(&msg[..8], b"\x0a\x06sha256");
-        // 200 as a varint is c8 01.
-        assert_eq!(&msg[8..11], &[0x12, 0xc8, 0x01]);
-        assert_eq!(&msg[211..215], &[0x1a, 2, 7, 7]);
-        assert_eq!(&msg[215..], b"\x22\x03h.p");
-    }
-}
+pub type HostAnswer = host_crypto::HostAnswer<HostStatus>;
 
 thread_local! {
     /// The VM's backend (a VM is one thread): pure Rust until the root context has asked the
     /// host at VM start, then whatever [`HostCrypto::detect`] found.
-    static CURRENT: RefCell<Rc<HostCrypto>> = RefCell::new(Rc::new(HostCrypto::pure()));
+    static CURRENT: RefCell<Rc<HostCrypto>> = RefCell::new(Rc::new(HostCrypto::pure(Envoy)));
 }
 
 /// Makes `crypto` the VM's backend.
@@ -228,6 +47,6 @@ pub fn install(crypto: HostCrypto) {
 pub fn current() -> Rc<HostCrypto> {
     CURRENT.with(|c| match c.try_borrow() {
         Ok(c) => Rc::clone(&c),
-        Err(_) => Rc::new(HostCrypto::pure()),
+        Err(_) => Rc::new(HostCrypto::pure(Envoy)),
     })
 }

@@ -5,49 +5,14 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::request::{HeaderPairs, Request};
+use crate::host_abi::map::{HTTP_CALL_RESPONSE_HEADERS, HTTP_REQUEST_HEADERS};
+use crate::host_abi::{buffer, property_path, METRIC_COUNTER, STREAM_HTTP_REQUEST};
+use crate::request::Request;
 
-/// A proxy-wasm status other than `Ok`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostStatus(pub u32);
+pub use crate::host_abi::{HostStatus, LogLevel};
 
-impl core::fmt::Display for HostStatus {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let name = match self.0 {
-            1 => "NotFound",
-            2 => "BadArgument",
-            3 => "SerializationFailure",
-            4 => "ParseFailure",
-            7 => "Empty",
-            8 => "CasMismatch",
-            10 => "InternalFailure",
-            _ => "unknown status",
-        };
-        write!(f, "{name} ({})", self.0)
-    }
-}
-
-const OK: u32 = 0;
-const NOT_FOUND: u32 = 1;
-const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
-const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
-const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
-const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
-const STREAM_HTTP_REQUEST: u32 = 0;
-/// `set_shared_data` refused the write: the value changed since it was read.
-pub const CAS_MISMATCH: HostStatus = HostStatus(8);
-
-/// proxy-wasm log levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum LogLevel {
-    Trace = 0,
-    Debug = 1,
-    Info = 2,
-    Warn = 3,
-    Error = 4,
-    Critical = 5,
-}
+/// The host has no such key, property, header or function.
+pub const NOT_FOUND: HostStatus = HostStatus::NOT_FOUND;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -138,14 +103,6 @@ extern "C" {
     ) -> u32;
 }
 
-fn check(status: u32) -> Result<(), HostStatus> {
-    if status == OK {
-        Ok(())
-    } else {
-        Err(HostStatus(status))
-    }
-}
-
 /// Takes ownership of a buffer the host allocated through the SDK's
 /// `proxy_on_memory_allocate` (a leaked `Vec<u8>` of exactly `size` bytes).
 ///
@@ -160,6 +117,20 @@ unsafe fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
     }
 }
 
+/// Runs a host call that hands over a buffer through its `(data, size)` out-pointers: the
+/// buffer on `Ok`, `None` on `NotFound`, any other status an error.
+fn received(
+    call: impl FnOnce(*mut *mut u8, *mut usize) -> u32,
+) -> Result<Option<Vec<u8>>, HostStatus> {
+    let (mut data, mut len) = (null_mut(), 0usize);
+    match HostStatus::check(call(&mut data, &mut len)) {
+        // SAFETY: on Ok the host handed over a buffer it allocated for this call.
+        Ok(()) => Ok(Some(unsafe { take_host_buffer(data, len) })),
+        Err(NOT_FOUND) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 /// Writes a log line; a failure to log is ignored (there is nowhere else to say it).
 pub fn log(level: LogLevel, message: &str) {
     // SAFETY: pointer and length describe `message`.
@@ -171,47 +142,33 @@ pub fn log_level() -> Option<LogLevel> {
     let mut level = 0u32;
     // SAFETY: `level` is a valid out-pointer.
     let status = unsafe { proxy_get_log_level(&mut level) };
-    if status != OK {
-        return None;
-    }
-    Some(match level {
-        0 => LogLevel::Trace,
-        1 => LogLevel::Debug,
-        2 => LogLevel::Info,
-        3 => LogLevel::Warn,
-        4 => LogLevel::Error,
-        _ => LogLevel::Critical,
-    })
+    HostStatus::check(status)
+        .ok()
+        .map(|()| LogLevel::from_abi(level))
 }
 
 /// The host's clock, in Unix milliseconds.
 pub fn now_unix_millis() -> Result<u64, HostStatus> {
     let mut nanos = 0u64;
     // SAFETY: `nanos` is a valid out-pointer.
-    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    HostStatus::check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
     Ok(nanos / 1_000_000)
 }
 
 /// A shared-data value and its CAS token; `None` when the key does not exist.
 pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
     let mut cas = 0u32;
-    // SAFETY: pointers describe `key` and valid out-pointers; on Ok the host hands over a
-    // buffer it allocated.
-    let status =
-        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut len, &mut cas) };
-    match status {
-        OK => Ok(Some((unsafe { take_host_buffer(data, len) }, cas))),
-        NOT_FOUND => Ok(None),
-        other => Err(HostStatus(other)),
-    }
+    // SAFETY: pointer and length describe `key`; the out-pointers are valid.
+    let value = received(|data, len| unsafe {
+        proxy_get_shared_data(key.as_ptr(), key.len(), data, len, &mut cas)
+    })?;
+    Ok(value.map(|value| (value, cas)))
 }
 
 /// Writes a shared-data value if its CAS token is still `cas` (0: unconditionally).
 pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
     // SAFETY: pointers and lengths describe `key` and `value`.
-    check(unsafe {
+    HostStatus::check(unsafe {
         proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
     })
 }
@@ -220,128 +177,110 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStat
 /// root's, which is how a request wakes the root up at once.
 pub fn set_tick_period_ms(period: u32) -> Result<(), HostStatus> {
     // SAFETY: no pointers.
-    check(unsafe { proxy_set_tick_period_milliseconds(period) })
+    HostStatus::check(unsafe { proxy_set_tick_period_milliseconds(period) })
 }
 
 /// Makes later host calls act on another context (a paused request, from the root).
 pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
     // SAFETY: no pointers.
-    check(unsafe { proxy_set_effective_context(context_id) })
+    HostStatus::check(unsafe { proxy_set_effective_context(context_id) })
 }
 
 /// Resumes the paused request of the effective context.
 pub fn continue_request() -> Result<(), HostStatus> {
     // SAFETY: no pointers.
-    check(unsafe { proxy_continue_stream(STREAM_HTTP_REQUEST) })
+    HostStatus::check(unsafe { proxy_continue_stream(STREAM_HTTP_REQUEST) })
 }
 
 /// One header of a dispatched call's response; `None` when absent (a reset, a timeout).
 pub fn http_call_response_header(name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: pointers describe `name` and valid out-pointers; on Ok the host hands over a
-    // buffer it allocated.
-    let status = unsafe {
-        proxy_get_header_map_value(
-            MAP_HTTP_CALL_RESPONSE_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            &mut data,
-            &mut len,
-        )
-    };
-    match status {
-        OK => Ok(Some(unsafe { take_host_buffer(data, len) })),
-        NOT_FOUND => Ok(None),
-        other => Err(HostStatus(other)),
-    }
+    let map = HTTP_CALL_RESPONSE_HEADERS;
+    // SAFETY: pointer and length describe `name`; the out-pointers are valid.
+    received(|data, len| unsafe {
+        proxy_get_header_map_value(map, name.as_ptr(), name.len(), data, len)
+    })
 }
 
 /// The first `size` bytes of a dispatched call's response body.
 pub fn http_call_response_body(size: usize) -> Result<Vec<u8>, HostStatus> {
-    buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, size)
+    buffer_bytes(buffer::HTTP_CALL_RESPONSE_BODY, size)
 }
 
 /// The plugin configuration bytes (empty when there are none).
 pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, HostStatus> {
-    buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, size)
+    buffer_bytes(buffer::PLUGIN_CONFIGURATION, size)
 }
 
 /// The first `size` bytes of one of the host's buffers; an absent buffer is empty.
 fn buffer_bytes(buffer: u32, size: usize) -> Result<Vec<u8>, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
-    let status = unsafe { proxy_get_buffer_bytes(buffer, 0, size, &mut data, &mut len) };
-    match status {
-        OK => Ok(unsafe { take_host_buffer(data, len) }),
-        NOT_FOUND => Ok(Vec::new()),
-        other => Err(HostStatus(other)),
-    }
+    // SAFETY: the out-pointers are valid.
+    let bytes =
+        received(|data, len| unsafe { proxy_get_buffer_bytes(buffer, 0, size, data, len) })?;
+    Ok(bytes.unwrap_or_default())
 }
 
 /// Every request header, in order, read in place from the host's buffer.
 pub fn request_headers() -> Result<Request, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: out-pointers are valid; on Ok the host hands over a buffer it allocated.
-    check(unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, &mut data, &mut len) })?;
-    let bytes = unsafe { take_host_buffer(data, len) };
+    // SAFETY: the out-pointers are valid.
+    let bytes = received(|data, len| unsafe {
+        proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, data, len)
+    })?
+    .ok_or(NOT_FOUND)?;
     // The host's buffer is kept and read in place: no copy per header.
-    Request::from_map_bytes(bytes).ok_or(HostStatus(3))
+    Request::from_map_bytes(bytes).ok_or(HostStatus::SERIALIZATION_FAILURE)
 }
 
 /// Removes every value of a request header.
 pub fn remove_request_header(name: &str) -> Result<(), HostStatus> {
     // SAFETY: pointer and length describe `name`.
-    check(unsafe {
-        proxy_remove_header_map_value(MAP_HTTP_REQUEST_HEADERS, name.as_ptr(), name.len())
+    HostStatus::check(unsafe {
+        proxy_remove_header_map_value(HTTP_REQUEST_HEADERS, name.as_ptr(), name.len())
     })
 }
 
 /// Sets a request header to one value.
 pub fn replace_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    set_request_header(proxy_replace_header_map_value, name, value)
+}
+
+/// Appends a value to a request header (a new header when there is none).
+pub fn add_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    set_request_header(proxy_add_header_map_value, name, value)
+}
+
+/// One of the ABI's (map, name, value) header writes on the request headers.
+fn set_request_header(
+    call: unsafe extern "C" fn(u32, *const u8, usize, *const u8, usize) -> u32,
+    name: &str,
+    value: &[u8],
+) -> Result<(), HostStatus> {
+    let (n, v) = (name.as_bytes(), value);
     // SAFETY: pointers and lengths describe `name` and `value`.
-    check(unsafe {
-        proxy_replace_header_map_value(
-            MAP_HTTP_REQUEST_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
+    HostStatus::check(unsafe {
+        call(
+            HTTP_REQUEST_HEADERS,
+            n.as_ptr(),
+            n.len(),
+            v.as_ptr(),
+            v.len(),
         )
     })
 }
-
-/// proxy-wasm's metric type for a counter.
-const METRIC_COUNTER: u32 = 0;
 
 /// Defines a counter; its id for [`increment_metric`].
 pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
     let mut id = 0u32;
     // SAFETY: pointer and length describe `name`; `id` is a valid out-pointer.
-    check(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    HostStatus::check(unsafe {
+        proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id)
+    })?;
     Ok(id)
 }
 
 /// Adds `offset` to a metric.
 pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostStatus> {
     // SAFETY: plain values.
-    check(unsafe { proxy_increment_metric(id, offset) })
-}
-
-/// Appends a value to a request header (a new header when there is none).
-pub fn add_request_header(name: &str, value: &[u8]) -> Result<(), HostStatus> {
-    // SAFETY: pointers and lengths describe `name` and `value`.
-    check(unsafe {
-        proxy_add_header_map_value(
-            MAP_HTTP_REQUEST_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
-    })
+    HostStatus::check(unsafe { proxy_increment_metric(id, offset) })
 }
 
 /// Sends a local reply instead of forwarding the request.
@@ -353,7 +292,7 @@ pub fn send_local_response(
 ) -> Result<(), HostStatus> {
     let headers = crate::request::encode_map(headers);
     // SAFETY: every pointer/length pair describes a live slice.
-    check(unsafe {
+    HostStatus::check(unsafe {
         proxy_send_local_response(
             code,
             if details.is_empty() {
@@ -375,94 +314,18 @@ pub fn send_local_response(
 /// NotFound (Envoy: the attribute is absent); any other failure is an error.
 pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     let path = property_path(path);
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: pointer and length describe `path`; out-pointers are valid; on Ok the host hands
-    // over a buffer it allocated.
-    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut len) };
-    match status {
-        OK => Ok(Some(unsafe { take_host_buffer(data, len) })),
-        NOT_FOUND => Ok(None),
-        other => Err(HostStatus(other)),
-    }
-}
-
-/// The ABI's property path: the segments joined by NUL bytes.
-pub(crate) fn property_path(path: &[&str]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
-    for (i, segment) in path.iter().enumerate() {
-        if i > 0 {
-            out.push(0);
-        }
-        out.extend_from_slice(segment.as_bytes());
-    }
-    out
+    // SAFETY: pointer and length describe `path`; the out-pointers are valid.
+    received(|data, len| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, len) })
 }
 
 /// Calls a host foreign function (Envoy: `verify_signature`, `compress`, …). `NotFound` means
 /// the host has no function of that name. Unlike the SDK's `call_foreign_function`, every
 /// status comes back as a value, none panics.
 pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostStatus> {
-    let mut data = null_mut();
-    let mut len = 0usize;
-    // SAFETY: pointers and lengths describe live slices; out-pointers are valid; on Ok the host
-    // hands over a buffer it allocated (or none).
-    check(unsafe {
-        proxy_call_foreign_function(
-            name.as_ptr(),
-            name.len(),
-            arguments.as_ptr(),
-            arguments.len(),
-            &mut data,
-            &mut len,
-        )
-    })?;
-    Ok(unsafe { take_host_buffer(data, len) })
-}
-
-/// A proxy-wasm map encoding as owned `(name, value)` pairs (for map-valued properties such
-/// as node metadata `LABELS`). `None` if the host's bytes do not add up.
-pub fn deserialize_pairs(bytes: &[u8]) -> Option<HeaderPairs> {
-    let spans = crate::request::map_spans(bytes)?;
-    spans
-        .into_iter()
-        .map(|(name, value)| Some((bytes.get(name)?.to_vec(), bytes.get(value)?.to_vec())))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn property_paths_join_segments_with_nul() {
-        assert_eq!(property_path(&["connection", "mtls"]), b"connection\0mtls");
-        assert_eq!(
-            property_path(&["destination", "port"]),
-            b"destination\0port"
-        );
-    }
-
-    #[test]
-    fn pairs_round_trip_and_truncated_input_is_refused() {
-        let pairs: &[(&str, &[u8])] = &[(":path", b"/x"), ("authorization", b"Bearer \xff\x00t")];
-        let bytes = crate::request::encode_map(pairs);
-        let back = deserialize_pairs(&bytes).unwrap();
-        assert_eq!(
-            back,
-            vec![
-                (b":path".to_vec(), b"/x".to_vec()),
-                (b"authorization".to_vec(), b"Bearer \xff\x00t".to_vec())
-            ]
-        );
-        // Only the last value's terminating NUL may be missing without changing the result.
-        for cut in 1..bytes.len() - 1 {
-            assert_ne!(
-                deserialize_pairs(&bytes[..cut]),
-                Some(back.clone()),
-                "cut at {cut}"
-            );
-        }
-        assert_eq!(deserialize_pairs(&[255, 255, 255, 255]), None);
-    }
+    let (n, a) = (name.as_bytes(), arguments);
+    // SAFETY: pointers and lengths describe live slices; the out-pointers are valid.
+    received(|data, len| unsafe {
+        proxy_call_foreign_function(n.as_ptr(), n.len(), a.as_ptr(), a.len(), data, len)
+    })?
+    .ok_or(NOT_FOUND)
 }

@@ -9,9 +9,8 @@ use proxy_wasm::types::Action;
 
 use super::apply::{self, Outcome};
 use super::host;
-use super::jwks_host::{self, SharedRuntime};
+use super::jwks_host;
 use super::per_config::PerConfig;
-use crate::jwt::AuthnStatus;
 use crate::local_reply::LocalReply;
 use crate::peer_authn::PeerVerdict;
 use crate::remote_jwks::NoRemoteKeys;
@@ -21,21 +20,11 @@ pub struct AuthnHttp {
     /// Its root's configuration and counters (`None`: the root has no valid configuration).
     state: Option<Rc<PerConfig>>,
     context_id: u32,
-    /// The VM's remote-JWKS runtime, when the configuration has remote key sets.
-    jwks: Option<SharedRuntime>,
 }
 
 impl AuthnHttp {
-    pub(super) fn new(
-        state: Option<Rc<PerConfig>>,
-        context_id: u32,
-        jwks: Option<SharedRuntime>,
-    ) -> AuthnHttp {
-        AuthnHttp {
-            state,
-            context_id,
-            jwks,
-        }
+    pub(super) fn new(state: Option<Rc<PerConfig>>, context_id: u32) -> AuthnHttp {
+        AuthnHttp { state, context_id }
     }
 }
 
@@ -70,22 +59,18 @@ impl HttpContext for AuthnHttp {
             Ok(now) => now,
             Err(status) => return refuse(&format!("cannot read the clock: {status}")),
         };
-        let outcome = match &self.jwks {
+        let outcome = match &state.jwks {
             None => apply::decide_current(&state, &NoRemoteKeys, now_ms),
             Some(runtime) => match runtime.try_borrow() {
                 Ok(runtime) => apply::decide_current(&state, &runtime.view(now_ms), now_ms),
                 Err(_) => return refuse("the JWKS cache is busy"),
             },
         };
-        match (outcome, &self.jwks) {
-            (Outcome::Continue, _) => Action::Continue,
-            (Outcome::Answered, _) => Action::Pause,
-            (Outcome::Wait(wait), Some(runtime)) => {
-                jwks_host::wait(runtime, &state, self.context_id, wait, now_ms);
-                Action::Pause
-            }
-            (Outcome::Wait(_), None) => {
-                apply::deny_current(&state, AuthnStatus::JwksFetchFail);
+        match outcome {
+            Outcome::Continue => Action::Continue,
+            Outcome::Answered => Action::Pause,
+            Outcome::Wait(wait) => {
+                jwks_host::wait(&state, self.context_id, wait, now_ms);
                 Action::Pause
             }
         }
@@ -95,10 +80,8 @@ impl HttpContext for AuthnHttp {
 impl Drop for AuthnHttp {
     fn drop(&mut self) {
         // A request that went away while waiting for keys is no longer waited on.
-        if let Some(runtime) = &self.jwks {
-            if let Ok(mut runtime) = runtime.try_borrow_mut() {
-                runtime.forget(self.context_id);
-            }
+        if let Some(state) = &self.state {
+            state.with_jwks(|runtime, _| runtime.forget(self.context_id));
         }
     }
 }

@@ -1,51 +1,38 @@
-//! Remote JWKS, host side: the seam [`JwksHost`] implemented with host calls, and the runtime
-//! of one configuration as its root and streams share it. Every decision about fetching,
-//! shared records, waiters and the tick is `remote_jwks::runtime`'s; this module moves bytes.
+//! Remote JWKS, host side: the seam [`JwksHost`] implemented with host calls over one
+//! configuration's [`PerConfig`]. Every decision about fetching, shared records, waiters and
+//! the tick is `remote_jwks::runtime`'s; this module moves bytes.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use super::apply::{self, Outcome};
-use super::host::{self, CAS_MISMATCH};
+use super::host::{self, HostStatus};
 use super::per_config::PerConfig;
 use crate::jwt::AuthnStatus;
-use crate::remote_jwks::cache::CacheView;
 use crate::remote_jwks::runtime::{JwksHost, JwksRuntime, Redecided, SharedWriteError};
 use crate::remote_jwks::{HttpUri, KeyWait, RemoteKeys};
 
-/// The runtime as the root and its streams share it (one VM is single-threaded).
-pub type SharedRuntime = Rc<RefCell<ProxyJwks>>;
-
-/// One configuration's remote-JWKS runtime with the host it runs over.
-pub struct ProxyJwks {
-    runtime: JwksRuntime,
-    host: ProxyHost,
+/// The host seam in Envoy, for one callback: host calls, and the decision of a paused request
+/// applied as the stream's own `on_http_request_headers` applies it.
+struct ProxyHost<'a> {
+    state: &'a PerConfig,
 }
 
-/// The host seam in Envoy: host calls, and the decision of a paused request applied as the
-/// stream's own `on_http_request_headers` applies it.
-struct ProxyHost {
-    /// The configuration's state, for the decisions taken when keys arrive.
-    state: Rc<PerConfig>,
-    root_context_id: u32,
-}
-
-impl ProxyHost {
+impl ProxyHost<'_> {
     /// Later host calls act on the root again (fetches are dispatched as the root).
     fn back_to_root(&self) {
-        let _ = host::set_effective_context(self.root_context_id);
+        let _ = host::set_effective_context(self.state.root_context_id);
     }
 }
 
-impl JwksHost for ProxyHost {
+impl JwksHost for ProxyHost<'_> {
     fn get_shared(&self, name: &str) -> Result<Option<(Vec<u8>, u32)>, String> {
         host::get_shared_data(name).map_err(|status| status.to_string())
     }
 
     fn set_shared(&mut self, name: &str, value: &[u8], cas: u32) -> Result<(), SharedWriteError> {
         host::set_shared_data(name, value, cas).map_err(|status| match status {
-            CAS_MISMATCH => SharedWriteError::CasMismatch,
+            HostStatus::CAS_MISMATCH => SharedWriteError::CasMismatch,
             other => SharedWriteError::Refused(other.to_string()),
         })
     }
@@ -53,19 +40,13 @@ impl JwksHost for ProxyHost {
     fn dispatch(&mut self, cluster: &str, uri: &HttpUri, timeout_ms: u64) -> Result<u32, String> {
         // Dispatch as the root, whatever context was effective before.
         self.back_to_root();
-        let headers = vec![
-            (":method", "GET"),
-            (":path", uri.path.as_str()),
-            (":authority", uri.authority.as_str()),
-            ("accept", "application/json"),
-        ];
         // The SDK's `dispatch_http_call`: it is the only way to register the call with the
         // SDK's dispatcher, without which `on_http_call_response` would panic on an unknown
         // token. It panics only on statuses Envoy's `httpCall` never returns (it returns Ok,
         // BadArgument, InternalFailure).
         proxy_wasm::hostcalls::dispatch_http_call(
             cluster,
-            headers,
+            uri.get_headers().to_vec(),
             None,
             vec![],
             Duration::from_millis(timeout_ms),
@@ -85,7 +66,7 @@ impl JwksHost for ProxyHost {
         if host::set_effective_context(context_id).is_err() {
             return Redecided::Gone;
         }
-        let outcome = match apply::decide_current(&self.state, remote, now) {
+        let outcome = match apply::decide_current(self.state, remote, now) {
             Outcome::Continue => {
                 if let Err(status) = host::continue_request() {
                     log::warn!("cannot resume a request: {status}");
@@ -101,7 +82,7 @@ impl JwksHost for ProxyHost {
 
     fn fail_waiter(&mut self, context_id: u32, status: AuthnStatus) {
         if host::set_effective_context(context_id).is_ok() {
-            apply::deny_current(&self.state, status);
+            apply::deny_current(self.state, status);
             self.back_to_root();
         }
     }
@@ -114,18 +95,13 @@ impl JwksHost for ProxyHost {
     }
 }
 
-impl ProxyJwks {
-    /// The runtime for a configuration with remote key sets; `None` without any.
+impl PerConfig {
+    /// Starts the remote-JWKS runtime of a configuration with remote key sets.
     /// `configuration` is the plugin configuration's bytes as the host gave them: with the
     /// root id they key the shared records, once per configuration.
-    pub fn new(
-        state: &Rc<PerConfig>,
-        configuration: &[u8],
-        root_context_id: u32,
-    ) -> Option<SharedRuntime> {
-        let remote = &state.config.remote_jwks;
-        if remote.sources.is_empty() {
-            return None;
+    pub fn start_jwks(&mut self, configuration: &[u8]) {
+        if self.config.remote_jwks.sources.is_empty() {
+            return;
         }
         let root_id = match host::get_property(&["plugin_root_id"]) {
             Ok(id) => id.unwrap_or_default(),
@@ -134,53 +110,30 @@ impl ProxyJwks {
                 Vec::new()
             }
         };
-        let mut host = ProxyHost {
-            state: Rc::clone(state),
-            root_context_id,
-        };
-        let runtime = JwksRuntime::new(remote, &root_id, configuration, &mut host)?;
-        Some(Rc::new(RefCell::new(ProxyJwks { runtime, host })))
+        let mut host = ProxyHost { state: self };
+        let runtime =
+            JwksRuntime::new(&self.config.remote_jwks, &root_id, configuration, &mut host);
+        self.jwks = runtime.map(RefCell::new);
     }
 
-    /// The keys as requests see them now.
-    pub fn view(&self, now: u64) -> CacheView<'_> {
-        self.runtime.view(now)
-    }
-
-    /// Forgets a request that went away.
-    pub fn forget(&mut self, context_id: u32) {
-        self.runtime.forget(context_id);
-    }
-
-    /// A dispatched call ended.
-    pub fn on_http_call_response(&mut self, token: u32, body_size: usize, now: u64) {
-        self.runtime
-            .on_http_call_response(token, body_size, now, &mut self.host);
-    }
-
-    /// The plugin is going away: answer every paused request rather than leave it hanging.
-    pub fn abandon(&mut self) {
-        self.runtime.abandon(&mut self.host);
-    }
-
-    /// The root's timer.
-    pub fn on_tick(&mut self, now: u64) {
-        self.runtime.on_tick(now, &mut self.host);
+    /// Runs `f` on this configuration's remote-JWKS runtime with the host; `None` without
+    /// one, or while it is busy (a host callback re-entered).
+    pub fn with_jwks<R>(
+        &self,
+        f: impl FnOnce(&mut JwksRuntime, &mut dyn JwksHost) -> R,
+    ) -> Option<R> {
+        let mut runtime = self.jwks.as_ref()?.try_borrow_mut().ok()?;
+        Some(f(&mut runtime, &mut ProxyHost { state: self }))
     }
 }
 
-/// A request needs keys: remember it, and wake the root at once to fetch them.
-pub(super) fn wait(
-    runtime: &SharedRuntime,
-    state: &PerConfig,
-    context_id: u32,
-    wait: KeyWait,
-    now: u64,
-) {
-    let Ok(mut rt) = runtime.try_borrow_mut() else {
+/// A request needs keys: remember it, and wake the root at once to fetch them; without a
+/// runtime to wait on, its keys cannot come.
+pub(super) fn wait(state: &PerConfig, context_id: u32, wait: KeyWait, now: u64) {
+    if state
+        .with_jwks(|runtime, host| runtime.wait(context_id, wait, now, host))
+        .is_none()
+    {
         apply::deny_current(state, AuthnStatus::JwksFetchFail);
-        return;
-    };
-    let ProxyJwks { runtime, host } = &mut *rt;
-    runtime.wait(context_id, wait, now, host);
+    }
 }

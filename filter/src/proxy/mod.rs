@@ -6,19 +6,17 @@
 //! about the host: calling the core from Envoy's callbacks in order (PeerAuthentication before
 //! the JWT rules) and failing closed (the core's 500 reply) when a host call fails.
 //!
-//! - `host.rs`: fallible host calls; `crypto.rs`: the host-crypto signature backend.
-//! - `root.rs`, `per_config.rs`: one root context per plugin configuration, its compiled
-//!   configuration and counters, and its remote-JWKS runtime.
+//! - `host.rs`: fallible host calls (the ABI's values are `crate::host_abi`'s);
+//!   `crypto.rs`: the core's host-crypto backend over `verify_signature`, installed VM-wide.
+//! - `root.rs`: one root context per plugin configuration; `per_config.rs`: what it owns and
+//!   hands to every stream (compiled configuration, counters, remote-JWKS runtime).
 //! - `http.rs`: the HTTP context; `apply.rs`: run the core's decision on the current request
 //!   and apply it (header changes, local replies, counters), for a stream and for a resume.
 //! - `peer.rs`: reads and decodes the connection properties the core's
 //!   `MtlsPolicy::verdict` asks for.
-//! - `metrics.rs`: defines the core's counters (`crate::counters`) with host calls and
-//!   increments the ones it names.
+//! - `metrics.rs`: defines the core's counters (`crate::counters`) and increments them.
 //! - `jwks_host.rs`: the remote-JWKS host seam (`remote_jwks::runtime::JwksHost`) implemented
-//!   with host calls: shared data, dispatched calls and their responses, the tick, and a paused
-//!   request resumed or answered. It decides nothing: when to fetch, leases, retries, waiter
-//!   deadlines and shared-record checks are the core's (`remote_jwks::runtime`).
+//!   with host calls; every decision is the core's (`remote_jwks::runtime`).
 
 mod apply;
 pub mod crypto;
@@ -31,14 +29,6 @@ mod per_config;
 mod root;
 
 use host::LogLevel;
-
-/// The artifact's identity, logged once at VM start so every Envoy log says what runs.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("MESH_AUTHN_GIT_HASH"),
-    ")"
-);
 
 struct HostLogger;
 
@@ -53,14 +43,7 @@ impl log::Log for HostLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = match record.level() {
-            log::Level::Error => LogLevel::Error,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Trace => LogLevel::Trace,
-        };
-        host::log(level, &record.args().to_string());
+        host::log(LogLevel::of(record.level()), &record.args().to_string());
     }
 
     fn flush(&self) {}
@@ -86,17 +69,10 @@ pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         host::log(LogLevel::Critical, &format!("mesh-authn panicked: {info}"));
     }));
-    proxy_wasm::set_root_context(|context_id| Box::new(root::RootFilter::new(context_id)));
-}
-
-/// Follows the host's log level, so debug lines cost nothing unless Envoy wants them.
-pub(crate) fn follow_host_log_level() {
-    let filter = match host::log_level() {
-        Some(LogLevel::Trace) => log::LevelFilter::Trace,
-        Some(LogLevel::Debug) => log::LevelFilter::Debug,
-        Some(LogLevel::Info) | None => log::LevelFilter::Info,
-        Some(LogLevel::Warn) => log::LevelFilter::Warn,
-        Some(LogLevel::Error) | Some(LogLevel::Critical) => log::LevelFilter::Error,
-    };
-    log::set_max_level(filter);
+    proxy_wasm::set_root_context(|context_id| {
+        Box::new(root::RootFilter {
+            state: None,
+            context_id,
+        })
+    });
 }

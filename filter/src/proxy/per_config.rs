@@ -6,17 +6,24 @@
 //! (The signature backend, `crypto::install`, is VM-wide on purpose: it depends on the host
 //! only, not on any configuration.)
 
-use std::rc::Rc;
+use std::cell::RefCell;
 
 use super::metrics::Metrics;
 use crate::config::FilterConfig;
+use crate::remote_jwks::runtime::JwksRuntime;
 
-/// One configuration's compiled rules (with its verified-token cache) and its counters.
+/// One configuration's compiled rules (with its verified-token cache), counters and
+/// remote-JWKS runtime: the one object its root owns and hands to every stream.
 pub struct PerConfig {
     /// The compiled configuration; its `token_cache` is this configuration's.
-    pub config: Rc<FilterConfig>,
+    pub config: FilterConfig,
     /// This configuration's counter ids (`None`: the host refused to define them).
     pub counters: Option<Metrics>,
+    /// Remote key sets: fetches, cache, paused requests (`None` without `jwksUri`/discovery).
+    /// Borrowed only inside one host callback (a VM is single-threaded).
+    pub jwks: Option<RefCell<JwksRuntime>>,
+    /// The root context, which dispatches the fetches.
+    pub root_context_id: u32,
 }
 
 impl PerConfig {

@@ -6,43 +6,28 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use super::crypto::{self, HostCrypto};
-use super::host;
+use super::host::{self, LogLevel};
 use super::http::AuthnHttp;
-use super::jwks_host::{ProxyJwks, SharedRuntime};
 use super::metrics::Metrics;
 use super::per_config::PerConfig;
-use super::VERSION;
 use crate::config::{FilterConfig, NodeMetadata};
+use crate::VERSION;
 
-/// `RootContext`: owns its configuration's state (rules, token cache, counters) and
-/// remote-JWKS runtime, and hands them to each of its streams; installs the VM's signature
-/// backend.
-#[derive(Default)]
+/// `RootContext`: owns its configuration's state (rules, token cache, counters, remote-JWKS
+/// runtime) and hands it to each of its streams; installs the VM's signature backend.
 pub struct RootFilter {
-    /// This root's configuration: other roots in the same VM have their own.
-    state: Option<Rc<PerConfig>>,
-    context_id: u32,
-    /// Remote key sets: fetches, cache, paused requests (`None` without `jwksUri`/discovery).
-    jwks: Option<SharedRuntime>,
-}
-
-impl RootFilter {
-    pub(super) fn new(context_id: u32) -> RootFilter {
-        RootFilter {
-            context_id,
-            ..RootFilter::default()
-        }
-    }
+    /// This root's configuration (`None` until configured): other roots in the same VM have
+    /// their own.
+    pub(super) state: Option<Rc<PerConfig>>,
+    pub(super) context_id: u32,
 }
 
 impl Context for RootFilter {
     /// The plugin is being removed (a new configuration replaces it): no paused request may
     /// be left hanging.
     fn on_done(&mut self) -> bool {
-        if let Some(runtime) = &self.jwks {
-            if let Ok(mut runtime) = runtime.try_borrow_mut() {
-                runtime.abandon();
-            }
+        if let Some(state) = &self.state {
+            state.with_jwks(|runtime, host| runtime.abandon(host));
         }
         true
     }
@@ -54,23 +39,21 @@ impl Context for RootFilter {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
-            return;
-        };
-        if let Ok(mut runtime) = runtime.try_borrow_mut() {
-            runtime.on_http_call_response(token_id, body_size, now);
+        if let (Some(state), Ok(now)) = (&self.state, host::now_unix_millis()) {
+            state.with_jwks(|rt, host| rt.on_http_call_response(token_id, body_size, now, host));
         }
     }
 }
 
 impl RootContext for RootFilter {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
-        super::follow_host_log_level();
+        // Follow the host's log level, so debug lines cost nothing unless Envoy wants them.
+        log::set_max_level(LogLevel::filter(host::log_level()));
         log::info!("mesh-authn {VERSION} started");
         // Logs which backend verifies signatures. Envoy starts every root context, so a VM
         // holding two configurations asks twice and gets the same answer: the backend is
         // VM-wide, not per configuration, as what the host can verify does not depend on one.
-        crypto::install(HostCrypto::detect());
+        crypto::install(HostCrypto::detect(crypto::Envoy));
         true
     }
 
@@ -82,84 +65,46 @@ impl RootContext for RootFilter {
                 return false;
             }
         };
-        let node = match node_metadata() {
+        let node = match NodeMetadata::read(host::get_property) {
             Ok(node) => node,
             Err(why) => {
                 log::error!("cannot read Envoy's node metadata: {why}");
                 return false;
             }
         };
-        match FilterConfig::parse_with_node(&bytes, &node) {
-            Ok(config) => {
-                log::info!("configured: {}", config.summary);
-                for warning in &config.warnings {
-                    log::warn!("configuration warning: {warning}");
-                }
-                let counters = match Metrics::define(config.request_authn.providers()) {
-                    Ok(metrics) => Some(metrics),
-                    Err(status) => {
-                        // Counters never decide anything: enforce without them, say so once.
-                        log::error!("cannot define counters, running without them: {status}");
-                        None
-                    }
-                };
-                let state = Rc::new(PerConfig {
-                    config: Rc::new(config),
-                    counters,
-                });
-                self.jwks = ProxyJwks::new(&state, &bytes, self.context_id);
-                self.state = Some(state);
-                true
+        let Some(config) = FilterConfig::configure(&bytes, &node) else {
+            return false;
+        };
+        let counters = match Metrics::define(config.request_authn.providers()) {
+            Ok(metrics) => Some(metrics),
+            Err(status) => {
+                // Counters never decide anything: enforce without them, say so once.
+                log::error!("cannot define counters, running without them: {status}");
+                None
             }
-            Err(e) => {
-                // One line, naming the field; Envoy then refuses the plugin.
-                log::error!("invalid plugin configuration: {e}");
-                false
-            }
-        }
+        };
+        let mut state = PerConfig {
+            config,
+            counters,
+            jwks: None,
+            root_context_id: self.context_id,
+        };
+        state.start_jwks(&bytes);
+        self.state = Some(Rc::new(state));
+        true
     }
 
     fn on_tick(&mut self) {
-        let (Some(runtime), Ok(now)) = (&self.jwks, host::now_unix_millis()) else {
-            return;
-        };
-        if let Ok(mut runtime) = runtime.try_borrow_mut() {
-            runtime.on_tick(now);
+        if let (Some(state), Ok(now)) = (&self.state, host::now_unix_millis()) {
+            state.with_jwks(|runtime, host| runtime.on_tick(now, host));
         }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AuthnHttp::new(
-            self.state.clone(),
-            context_id,
-            self.jwks.clone(),
-        )))
+        Some(Box::new(AuthnHttp::new(self.state.clone(), context_id)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
-}
-
-/// `NAMESPACE` and `LABELS` from Envoy's node metadata: `xds.node` on Envoy 1.40 (measured),
-/// `node` on older hosts.
-fn node_metadata() -> Result<NodeMetadata, String> {
-    let mut node = NodeMetadata::default();
-    for root in [&["xds", "node"][..], &["node"][..]] {
-        let field = |name: &'static str| {
-            let path: Vec<&str> = root.iter().copied().chain(["metadata", name]).collect();
-            host::get_property(&path).map_err(|status| format!("{}: {status}", path.join(".")))
-        };
-        node.namespace = field("NAMESPACE")?;
-        node.labels = match field("LABELS")? {
-            None => None,
-            Some(bytes) => Some(host::deserialize_pairs(&bytes).ok_or_else(|| {
-                format!("{}.metadata.LABELS is not a map of strings", root.join("."))
-            })?),
-        };
-        if node.namespace.is_some() || node.labels.is_some() {
-            break;
-        }
-    }
-    Ok(node)
 }

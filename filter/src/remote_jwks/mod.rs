@@ -117,6 +117,16 @@ pub struct HttpUri {
 }
 
 impl HttpUri {
+    /// The headers of the GET that fetches this URL (discovery document or key set).
+    pub fn get_headers(&self) -> [(&str, &str); 4] {
+        [
+            (":method", "GET"),
+            (":path", self.path.as_str()),
+            (":authority", self.authority.as_str()),
+            ("accept", "application/json"),
+        ]
+    }
+
     /// Parses an absolute http(s) URL; the error says what is wrong.
     pub fn parse(text: &str) -> Result<HttpUri, String> {
         let (rest, default_port) = if let Some(r) = text.strip_prefix("https://") {
@@ -490,6 +500,20 @@ mod tests {
             let want = want.map(|(a, h, p, path)| (a.to_owned(), h.to_owned(), p, path.to_owned()));
             assert_eq!(got, want, "{text}");
         }
+    }
+
+    #[test]
+    fn a_fetch_is_a_get_for_json_with_the_urls_path_and_authority() {
+        let uri = HttpUri::parse("http://127.0.0.1:8080/a/b?x=1").unwrap();
+        assert_eq!(
+            uri.get_headers(),
+            [
+                (":method", "GET"),
+                (":path", "/a/b?x=1"),
+                (":authority", "127.0.0.1:8080"),
+                ("accept", "application/json"),
+            ]
+        );
     }
 
     #[test]

@@ -12,12 +12,19 @@
 
 use std::rc::Rc;
 
+use mesh_authn::decision::Decision;
 use mesh_authn::extract::Location;
 use mesh_authn::jwt::verify::PureRust;
 use mesh_authn::jwt::{Audiences, Jwks};
 use mesh_authn::remote_jwks::NoRemoteKeys;
-use mesh_authn::request_authn::{Env, KeySource, Provider};
+use mesh_authn::request::Request;
+use mesh_authn::request_authn::{Env, KeySource, Provider, RequestAuthn};
 use serde_json::Value;
+
+/// The decision on a request made of `pairs`, in [`ENV`].
+pub fn run(authn: &RequestAuthn, pairs: &[(&str, &str)]) -> Decision {
+    authn.authenticate(&Request::from_pairs(pairs), &ENV)
+}
 
 /// A time at which Envoy's fixture tokens are valid (exp 2001001001) and `ExpiredToken`
 /// (exp 1205005587) is not.

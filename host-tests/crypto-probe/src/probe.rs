@@ -9,7 +9,7 @@ use mesh_authn::jwt::jwks::PublicKey;
 use mesh_authn::jwt::token::Alg;
 use mesh_authn::jwt::verify::{host_check, HostCheck, SignatureVerifier};
 use mesh_authn::jwt::{Jwks, Jwt};
-use mesh_authn::proxy::crypto::{HostAnswer, HostCrypto};
+use mesh_authn::proxy::crypto::{Envoy, HostAnswer, HostCrypto};
 use mesh_authn::proxy::host;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -55,7 +55,7 @@ impl HttpContext for ProbeHttp {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let headers = host::request_headers().unwrap();
         let path = String::from_utf8_lossy(headers.path()).into_owned();
-        let crypto = HostCrypto::detect();
+        let crypto = HostCrypto::detect(Envoy);
         let cases = self.config["cases"].as_array().unwrap();
         let path = path.trim_start_matches('/');
         let report = if let Some(rest) = path.strip_prefix("bench/") {
@@ -96,6 +96,11 @@ fn now_ns() -> u64 {
     nanos
 }
 
+/// The host's own verdict: `verify_signature` called whatever detection found.
+fn host_verdict(check: &HostCheck<'_>, message: &[u8]) -> Result<bool, HostAnswer> {
+    HostCrypto::pure(Envoy).host_verdict(check, message)
+}
+
 fn answer(r: Result<bool, HostAnswer>) -> Value {
     match r {
         Ok(v) => json!(v),
@@ -119,9 +124,7 @@ fn run_case(crypto: &HostCrypto, case: &Value) -> Value {
             let candidate = (jwt.kid.is_empty() || jwk.kid.is_empty() || jwk.kid == jwt.kid)
                 && (jwk.alg.is_empty() || jwk.alg == jwt.alg.name());
             let check = host_check(jwt.alg, &jwk.key, &jwt.signature);
-            let host = check
-                .as_ref()
-                .map(|c| answer(HostCrypto::host_verdict(c, message)));
+            let host = check.as_ref().map(|c| answer(host_verdict(c, message)));
             let backend = crypto.verify(jwt.alg, &jwk.key, message, &jwt.signature);
             let mut entry = json!({
                 "index": index, "kty": jwk.key.kty(), "candidate": candidate,
@@ -189,7 +192,7 @@ fn sweep(alg: Alg, key: &PublicKey, message: &[u8], sig: &[u8]) -> Value {
     let mut host_accepted = Vec::new();
     let mut host_errors = 0;
     for (i, s) in variants.iter().enumerate() {
-        match host_check(alg, key, s).map(|c| HostCrypto::host_verdict(&c, message)) {
+        match host_check(alg, key, s).map(|c| host_verdict(&c, message)) {
             Some(Ok(true)) => host_accepted.push(i),
             Some(Ok(false)) => {}
             _ => host_errors += 1,
@@ -260,10 +263,10 @@ fn raw_capabilities(id: &str, alg: Alg, key: &PublicKey, message: &[u8], sig: &[
             };
             let raw = host::call_foreign_function(
                 "verify_signature",
-                &mesh_authn::proxy::crypto::encode_arguments(&check, message),
+                &mesh_authn::jwt::host_crypto::encode_arguments(&check, message),
             );
             json!({"id": id, "alg": alg.name(), "form": form,
-                   "result": answer(HostCrypto::host_verdict(&check, message)),
+                   "result": answer(host_verdict(&check, message)),
                    "error": raw.map(|r| error_of(&r)).unwrap_or_else(|s| format!("status {}", s.0))})
         })
         .collect()
