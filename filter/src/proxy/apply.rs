@@ -84,7 +84,7 @@ fn authorize(
     mutations: &Mutations,
     attribution: &Attribution,
 ) -> Result<bool, String> {
-    let config = &*state.config;
+    let config = &state.config;
     let effective;
     let headers = if mutations.is_empty() {
         request
