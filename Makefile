@@ -125,12 +125,12 @@ profile:
 	@bin=$$(ls -t target/profiling/deps/request_profile-* | grep -v '\.d$$' | head -1); \
 	[ -f $(PROFILE_DIR)/now ] || $$bin mint $(PROFILE_DIR) || exit 1; \
 	for c in $(PROFILE_CASES); do \
-	  name=$${c%%:*}; n=$${c##*:}; out=$(PROFILE_DIR)/$$name.callgrind; \
-	  valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=$$out \
-	    $$bin run $(PROFILE_DIR) $$name $$n > $(PROFILE_DIR)/$$name.txt 2> $(PROFILE_DIR)/$$name.err || { cat $(PROFILE_DIR)/$$name.err; exit 1; }; \
-	  cat $(PROFILE_DIR)/$$name.txt; \
-	  callgrind_annotate --inclusive=yes $$out 2>/dev/null | sed -n '/file:function/,$$p' | \
-	    sed -E 's/ \[[^]]*\]$$//; s/^ *([0-9,]+) \([^)]*\) +([^ ]*:)?/\1 /' | \
+	  name=$${c%%:*}; n=$${c##*:}; out=$(PROFILE_DIR)/runs/$$name; mkdir -p $(PROFILE_DIR)/runs; \
+	  valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=$$out.callgrind \
+	    $$bin run $(PROFILE_DIR) $$name $$n > $$out.txt 2> $$out.err || { cat $$out.err; exit 1; }; \
+	  cat $$out.txt; \
+	  callgrind_annotate --inclusive=yes $$out.callgrind 2>/dev/null | sed -n '/file:function/,$$p' | \
+	    sed -E 's/ \[[^]]*\]$$//; s/^ *([0-9,]+) \([^)]*\) +([^ :]*:)?/\1 /' | \
 	    awk -v n=$$n '/PROGRAM TOTALS/ {next} $$2 == "request_profile::measured" {gsub(",","",$$1); printf "instructions per request: %.0f\n", $$1/n} \
 	      $$2 ~ /^<?(mesh_authn|base64|serde_json|alloc::|malloc|free|core::str)/ && k < 14 {gsub(",","",$$1); $$1=sprintf("%10.0f", $$1/n); print "  " $$0; k++}'; \
 	done
