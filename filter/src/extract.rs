@@ -287,7 +287,7 @@ impl<'r> RequestState<'r> {
                 return None;
             }
             let value = percent_decode(kv.next().unwrap_or_default());
-            Some(String::from_utf8_lossy(&value).into_owned())
+            Some(text(&value))
         })
     }
 
@@ -295,10 +295,19 @@ impl<'r> RequestState<'r> {
         for header in self.request.values("cookie") {
             for segment in header.split(|&b| b == b';') {
                 if let Some(value) = cookie_in_segment(segment, name.as_bytes()) {
-                    push(String::from_utf8_lossy(value).into_owned());
+                    push(text(value));
                 }
             }
         }
+    }
+}
+
+/// The bytes as text, each invalid UTF-8 sequence replaced by U+FFFD. `from_utf8` checks ASCII
+/// a word at a time; the lossy decoder, a byte at a time, runs only for bytes that are not UTF-8.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
@@ -538,6 +547,13 @@ mod tests {
         let l = [header("authorization", "")];
         let req = Request::new(vec![auth(b"\xc3\xa9t\xc3")]);
         assert_eq!(tokens(&req, &l), ["\u{e9}t\u{fffd}"]);
+        // Cookies and query parameters alike.
+        let req = Request::new(vec![(b"cookie".to_vec(), b"session=a.\xffb".to_vec())]);
+        let l = [Location::Cookie("session".into())];
+        assert_eq!(tokens(&req, &l), ["a.\u{fffd}b"]);
+        let req = Request::new(vec![(b":path".to_vec(), b"/?t=a%FFb.\xfe".to_vec())]);
+        let l = [Location::Param("t".into())];
+        assert_eq!(tokens(&req, &l), ["a\u{fffd}b.\u{fffd}"]);
     }
 
     #[test]
