@@ -118,12 +118,12 @@ bench-alloc:
 ## allocations and the host calls the adapter makes. Instruction counts do not depend on load.
 ## Needs valgrind (Debian package). PROFILE_CASES picks cases (name:requests).
 PROFILE_DIR   := target/profile-data
-PROFILE_CASES ?= none:20000 hit-RS256:20000 hit-ES256:20000 distinct-RS256:2000 distinct-ES256:2000 distinct-PS256:100 distinct-EdDSA:1000 expired:20000
+PROFILE_CASES ?= none:20000 hit-RS256:20000 hit-ES256:20000 distinct-RS256:2000 distinct-ES256:2000 distinct-PS256:100 distinct-EdDSA:1000 expired:20000 hit-RS256-cookie:20000
 profile:
 	@command -v valgrind >/dev/null || { echo "make profile needs valgrind (Debian package: valgrind)"; exit 1; }
 	$(CARGO) build -p mesh-authn --bench request_profile --profile profiling
 	@bin=$$(ls -t target/profiling/deps/request_profile-* | grep -v '\.d$$' | head -1); \
-	[ -f $(PROFILE_DIR)/now ] || $$bin mint $(PROFILE_DIR) || exit 1; \
+	[ -f $(PROFILE_DIR)/jwks.json ] || $$bin mint $(PROFILE_DIR) || exit 1; \
 	for c in $(PROFILE_CASES); do \
 	  name=$${c%%:*}; n=$${c##*:}; out=$(PROFILE_DIR)/runs/$$name; mkdir -p $(PROFILE_DIR)/runs; \
 	  valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=$$out.callgrind \

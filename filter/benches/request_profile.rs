@@ -138,9 +138,11 @@ impl ConnectionProperties for Properties {
     }
 }
 
-/// What Envoy hands a filter for a `wrk` request, serialized as the host serializes it.
-fn wire(token: &str) -> Vec<u8> {
+/// What Envoy hands a filter for a `wrk` request, serialized as the host serializes it: the
+/// token in `Authorization`, or as the `session` cookie between two others.
+fn wire(token: &str, cookie: bool) -> Vec<u8> {
     let auth = format!("Bearer {token}");
+    let cookies = format!("theme=dark; session={token}; lang=en");
     let mut h = vec![
         (":authority", "127.0.0.1:10000"),
         (":path", "/"),
@@ -149,7 +151,9 @@ fn wire(token: &str) -> Vec<u8> {
         ("x-forwarded-proto", "http"),
         ("x-request-id", "6f2a3c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"),
     ];
-    if !token.is_empty() {
+    if cookie {
+        h.push(("cookie", &cookies));
+    } else if !token.is_empty() {
         h.push(("authorization", &auth));
     }
     encode_map(&h)
@@ -158,10 +162,7 @@ fn wire(token: &str) -> Vec<u8> {
 /// One request through the modelled adapter (`proxy/http.rs#on_http_request_headers`,
 /// `proxy/apply.rs#decide_current`). Returns whether it was allowed.
 fn request(config: &FilterConfig, wire: &[u8], now: u64) -> bool {
-    if config
-        .peer_authn
-        .verdict(&mut Properties)
-        .map_or(true, |v| v != mesh_authn::peer_authn::PeerVerdict::Allow)
+    if config.peer_authn.verdict(&mut Properties) != Ok(mesh_authn::peer_authn::PeerVerdict::Allow)
     {
         panic!("the benchmark's configuration has no PeerAuthentication");
     }
@@ -216,11 +217,17 @@ fn measured(config: &FilterConfig, wires: &[Vec<u8>], n: usize, now: u64, allow:
     }
 }
 
-fn config_yaml(jwks: &str) -> String {
+/// The rule: the default locations, or only the `session` cookie.
+fn config_yaml(jwks: &str, cookie: bool) -> String {
+    let from = if cookie {
+        "      fromCookies: [session]\n"
+    } else {
+        ""
+    };
     format!(
         "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
          RequestAuthentication\n  metadata: {{name: a, namespace: foo}}\n  spec:\n    jwtRules:\n    \
-         - issuer: {ISS}\n      audiences: [{AUD}]\n      jwks: {}\n",
+         - issuer: {ISS}\n      audiences: [{AUD}]\n{from}      jwks: {}\n",
         serde_json::to_string(jwks).unwrap()
     )
 }
@@ -264,7 +271,7 @@ fn mint(dir: &Path) {
          "x": b64(ed.verifying_key().as_bytes())},
     ]})
     .to_string();
-    std::fs::write(dir.join("config.yaml"), config_yaml(&jwks)).unwrap();
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
     let sign = |alg: &str, n: usize, ttl: i64| -> String {
         let kid = match alg {
             "RS256" => "rsa-1",
@@ -294,7 +301,7 @@ fn mint(dir: &Path) {
         format!("{input}.{}", b64(&sig))
     };
     // Every token checked once with the pure-Rust backend: `HostModel` answers what it did.
-    let config = FilterConfig::parse(config_yaml(&jwks).as_bytes()).unwrap();
+    let config = FilterConfig::parse(config_yaml(&jwks, false).as_bytes()).unwrap();
     let env = Env {
         now,
         crypto: &PureRust,
@@ -310,7 +317,7 @@ fn mint(dir: &Path) {
     ] {
         let tokens: Vec<String> = (0..count).map(|n| sign(alg, n, ttl)).collect();
         for t in &tokens {
-            let request = Request::from_map_bytes(wire(t)).unwrap();
+            let request = Request::from_map_bytes(wire(t, false)).unwrap();
             let allowed_here = matches!(
                 config.request_authn.authenticate(&request, &env),
                 Decision::Allow(_)
@@ -330,7 +337,7 @@ fn now() -> u64 {
 }
 
 /// The cases: name, token file (`None`: no token), how many distinct tokens, allowed.
-const CASES: [(&str, Option<&str>, usize, bool); 8] = [
+const CASES: [(&str, Option<&str>, usize, bool); 9] = [
     ("none", None, 1, true),
     ("hit-RS256", Some("RS256"), 1, true),
     ("hit-ES256", Some("ES256"), 1, true),
@@ -339,6 +346,9 @@ const CASES: [(&str, Option<&str>, usize, bool); 8] = [
     ("distinct-PS256", Some("PS256"), DISTINCT, true),
     ("distinct-EdDSA", Some("EdDSA"), DISTINCT, true),
     ("expired", Some("expired"), 1, false),
+    // The same cache hit with the token in a cookie: `cookie_in_segment` on extraction and
+    // on the rewrite of `Cookie`.
+    ("hit-RS256-cookie", Some("RS256"), 1, true),
 ];
 
 fn run(dir: &Path, case: &str, n: usize) {
@@ -346,18 +356,20 @@ fn run(dir: &Path, case: &str, n: usize) {
         .iter()
         .find(|c| c.0 == case)
         .unwrap_or_else(|| panic!("no case {case}: one of {:?}", CASES.map(|c| c.0)));
-    let config = FilterConfig::parse(&std::fs::read(dir.join("config.yaml")).unwrap()).unwrap();
+    let cookie = case.ends_with("-cookie");
+    let jwks = std::fs::read_to_string(dir.join("jwks.json")).unwrap();
+    let config = FilterConfig::parse(config_yaml(&jwks, cookie).as_bytes()).unwrap();
     let now: u64 = std::fs::read_to_string(dir.join("now"))
         .unwrap()
         .parse()
         .unwrap();
     let wires: Vec<Vec<u8>> = match file {
-        None => vec![wire("")],
+        None => vec![wire("", false)],
         Some(f) => std::fs::read_to_string(dir.join(format!("{f}.txt")))
             .unwrap()
             .lines()
             .take(*distinct)
-            .map(wire)
+            .map(|t| wire(t, cookie))
             .collect(),
     };
     // Warm-up (not counted): a whole pass, so the cache is in its steady state (full, for
