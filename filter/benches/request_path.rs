@@ -81,14 +81,7 @@ fn main() {
     };
 
     fn headers(auth: Option<&str>) -> Vec<(&str, &str)> {
-        let mut h = vec![
-            (":authority", "127.0.0.1:10000"),
-            (":path", "/"),
-            (":method", "GET"),
-            (":scheme", "http"),
-            ("x-forwarded-proto", "http"),
-            ("x-request-id", "6f2a3c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"),
-        ];
+        let mut h = common::WRK_HEADERS.to_vec();
         if let Some(a) = auth {
             h.push(("authorization", a));
         }

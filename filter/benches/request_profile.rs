@@ -120,14 +120,7 @@ impl ConnectionProperties for Properties {
 fn wire(token: &str, cookie: bool) -> Vec<u8> {
     let auth = format!("Bearer {token}");
     let cookies = format!("theme=dark; session={token}; lang=en");
-    let mut h = vec![
-        (":authority", "127.0.0.1:10000"),
-        (":path", "/"),
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "6f2a3c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"),
-    ];
+    let mut h = common::WRK_HEADERS.to_vec();
     if cookie {
         h.push(("cookie", &cookies));
     } else if !token.is_empty() {
