@@ -20,7 +20,7 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup tools demo-tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc
+.PHONY: demo test setup tools demo-tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc profile
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 ## Needs no root: it installs nothing from Debian (curl must be there; demo-tools says so).
@@ -115,6 +115,28 @@ bench-verify: setup wasm
 ## bench-alloc: allocations and time per request on the hot paths, natively (a table).
 bench-alloc:
 	$(CARGO) bench -p mesh-authn --bench request_path
+
+## profile: where a request's instructions go, natively (README "Performance"): for each case,
+## callgrind's instruction count per request with the heaviest functions (inclusive), the
+## allocations and the host calls the adapter makes. Instruction counts do not depend on load.
+## Needs valgrind (Debian package). PROFILE_CASES picks cases (name:requests).
+PROFILE_DIR   := target/profile-data
+PROFILE_CASES ?= none:20000 hit-RS256:20000 hit-ES256:20000 distinct-RS256:2000 distinct-ES256:2000 distinct-PS256:100 distinct-EdDSA:1000 expired:20000 hit-RS256-cookie:20000
+profile:
+	@command -v valgrind >/dev/null || { echo "make profile needs valgrind (Debian package: valgrind)"; exit 1; }
+	$(CARGO) build -p mesh-authn --bench request_profile --profile profiling
+	@bin=$$(ls -t target/profiling/deps/request_profile-* | grep -v '\.d$$' | head -1); \
+	[ -f $(PROFILE_DIR)/jwks.json ] || $$bin mint $(PROFILE_DIR) || exit 1; \
+	for c in $(PROFILE_CASES); do \
+	  name=$${c%%:*}; n=$${c##*:}; out=$(PROFILE_DIR)/runs/$$name; mkdir -p $(PROFILE_DIR)/runs; \
+	  valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=$$out.callgrind \
+	    $$bin run $(PROFILE_DIR) $$name $$n > $$out.txt 2> $$out.err || { cat $$out.err; exit 1; }; \
+	  cat $$out.txt; \
+	  callgrind_annotate --inclusive=yes $$out.callgrind 2>/dev/null | sed -n '/file:function/,$$p' | \
+	    sed -E 's/ \[[^]]*\]$$//; s/^ *([0-9,]+) \([^)]*\) +([^ :]*:)?/\1 /' | \
+	    awk -v n=$$n '/PROGRAM TOTALS/ {next} $$2 == "request_profile::measured" {gsub(",","",$$1); printf "instructions per request: %.0f\n", $$1/n} \
+	      $$2 ~ /^<?(mesh_authn|base64|serde_json|alloc::|malloc|free|core::str)/ && k < 14 {gsub(",","",$$1); $$1=sprintf("%10.0f", $$1/n); print "  " $$0; k++}'; \
+	done
 
 ## bench: the side-by-side benchmark (README "Performance"): Envoy with no auth filter, native
 ## jwt_authn as Istio configures it (with and without its JWT cache), a no-op wasm filter and

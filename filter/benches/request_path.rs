@@ -16,9 +16,8 @@
     clippy::indexing_slicing
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mesh_authn::config::FilterConfig;
@@ -28,33 +27,9 @@ use mesh_authn::request::Request;
 use mesh_authn::request_authn::Env;
 use serde_json::Value;
 
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
+use common::ALLOCS;
+use common::BYTES;
 
 /// `(allocations, bytes, ns)` per call of `f`, averaged over `n` calls.
 fn measure(n: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
@@ -106,14 +81,7 @@ fn main() {
     };
 
     fn headers(auth: Option<&str>) -> Vec<(&str, &str)> {
-        let mut h = vec![
-            (":authority", "127.0.0.1:10000"),
-            (":path", "/"),
-            (":method", "GET"),
-            (":scheme", "http"),
-            ("x-forwarded-proto", "http"),
-            ("x-request-id", "6f2a3c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"),
-        ];
+        let mut h = common::WRK_HEADERS.to_vec();
         if let Some(a) = auth {
             h.push(("authorization", a));
         }

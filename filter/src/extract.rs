@@ -1,6 +1,8 @@
 //! Where tokens are found and how they are taken out of the request, as Envoy's
 //! `jwt_authn/extractor.cc` does it.
 
+use std::borrow::Cow;
+
 use crate::request::Request;
 
 /// One place a rule looks for its token (`fromHeaders`, `fromParams`, `fromCookies`).
@@ -228,18 +230,39 @@ impl<'r> RequestState<'r> {
         if self.removed_headers.iter().any(|h| h == name) {
             return None;
         }
-        let mut values = self.request.values(name).peekable();
-        values.peek()?;
-        let joined = values.collect::<Vec<_>>().join(&b',');
-        let joined = String::from_utf8_lossy(&joined);
+        let mut values = self.request.values(name);
+        let first = values.next()?;
+        // One value (the common case) is read in place; repeated ones are joined with `,`.
+        let joined: Cow<'_, [u8]> = match values.next() {
+            None => Cow::Borrowed(first),
+            Some(second) => {
+                let mut all = [first, second].join(&b',');
+                for value in values {
+                    all.push(b',');
+                    all.extend_from_slice(value);
+                }
+                Cow::Owned(all)
+            }
+        };
+        // `from_utf8` checks ASCII a word at a time; the lossy decoder, a byte at a time (a
+        // third of a cache hit's instructions, measured with `make profile`), runs only for
+        // bytes that are not UTF-8.
+        let joined: Cow<'_, str> = match std::str::from_utf8(&joined) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(&joined).into_owned()),
+        };
         if prefix.is_empty() {
             return Some(joined.into_owned());
         }
         // Envoy looks for the prefix anywhere in the value (`find`), case-sensitively; no
         // prefix means no token, not a bad one. Then (`extractJWT`, measured on 1.40) it skips
         // to the first base64url character or dot and takes the rest of the value; with none,
-        // the whole value is the token.
-        let at = joined.find(prefix)?;
+        // the whole value is the token. (A value that starts with the prefix needs no search.)
+        let at = if joined.starts_with(prefix) {
+            0
+        } else {
+            joined.find(prefix)?
+        };
         let rest = joined.get(at + prefix.len()..)?;
         let token = match rest.find(|c: char| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             Some(start) => rest.get(start..).unwrap_or_default(),
@@ -264,7 +287,7 @@ impl<'r> RequestState<'r> {
                 return None;
             }
             let value = percent_decode(kv.next().unwrap_or_default());
-            Some(String::from_utf8_lossy(&value).into_owned())
+            Some(text(&value))
         })
     }
 
@@ -272,10 +295,19 @@ impl<'r> RequestState<'r> {
         for header in self.request.values("cookie") {
             for segment in header.split(|&b| b == b';') {
                 if let Some(value) = cookie_in_segment(segment, name.as_bytes()) {
-                    push(String::from_utf8_lossy(value).into_owned());
+                    push(text(value));
                 }
             }
         }
+    }
+}
+
+/// The bytes as text, each invalid UTF-8 sequence replaced by U+FFFD. `from_utf8` checks ASCII
+/// a word at a time; the lossy decoder, a byte at a time, runs only for bytes that are not UTF-8.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
@@ -495,6 +527,33 @@ mod tests {
             ("authorization", "Bearer d.e.f"),
         ]);
         assert_eq!(tokens(&req, &Location::defaults()), ["a.b.c,Bearer d.e.f"]);
+        let req = Request::from_pairs(&[
+            ("authorization", "x"),
+            ("authorization", "Bearer a.b.c"),
+            ("authorization", "y"),
+        ]);
+        assert_eq!(tokens(&req, &Location::defaults()), ["a.b.c,y"]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_alone_and_whole_values_taken() {
+        // Refactoring guard: a value that is not UTF-8 (one value, or one of several) keeps
+        // its other bytes; the lone byte becomes U+FFFD, so the token can never verify.
+        let auth = |v: &[u8]| (b"authorization".to_vec(), v.to_vec());
+        let req = Request::new(vec![auth(b"Bearer a.\xffb.c")]);
+        assert_eq!(tokens(&req, &Location::defaults()), ["a.\u{fffd}b.c"]);
+        let req = Request::new(vec![auth(b"Bearer a.b.c"), auth(b"\xfe")]);
+        assert_eq!(tokens(&req, &Location::defaults()), ["a.b.c,\u{fffd}"]);
+        let l = [header("authorization", "")];
+        let req = Request::new(vec![auth(b"\xc3\xa9t\xc3")]);
+        assert_eq!(tokens(&req, &l), ["\u{e9}t\u{fffd}"]);
+        // Cookies and query parameters alike.
+        let req = Request::new(vec![(b"cookie".to_vec(), b"session=a.\xffb".to_vec())]);
+        let l = [Location::Cookie("session".into())];
+        assert_eq!(tokens(&req, &l), ["a.\u{fffd}b"]);
+        let req = Request::new(vec![(b":path".to_vec(), b"/?t=a%FFb.\xfe".to_vec())]);
+        let l = [Location::Param("t".into())];
+        assert_eq!(tokens(&req, &l), ["a\u{fffd}b.\u{fffd}"]);
     }
 
     #[test]

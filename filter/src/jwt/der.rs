@@ -46,14 +46,10 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 /// A non-negative big-endian integer as a DER INTEGER (minimal, with a 0 byte when the top
 /// bit is set).
 fn unsigned_integer(be: &[u8]) -> Vec<u8> {
-    let zeros = be.iter().take_while(|b| **b == 0).count();
-    let digits = be.get(zeros..).unwrap_or_default();
-    let mut content = Vec::with_capacity(digits.len() + 1);
-    if digits.first().is_none_or(|b| b & 0x80 != 0) {
-        content.push(0);
-    }
-    content.extend_from_slice(digits);
-    tlv(INTEGER, &content)
+    let integer = Unsigned::new(be);
+    let mut out = Vec::with_capacity(integer.tlv_len());
+    integer.push_tlv(&mut out);
+    out
 }
 
 fn concat(parts: &[&[u8]]) -> Vec<u8> {
@@ -91,11 +87,60 @@ pub fn ed25519_spki(raw: &[u8; 32]) -> Vec<u8> {
 
 /// An ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }` from big-endian halves, the
 /// form BoringSSL's `EVP_DigestVerify` takes.
+/// Built in one allocation: it is made for every ES* token verified by the host.
 pub fn ecdsa_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
-    tlv(
-        SEQUENCE,
-        &concat(&[&unsigned_integer(r), &unsigned_integer(s)]),
-    )
+    let (r, s) = (Unsigned::new(r), Unsigned::new(s));
+    let content = r.tlv_len() + s.tlv_len();
+    let mut out = Vec::with_capacity(1 + len_len(content) + content);
+    out.push(SEQUENCE);
+    push_len(&mut out, content);
+    r.push_tlv(&mut out);
+    s.push_tlv(&mut out);
+    out
+}
+
+/// A non-negative big-endian integer as DER content: its significant bytes, after a 0 byte
+/// when the top bit is set (or when there are none).
+struct Unsigned<'a> {
+    sign_byte: bool,
+    digits: &'a [u8],
+}
+
+impl<'a> Unsigned<'a> {
+    fn new(be: &'a [u8]) -> Unsigned<'a> {
+        let zeros = be.iter().take_while(|b| **b == 0).count();
+        let digits = be.get(zeros..).unwrap_or_default();
+        Unsigned {
+            sign_byte: digits.first().is_none_or(|b| b & 0x80 != 0),
+            digits,
+        }
+    }
+
+    fn content_len(&self) -> usize {
+        self.digits.len() + usize::from(self.sign_byte)
+    }
+
+    fn tlv_len(&self) -> usize {
+        1 + len_len(self.content_len()) + self.content_len()
+    }
+
+    fn push_tlv(&self, out: &mut Vec<u8>) {
+        out.push(INTEGER);
+        push_len(out, self.content_len());
+        if self.sign_byte {
+            out.push(0);
+        }
+        out.extend_from_slice(self.digits);
+    }
+}
+
+/// How many bytes [`push_len`] writes for `len`.
+fn len_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + len.to_be_bytes().iter().skip_while(|b| **b == 0).count()
+    }
 }
 
 /// One DER element: `(tag, content, whole element, rest)`.
@@ -181,6 +226,42 @@ mod tests {
             (tag, content.len(), whole.len(), rest.len()),
             (OID, 300, 304, 0)
         );
+    }
+
+    #[test]
+    fn ecdsa_signatures() {
+        // X9.62 `Ecdsa-Sig-Value`, written by hand: r = 0x00 0x7f.. (leading zero dropped),
+        // s = 0x80.. (sign byte added).
+        let r = [0x00, 0x7f, 0x01];
+        let s = [0x80, 0x02];
+        assert_eq!(
+            ecdsa_signature(&r, &s),
+            [0x30, 0x09, 0x02, 0x02, 0x7f, 0x01, 0x02, 0x03, 0x00, 0x80, 0x02]
+        );
+        assert_eq!(
+            ecdsa_signature(&[], &[0]),
+            [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]
+        );
+        // Long form once the content passes 127 bytes (P-521 sizes and beyond).
+        let big = [0xffu8; 70];
+        let sig = ecdsa_signature(&big, &big);
+        assert_eq!(&sig[..3], &[0x30, 0x81, 2 * (2 + 71)]);
+        assert_eq!(sig.len(), 3 + 2 * (2 + 71));
+        let (tag, content, _, rest) = read(&sig).unwrap();
+        assert_eq!((tag, content.len(), rest.len()), (SEQUENCE, 146, 0));
+        // The same bytes as the element-by-element construction.
+        for (r, s) in [
+            (&[1u8; 32][..], &[0x90u8; 33][..]),
+            (&[0u8; 66][..], &[7u8; 200][..]),
+        ] {
+            assert_eq!(
+                ecdsa_signature(r, s),
+                tlv(
+                    SEQUENCE,
+                    &concat(&[&unsigned_integer(r), &unsigned_integer(s)])
+                )
+            );
+        }
     }
 
     #[test]

@@ -183,6 +183,10 @@ impl Jwt {
 
         let signature =
             b64::decode(signature_b64).ok_or(AuthnStatus::JwtSignatureParseErrorBadBase64)?;
+        let mut signing_input = String::with_capacity(header_b64.len() + 1 + payload_b64.len());
+        signing_input.push_str(header_b64);
+        signing_input.push('.');
+        signing_input.push_str(payload_b64);
 
         Ok(Jwt {
             alg,
@@ -195,7 +199,7 @@ impl Jwt {
             exp,
             payload_b64: payload_b64.to_owned(),
             payload,
-            signing_input: format!("{header_b64}.{payload_b64}"),
+            signing_input,
             signature,
         })
     }
