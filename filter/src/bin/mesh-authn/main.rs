@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// `mesh-authn --version`: what the filter logs at VM start (`mesh-authn <version> (git <hash>)`).
-const VERSION: &str = mesh_authn::proxy::VERSION;
+const VERSION: &str = mesh_authn::VERSION;
 
 #[derive(Parser)]
 #[command(
