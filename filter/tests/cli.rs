@@ -1,6 +1,6 @@
 //! The `mesh-authn` command-line tool, run as built (feature `cli`): every example checks
-//! clean, `kubectl get -o yaml` output (a `List`) is accepted and AuthorizationPolicy is said to
-//! be not evaluated, WasmPlugin deployment traps are reported, `--version` is the artifact's
+//! clean, `kubectl get -o yaml` output (a `List`) is accepted with its AuthorizationPolicies,
+//! `check` lists the AuthorizationPolicies that apply and those that do not (and why), WasmPlugin deployment traps are reported, `--version` is the artifact's
 //! identity, and the committed JSON Schema is the one `schema` prints and the examples follow.
 //! The Envoy-backed comparisons (`explain` against Envoy, the bad-config table) are in
 //! host-tests/tests/cli.rs.
@@ -158,7 +158,7 @@ metadata:
 }
 
 #[test]
-fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
+fn a_kubectl_list_is_accepted_with_its_authorization_policies() {
     // `portLevelMtls: {}` on a namespace policy is refused by istiod's validation: drop it for
     // the accepted case, keep it for the refused one.
     let list = kubectl_list().replace("    portLevelMtls: {}\n", "");
@@ -173,10 +173,11 @@ fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
         "PeerAuthentication: STRICT",
         "namespace foo/default STRICT",
         "mesh istio-system/default PERMISSIVE",
-        "foo/require-jwt: AuthorizationPolicy is not evaluated by this version of mesh-authn",
+        "ALLOW foo/require-jwt: 1 rule(s)",
     ] {
         assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
     }
+    assert!(!stdout.contains("not evaluated"), "{stdout}");
     // Multi-document YAML reads the same.
     let docs: Vec<String> = serde_yaml_ng::from_str::<Value>(&list).unwrap()["items"]
         .as_array()
@@ -200,6 +201,118 @@ fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
     );
     assert!(
         stdout.contains("(policies[1] is - document 1 items[1]: PeerAuthentication foo/default)"),
+        "{stdout}"
+    );
+}
+
+/// Five AuthorizationPolicies around the workload foo/app=httpbin; which apply follows Istio's
+/// scoping (istio/api `authorization.proto`: the policy's namespace or the root namespace, and a
+/// selector whose labels the workload has), and the dry-run annotation is Istio's
+/// `istio.io/dry-run`.
+const AUTHZ_AROUND_HTTPBIN: &str = r#"
+workload: {namespace: foo, labels: {app: httpbin, version: v1}}
+policies:
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: deny-admin, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: httpbin}}
+    action: DENY
+    rules:
+    - to: [{operation: {paths: [/admin, /admin/*]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata:
+    name: require-jwt
+    namespace: foo
+    annotations: {istio.io/dry-run: "true"}
+  spec:
+    rules:
+    - from: [{source: {requestPrincipals: ["*"]}}]
+    - to: [{operation: {paths: [/healthz]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: mesh-audit, namespace: istio-system}
+  spec:
+    action: AUDIT
+    rules: [{}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: other-ns, namespace: bar}
+  spec: {}
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: other-app, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: reviews}}
+    action: DENY
+    rules: [{}]
+"#;
+
+#[test]
+fn check_lists_the_authorization_policies_that_apply_and_those_not_selected() {
+    let out = run(&["check", "-"], Some(AUTHZ_AROUND_HTTPBIN));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "    DENY foo/deny-admin: 1 rule(s)\n",
+        "    ALLOW foo/require-jwt: 2 rule(s), dry-run",
+        "    AUDIT istio-system/mesh-audit: 1 rule(s)\n",
+        "    not selected: bar/other-ns: namespace bar is neither the workload's (foo) nor the root namespace (istio-system)",
+        "    not selected: foo/other-app: its selector {app=reviews} does not match the workload's labels",
+    ] {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+    assert!(!stdout.contains("not evaluated"), "{stdout}");
+
+    let out = run(
+        &["check", "--output", "json", "-"],
+        Some(AUTHZ_AROUND_HTTPBIN),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let authz = &report["inputs"][0]["applies"]["authorizationPolicy"];
+    let applies: Vec<(String, String, bool, u64)> = authz["applies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["policy"].as_str().unwrap().to_owned(),
+                p["action"].as_str().unwrap().to_owned(),
+                p["dryRun"].as_bool().unwrap(),
+                p["rules"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        applies,
+        [
+            ("foo/deny-admin".to_owned(), "DENY".to_owned(), false, 1),
+            ("foo/require-jwt".to_owned(), "ALLOW".to_owned(), true, 2),
+            (
+                "istio-system/mesh-audit".to_owned(),
+                "AUDIT".to_owned(),
+                false,
+                1
+            ),
+        ]
+    );
+    let not_selected: Vec<&str> = authz["notSelected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_selected, ["bar/other-ns", "foo/other-app"]);
+
+    // `spec: {}` applies and never matches: a deny-all.
+    let deny_all = AUTHZ_AROUND_HTTPBIN.replace("namespace: bar}", "namespace: foo}");
+    let out = run(&["check", "-"], Some(&deny_all));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("    ALLOW foo/other-ns: 0 rule(s) (never matches)"),
         "{stdout}"
     );
 }
