@@ -1,7 +1,8 @@
 //! The `mesh-authn` command-line tool, run as built (`host_tests::cli`): every bad
 //! configuration of the bad-config table gives its field-path error and a non-zero exit from
 //! `check`; `explain` on the demo's tokens gives the status, body and `WWW-Authenticate` that
-//! the real Envoy running the built `.wasm` with the same configuration gives.
+//! the real Envoy running the built `.wasm` with the same configuration gives, AuthorizationPolicy
+//! included (the demo's DENY on `/admin`, a require-JWT policy, a claim-based `when`).
 
 use host_tests::bad_configs::table;
 use host_tests::cli;
@@ -73,6 +74,30 @@ struct Case {
     path: &'static str,
 }
 
+/// Require-JWT (Istio's `requestPrincipals: ["*"]`) for `/get`, and a claim-based `when` for
+/// `/anything/*`, added to the demo's policies (after its DENY on `/admin`).
+const REQUIRE_JWT_AND_CLAIM: &str = "\
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: require-jwt, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: httpbin}}
+    action: ALLOW
+    rules:
+    - from: [{source: {requestPrincipals: [\"*\"]}}]
+      to: [{operation: {paths: [/get]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: admins-only, namespace: foo}
+  spec:
+    action: ALLOW
+    rules:
+    - to: [{operation: {paths: [/anything/*]}}]
+      when:
+      - key: request.auth.claims[groups]
+        values: [admins]
+";
+
 #[test]
 fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
     let key = RsaIssuer::generate("demo-key-1");
@@ -83,7 +108,6 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
         "http://127.0.0.1:1/.well-known/jwks.json",
         &tokens::jwks_json(&[key.jwk()]),
     );
-    let config_path = temp_file("demo.yaml", &config);
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let cases = [
         Case {
@@ -121,12 +145,104 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
             token: Some("not-a-jwt".to_owned()),
             path: "/get",
         },
+        // The demo's AuthorizationPolicy: DENY on /admin and /admin/*, token or not.
+        Case {
+            label: "DENY /admin/*, no token",
+            token: None,
+            path: "/admin/users",
+        },
+        Case {
+            label: "DENY /admin/*, valid token",
+            token: Some(valid.clone()),
+            path: "/admin/users",
+        },
+        Case {
+            label: "DENY /admin/*, expired token (RequestAuthentication answers first)",
+            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            path: "/admin/users",
+        },
     ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
+    let key = RsaIssuer::generate("demo-key-1");
+    let issuer = "http://127.0.0.1:1";
+    let config = host_tests::demo_plugin_config(
+        issuer,
+        "http://127.0.0.1:1/.well-known/jwks.json",
+        &tokens::jwks_json(&[key.jwk()]),
+    ) + REQUIRE_JWT_AND_CLAIM;
+    let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
+    let mut admin = claims(issuer, Some(DEMO_AUDIENCE), 3600);
+    admin["groups"] = serde_json::json!(["users", "admins"]);
+    let admin = key.mint(admin);
+    let mut user = claims(issuer, Some(DEMO_AUDIENCE), 3600);
+    user["groups"] = serde_json::json!(["users"]);
+    let user = key.mint(user);
+    let cases = [
+        Case {
+            label: "require JWT, no token",
+            token: None,
+            path: "/get",
+        },
+        Case {
+            label: "require JWT, valid token",
+            token: Some(valid.clone()),
+            path: "/get",
+        },
+        Case {
+            label: "require JWT, expired token",
+            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            path: "/get",
+        },
+        Case {
+            label: "claim condition, groups has admins",
+            token: Some(admin.clone()),
+            path: "/anything/report?x=1",
+        },
+        Case {
+            label: "claim condition, groups without admins",
+            token: Some(user),
+            path: "/anything/report",
+        },
+        Case {
+            label: "claim condition, no groups claim",
+            token: Some(valid),
+            path: "/anything/report",
+        },
+        Case {
+            label: "claim condition, no token",
+            token: None,
+            path: "/anything/report",
+        },
+        Case {
+            label: "no ALLOW rule for the path",
+            token: Some(admin.clone()),
+            path: "/headers",
+        },
+        Case {
+            label: "DENY before ALLOW",
+            token: Some(admin),
+            path: "/admin/users",
+        },
+    ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Sends every case to Envoy running the built `.wasm` with `config`, and to `explain` with the
+/// same configuration; a line per case where they differ (status, body, `WWW-Authenticate`,
+/// and on an allowed request the headers explain says are removed).
+fn compare(config: &str, cases: &[Case]) -> Vec<String> {
+    let config_path = temp_file(&format!("config-{}.yaml", cases.len()), config);
     let upstream = EchoUpstream::start();
-    let mut envoy = Envoy::start(&config, upstream.port).unwrap();
+    let mut envoy = Envoy::start(config, upstream.port).unwrap();
     let authority = format!("127.0.0.1:{}", envoy.port());
     let mut failures = Vec::new();
-    for case in &cases {
+    for case in cases {
         let bearer = case.token.as_ref().map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = bearer
             .iter()
@@ -174,10 +290,17 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
                     .iter()
                     .map(|v| v.as_str().unwrap())
                     .collect();
-                let upstream_saw: Vec<String> = got.json()["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
+                // Only a forwarded request has the echo's JSON (a mismatch is reported below).
+                let echoed = if got.status == 200 {
+                    got.json()
+                } else {
+                    Value::Null
+                };
+                let upstream_saw: Vec<String> = echoed
+                    .get("headers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
                     .map(|h| h[0].as_str().unwrap().to_owned())
                     .collect();
                 for name in &removed {
@@ -194,7 +317,13 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
                         case.label
                     ));
                 }
-                (200, got.body.clone(), None)
+                // Forwarded: the body is the upstream's, whatever Envoy answered.
+                let body = if got.status == 200 {
+                    got.body.clone()
+                } else {
+                    "(forwarded to the upstream)".to_owned()
+                };
+                (200, body, None)
             }
         };
         let envoy_www = got.header("www-authenticate").map(str::to_owned);
@@ -206,5 +335,5 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
         }
     }
     envoy.stop();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }
