@@ -453,6 +453,18 @@ fn every_example_follows_the_schema_and_unknown_fields_do_not() {
     let mut config = good;
     config["policies"][0]["spec"]["jwtRulez"] = json!([]);
     assert!(!validator.is_valid(&config), "jwtRulez");
+    // AuthorizationPolicy items too (Istio's CRD: `action` one of its enum, no unknown fields).
+    let authz: Value = serde_yaml_ng::from_str(AUTHZ_AROUND_HTTPBIN).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&authz)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    for (field, bad) in [("action", json!("DENYY")), ("rulez", json!([]))] {
+        let mut config = authz.clone();
+        config["policies"][0]["spec"][field] = bad.clone();
+        assert!(!validator.is_valid(&config), "{field}: {bad}");
+    }
 }
 
 fn explain(args: &[&str]) -> Value {
