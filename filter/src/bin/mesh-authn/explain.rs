@@ -628,7 +628,8 @@ fn print(r: &Value) {
         ] {
             match &a[key] {
                 Value::Null => {}
-                Value::String(s) => println!("  {what} {s}"),
+                // `none`: no ALLOW rule matched, the policy name Envoy RBAC reports then.
+                Value::String(s) => println!("  {what} {s} (no ALLOW rule matched)"),
                 v => println!("  {what} {}", rule(v)),
             }
         }
