@@ -573,3 +573,55 @@ fn explain_reads_remote_key_sets_from_files() {
         json!(["authorization"])
     );
 }
+
+/// The trace walks the rules as the filter does: a token the first rule verified and does not
+/// forward is gone from the request (Envoy `jwt_authn` removes it, `forwardOriginalToken:
+/// false`), so the second rule reading the same header finds nothing there.
+#[test]
+fn explain_trace_does_not_show_a_token_an_earlier_rule_removed() {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let jwks = fixture["public_key_jwks"].as_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("mesh-authn-cli-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("two-rules.yaml");
+    let rule = |issuer: &str| {
+        format!(
+            "    - issuer: {issuer}\n      jwks: {}\n",
+            serde_json::to_string(jwks).unwrap()
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
+             RequestAuthentication\n  metadata: {{name: a, namespace: foo}}\n  spec:\n    \
+             jwtRules:\n{}{}",
+            rule("https://example.com"),
+            rule("https://z.example.com")
+        ),
+    )
+    .unwrap();
+    let token = fixture["tokens"]["GoodToken"].as_str().unwrap();
+    let report = explain(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--token",
+        token,
+        "--now",
+        "1700000000",
+    ]);
+    assert_eq!(report["verdict"], "allowed", "{report}");
+    assert_eq!(report["rules"][0]["issuer"], "https://example.com");
+    assert_eq!(
+        report["rules"][0]["tokens"][0]["verified"], true,
+        "{report}"
+    );
+    assert_eq!(report["rules"][1]["issuer"], "https://z.example.com");
+    assert_eq!(report["rules"][1]["tokens"], json!([]), "{report}");
+}
