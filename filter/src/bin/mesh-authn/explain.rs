@@ -465,7 +465,7 @@ fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
             let mut tokens = Vec::new();
             for found in state.extract(&p.locations).iter().rev() {
                 let t = token_trace(p, &found.token, env, &render::location(&found.location));
-                let verified = t["verified"] == json!(true);
+                let verified = t.get("verified") == Some(&json!(true));
                 tokens.push(t);
                 if !verified {
                     break;
@@ -608,7 +608,8 @@ fn print(r: &Value) {
             println!("    claims ({mark}): {}", t["claims"]);
         }
     }
-    if let Some(a) = r["authorizationPolicy"].as_object() {
+    let a = &r["authorizationPolicy"];
+    if a.is_object() {
         println!(
             "AuthorizationPolicy (on the request as it would go upstream): {}",
             a["decision"].as_str().unwrap_or_default()
@@ -634,7 +635,7 @@ fn print(r: &Value) {
             }
         }
         for (key, what) in [("deny", "DENY"), ("allow", "ALLOW"), ("audit", "AUDIT")] {
-            match &a["dryRun"][key] {
+            match a["dryRun"].get(key).unwrap_or(&Value::Null) {
                 Value::Null => {}
                 Value::String(s) => println!("  dry-run {what}: {s}"),
                 v => println!("  dry-run {what}: would match {}", rule(v)),
