@@ -41,6 +41,13 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Every `want` is in `stdout`.
+fn contains_all(stdout: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+}
+
 fn text(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -168,15 +175,16 @@ fn a_kubectl_list_is_accepted_with_its_authorization_policies() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "issuer https://issuer.example.com",
-        "PeerAuthentication: STRICT",
-        "namespace foo/default STRICT",
-        "mesh istio-system/default PERMISSIVE",
-        "ALLOW foo/require-jwt: 1 rule(s)",
-    ] {
-        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
-    }
+    contains_all(
+        &stdout,
+        &[
+            "issuer https://issuer.example.com",
+            "PeerAuthentication: STRICT",
+            "namespace foo/default STRICT",
+            "mesh istio-system/default PERMISSIVE",
+            "ALLOW foo/require-jwt: 1 rule(s)",
+        ],
+    );
     assert!(!stdout.contains("not evaluated"), "{stdout}");
     // Multi-document YAML reads the same.
     let docs: Vec<String> = serde_yaml_ng::from_str::<Value>(&list).unwrap()["items"]
@@ -254,15 +262,16 @@ fn check_lists_the_authorization_policies_that_apply_and_those_not_selected() {
     let out = run(&["check", "-"], Some(AUTHZ_AROUND_HTTPBIN));
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "    DENY foo/deny-admin: 1 rule(s)\n",
-        "    ALLOW foo/require-jwt: 2 rule(s), dry-run",
-        "    AUDIT istio-system/mesh-audit: 1 rule(s)\n",
-        "    not selected: bar/other-ns: namespace bar is neither the workload's (foo) nor the root namespace (istio-system)",
-        "    not selected: foo/other-app: its selector {app=reviews} does not match the workload's labels",
-    ] {
-        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
-    }
+    contains_all(
+        &stdout,
+        &[
+            "    DENY foo/deny-admin: 1 rule(s)\n",
+            "    ALLOW foo/require-jwt: 2 rule(s), dry-run",
+            "    AUDIT istio-system/mesh-audit: 1 rule(s)\n",
+            "    not selected: bar/other-ns: namespace bar is neither the workload's (foo) nor the root namespace (istio-system)",
+            "    not selected: foo/other-app: its selector {app=reviews} does not match the workload's labels",
+        ],
+    );
     assert!(!stdout.contains("not evaluated"), "{stdout}");
 
     let out = run(
@@ -331,16 +340,17 @@ fn wasm_plugin_deployment_traps_are_reported() {
     // Traps are warnings: the configuration itself is valid.
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "warning: spec.match: a sidecar plugin needs `match: [{mode: SERVER}]`",
-        "warning: spec.sha256: `0000000000000000000000000000000000000000000000000000000000000000` is not a real digest",
-        "warning: spec.failStrategy: FAIL_OPEN",
-        "warning: spec.url: `oci://REGISTRY.example.com/mesh-authn:0.1.0` is the README's placeholder registry",
-        // The selector's workload: what applies there.
-        "workload foo{app=httpbin}",
-    ] {
-        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
-    }
+    contains_all(
+        &stdout,
+        &[
+            "warning: spec.match: a sidecar plugin needs `match: [{mode: SERVER}]`",
+            "warning: spec.sha256: `0000000000000000000000000000000000000000000000000000000000000000` is not a real digest",
+            "warning: spec.failStrategy: FAIL_OPEN",
+            "warning: spec.url: `oci://REGISTRY.example.com/mesh-authn:0.1.0` is the README's placeholder registry",
+            // The selector's workload: what applies there.
+            "workload foo{app=httpbin}",
+        ],
+    );
     // The shipped manifest has only the placeholder registry to replace.
     let out = run(&["check", "examples/istio/sidecar-httpbin.yaml"], None);
     let warnings: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -467,6 +477,17 @@ fn every_example_follows_the_schema_and_unknown_fields_do_not() {
     }
 }
 
+/// Envoy's `jwt_authn` test keys and tokens (provenance in filter/tests/fixtures/PROVENANCE.md).
+fn envoy_test_common() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
 fn explain(args: &[&str]) -> Value {
     let mut all = vec!["explain", "--output", "json"];
     all.extend_from_slice(args);
@@ -521,13 +542,7 @@ fn explain_peer_authentication_per_port() {
 /// removed before the request goes upstream.
 #[test]
 fn explain_reads_remote_key_sets_from_files() {
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture = envoy_test_common();
     let dir = std::env::temp_dir().join(format!("mesh-authn-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let jwks = dir.join("jwks.json");
@@ -579,13 +594,7 @@ fn explain_reads_remote_key_sets_from_files() {
 /// false`), so the second rule reading the same header finds nothing there.
 #[test]
 fn explain_trace_does_not_show_a_token_an_earlier_rule_removed() {
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture = envoy_test_common();
     let jwks = fixture["public_key_jwks"].as_str().unwrap();
     let dir = std::env::temp_dir().join(format!("mesh-authn-cli-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

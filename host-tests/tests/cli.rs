@@ -74,6 +74,10 @@ struct Case {
     path: &'static str,
 }
 
+fn case(label: &'static str, token: Option<String>, path: &'static str) -> Case {
+    Case { label, token, path }
+}
+
 /// Require-JWT (Istio's `requestPrincipals: ["*"]`) for `/get`, and a claim-based `when` for
 /// `/anything/*`, added to the demo's policies (after its DENY on `/admin`).
 const REQUIRE_JWT_AND_CLAIM: &str = "\
@@ -98,69 +102,60 @@ const REQUIRE_JWT_AND_CLAIM: &str = "\
         values: [admins]
 ";
 
-#[test]
-fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
+const DEMO_ISSUER: &str = "http://127.0.0.1:1";
+
+/// The demo's key and configuration (host-tests/src/bin/demo.rs).
+fn demo() -> (RsaIssuer, String) {
     let key = RsaIssuer::generate("demo-key-1");
-    let issuer = "http://127.0.0.1:1";
-    // The demo's configuration and tokens (host-tests/src/bin/demo.rs).
     let config = host_tests::demo_plugin_config(
-        issuer,
+        DEMO_ISSUER,
         "http://127.0.0.1:1/.well-known/jwks.json",
         &tokens::jwks_json(&[key.jwk()]),
     );
+    (key, config)
+}
+
+#[test]
+fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
+    let (key, config) = demo();
+    let issuer = DEMO_ISSUER;
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let cases = [
-        Case {
-            label: "no token",
-            token: None,
-            path: "/get",
-        },
-        Case {
-            label: "valid token",
-            token: Some(valid.clone()),
-            path: "/get",
-        },
-        Case {
-            label: "expired token",
-            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
-            path: "/get",
-        },
-        Case {
-            label: "bad signature",
-            token: Some(tokens::corrupt_signature(&valid)),
-            path: "/get",
-        },
-        Case {
-            label: "wrong audience",
-            token: Some(key.mint(claims(issuer, Some("some-other-service"), 3600))),
-            path: "/get",
-        },
-        Case {
-            label: "unknown issuer, query string in the path",
-            token: Some(key.mint(claims("https://other", Some(DEMO_AUDIENCE), 3600))),
-            path: "/anything/x?a=1",
-        },
-        Case {
-            label: "not a JWT",
-            token: Some("not-a-jwt".to_owned()),
-            path: "/get",
-        },
+        case("no token", None, "/get"),
+        case("valid token", Some(valid.clone()), "/get"),
+        case(
+            "expired token",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/get",
+        ),
+        case(
+            "bad signature",
+            Some(tokens::corrupt_signature(&valid)),
+            "/get",
+        ),
+        case(
+            "wrong audience",
+            Some(key.mint(claims(issuer, Some("some-other-service"), 3600))),
+            "/get",
+        ),
+        case(
+            "unknown issuer, query string in the path",
+            Some(key.mint(claims("https://other", Some(DEMO_AUDIENCE), 3600))),
+            "/anything/x?a=1",
+        ),
+        case("not a JWT", Some("not-a-jwt".to_owned()), "/get"),
         // The demo's AuthorizationPolicy: DENY on /admin and /admin/*, token or not.
-        Case {
-            label: "DENY /admin/*, no token",
-            token: None,
-            path: "/admin/users",
-        },
-        Case {
-            label: "DENY /admin/*, valid token",
-            token: Some(valid.clone()),
-            path: "/admin/users",
-        },
-        Case {
-            label: "DENY /admin/*, expired token (RequestAuthentication answers first)",
-            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
-            path: "/admin/users",
-        },
+        case("DENY /admin/*, no token", None, "/admin/users"),
+        case(
+            "DENY /admin/*, valid token",
+            Some(valid.clone()),
+            "/admin/users",
+        ),
+        case(
+            "DENY /admin/*, expired token (RequestAuthentication answers first)",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/admin/users",
+        ),
     ];
     let failures = compare(&config, &cases);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -168,13 +163,9 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
 
 #[test]
 fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
-    let key = RsaIssuer::generate("demo-key-1");
-    let issuer = "http://127.0.0.1:1";
-    let config = host_tests::demo_plugin_config(
-        issuer,
-        "http://127.0.0.1:1/.well-known/jwks.json",
-        &tokens::jwks_json(&[key.jwk()]),
-    ) + REQUIRE_JWT_AND_CLAIM;
+    let (key, demo_config) = demo();
+    let config = demo_config + REQUIRE_JWT_AND_CLAIM;
+    let issuer = DEMO_ISSUER;
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let mut admin = claims(issuer, Some(DEMO_AUDIENCE), 3600);
     admin["groups"] = serde_json::json!(["users", "admins"]);
@@ -183,51 +174,35 @@ fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
     user["groups"] = serde_json::json!(["users"]);
     let user = key.mint(user);
     let cases = [
-        Case {
-            label: "require JWT, no token",
-            token: None,
-            path: "/get",
-        },
-        Case {
-            label: "require JWT, valid token",
-            token: Some(valid.clone()),
-            path: "/get",
-        },
-        Case {
-            label: "require JWT, expired token",
-            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
-            path: "/get",
-        },
-        Case {
-            label: "claim condition, groups has admins",
-            token: Some(admin.clone()),
-            path: "/anything/report?x=1",
-        },
-        Case {
-            label: "claim condition, groups without admins",
-            token: Some(user),
-            path: "/anything/report",
-        },
-        Case {
-            label: "claim condition, no groups claim",
-            token: Some(valid),
-            path: "/anything/report",
-        },
-        Case {
-            label: "claim condition, no token",
-            token: None,
-            path: "/anything/report",
-        },
-        Case {
-            label: "no ALLOW rule for the path",
-            token: Some(admin.clone()),
-            path: "/headers",
-        },
-        Case {
-            label: "DENY before ALLOW",
-            token: Some(admin),
-            path: "/admin/users",
-        },
+        case("require JWT, no token", None, "/get"),
+        case("require JWT, valid token", Some(valid.clone()), "/get"),
+        case(
+            "require JWT, expired token",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/get",
+        ),
+        case(
+            "claim condition, groups has admins",
+            Some(admin.clone()),
+            "/anything/report?x=1",
+        ),
+        case(
+            "claim condition, groups without admins",
+            Some(user),
+            "/anything/report",
+        ),
+        case(
+            "claim condition, no groups claim",
+            Some(valid),
+            "/anything/report",
+        ),
+        case("claim condition, no token", None, "/anything/report"),
+        case(
+            "no ALLOW rule for the path",
+            Some(admin.clone()),
+            "/headers",
+        ),
+        case("DENY before ALLOW", Some(admin), "/admin/users"),
     ];
     let failures = compare(&config, &cases);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
