@@ -634,3 +634,92 @@ fn explain_trace_does_not_show_a_token_an_earlier_rule_removed() {
     assert_eq!(report["rules"][1]["issuer"], "https://z.example.com");
     assert_eq!(report["rules"][1]["tokens"], json!([]), "{report}");
 }
+
+/// explain's AuthorizationPolicy step reports what Envoy's RBAC chain as istiod builds it
+/// decides (AUDIT, DENY, ALLOW filters, each with its dry-run `shadow_rules`; a denial ends the
+/// chain; rule names `ns[<ns>]-policy[<name>]-rule[<i>]`, details
+/// `rbac_access_denied_matched_policy[<rule>]`), and `--remote-ip` feeds `remoteIpBlocks`.
+#[test]
+fn explain_reports_the_authorization_policy_rule_that_decided() {
+    let dir = std::env::temp_dir().join(format!("mesh-authn-cli-authz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("authz.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{AUTHZ_AROUND_HTTPBIN}- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {{name: deny-internal, namespace: foo}}
+  spec:
+    action: DENY
+    rules:
+    - from: [{{source: {{remoteIpBlocks: [10.0.0.0/8]}}}}]
+"
+        ),
+    )
+    .unwrap();
+    let run_path = |path: &str, more: &[&str]| {
+        explain(
+            &[
+                &["--config", config.to_str().unwrap(), "--path", path],
+                more,
+            ]
+            .concat(),
+        )
+    };
+    let rule = |policy: &str, action: &str, i: usize| {
+        let (ns, name) = policy.split_once('/').unwrap();
+        json!({"policy": policy, "action": action, "rule": format!("ns[{ns}]-policy[{name}]-rule[{i}]")})
+    };
+
+    let admin = run_path("/admin/users", &[]);
+    assert_eq!(admin["verdict"], "denied by AuthorizationPolicy", "{admin}");
+    let authz = &admin["authorizationPolicy"];
+    assert_eq!(authz["deniedBy"], rule("foo/deny-admin", "DENY", 0));
+    assert_eq!(
+        authz["auditedBy"],
+        rule("istio-system/mesh-audit", "AUDIT", 0)
+    );
+    // The DENY filter ended the chain: the dry-run ALLOW policy was not evaluated.
+    assert_eq!(authz["dryRun"]["allow"], Value::Null, "{authz}");
+    assert_eq!(admin["reply"]["status"], 403);
+    assert_eq!(admin["reply"]["body"], "RBAC: access denied");
+    assert_eq!(
+        admin["reply"]["responseCodeDetails"],
+        "rbac_access_denied_matched_policy[ns[foo]-policy[deny-admin]-rule[0]]"
+    );
+    // remoteIpBlocks reads --remote-ip; without it the tool says the policy reads it.
+    assert!(
+        authz["notes"].to_string().contains("--remote-ip"),
+        "{authz}"
+    );
+
+    let health = run_path("/healthz", &[]);
+    assert_eq!(health["verdict"], "allowed", "{health}");
+    let authz = &health["authorizationPolicy"];
+    assert_eq!(authz["deniedBy"], Value::Null);
+    assert_eq!(authz["allowedBy"], Value::Null, "no enforced ALLOW policy");
+    assert_eq!(
+        authz["dryRun"]["allow"],
+        rule("foo/require-jwt", "ALLOW", 1)
+    );
+
+    let other = run_path("/other", &[]);
+    assert_eq!(other["verdict"], "allowed", "{other}");
+    assert_eq!(
+        other["authorizationPolicy"]["dryRun"]["allow"],
+        "no rule matched"
+    );
+
+    let internal = run_path("/other", &["--remote-ip", "10.1.2.3"]);
+    assert_eq!(
+        internal["verdict"], "denied by AuthorizationPolicy",
+        "{internal}"
+    );
+    assert_eq!(
+        internal["authorizationPolicy"]["deniedBy"],
+        rule("foo/deny-internal", "DENY", 0)
+    );
+    let outside = run_path("/other", &["--remote-ip", "192.0.2.1"]);
+    assert_eq!(outside["verdict"], "allowed", "{outside}");
+}
