@@ -208,6 +208,43 @@ fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// AuthorizationPolicy reads the request as it goes upstream: the verified token removed
+/// (a DENY on a present `authorization` header does not see it) and the output header added (a
+/// DENY on `x-jwt-sub` does).
+#[test]
+fn explain_gives_what_envoy_gives_on_the_request_after_token_removal_and_outputs() {
+    let (key, demo_config) = demo();
+    let config = demo_config.replacen(
+        "      audiences: ",
+        "      outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]\n      audiences: ",
+        1,
+    ) + "\
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: deny-by-headers, namespace: foo}
+  spec:
+    action: DENY
+    rules:
+    - to: [{operation: {paths: [/anything/sub]}}]
+      when: [{key: \"request.headers[x-jwt-sub]\", values: [tester@example.com]}]
+    - to: [{operation: {paths: [/anything/auth]}}]
+      when: [{key: \"request.headers[authorization]\", values: [\"*\"]}]
+";
+    assert!(config.contains("outputClaimToHeaders"), "{config}");
+    let valid = key.mint(claims(DEMO_ISSUER, Some(DEMO_AUDIENCE), 3600));
+    let cases = [
+        case(
+            "output header seen, token",
+            Some(valid.clone()),
+            "/anything/sub",
+        ),
+        case("output header seen, no token", None, "/anything/sub"),
+        case("removed token not seen", Some(valid), "/anything/auth"),
+    ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Sends every case to Envoy running the built `.wasm` with `config`, and to `explain` with the
 /// same configuration; a line per case where they differ (status, body, `WWW-Authenticate`,
 /// and on an allowed request the headers explain says are removed).
