@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod authorize;
 pub mod authz;
 pub mod config;
 pub mod counters;

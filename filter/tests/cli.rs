@@ -1,6 +1,6 @@
 //! The `mesh-authn` command-line tool, run as built (feature `cli`): every example checks
-//! clean, `kubectl get -o yaml` output (a `List`) is accepted and AuthorizationPolicy is said to
-//! be not evaluated, WasmPlugin deployment traps are reported, `--version` is the artifact's
+//! clean, `kubectl get -o yaml` output (a `List`) is accepted with its AuthorizationPolicies,
+//! `check` lists the AuthorizationPolicies that apply and those that do not (and why), WasmPlugin deployment traps are reported, `--version` is the artifact's
 //! identity, and the committed JSON Schema is the one `schema` prints and the examples follow.
 //! The Envoy-backed comparisons (`explain` against Envoy, the bad-config table) are in
 //! host-tests/tests/cli.rs.
@@ -39,6 +39,13 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
     drop(input);
     child.wait_with_output().unwrap()
+}
+
+/// Every `want` is in `stdout`.
+fn contains_all(stdout: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -158,7 +165,7 @@ metadata:
 }
 
 #[test]
-fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
+fn a_kubectl_list_is_accepted_with_its_authorization_policies() {
     // `portLevelMtls: {}` on a namespace policy is refused by istiod's validation: drop it for
     // the accepted case, keep it for the refused one.
     let list = kubectl_list().replace("    portLevelMtls: {}\n", "");
@@ -168,15 +175,17 @@ fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "issuer https://issuer.example.com",
-        "PeerAuthentication: STRICT",
-        "namespace foo/default STRICT",
-        "mesh istio-system/default PERMISSIVE",
-        "foo/require-jwt: AuthorizationPolicy is not evaluated by this version of mesh-authn",
-    ] {
-        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
-    }
+    contains_all(
+        &stdout,
+        &[
+            "issuer https://issuer.example.com",
+            "PeerAuthentication: STRICT",
+            "namespace foo/default STRICT",
+            "mesh istio-system/default PERMISSIVE",
+            "ALLOW foo/require-jwt: 1 rule(s)",
+        ],
+    );
+    assert!(!stdout.contains("not evaluated"), "{stdout}");
     // Multi-document YAML reads the same.
     let docs: Vec<String> = serde_yaml_ng::from_str::<Value>(&list).unwrap()["items"]
         .as_array()
@@ -204,6 +213,119 @@ fn a_kubectl_list_is_accepted_and_authorization_policy_is_not_evaluated() {
     );
 }
 
+/// Five AuthorizationPolicies around the workload foo/app=httpbin; which apply follows Istio's
+/// scoping (istio/api `authorization.proto`: the policy's namespace or the root namespace, and a
+/// selector whose labels the workload has), and the dry-run annotation is Istio's
+/// `istio.io/dry-run`.
+const AUTHZ_AROUND_HTTPBIN: &str = r#"
+workload: {namespace: foo, labels: {app: httpbin, version: v1}}
+policies:
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: deny-admin, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: httpbin}}
+    action: DENY
+    rules:
+    - to: [{operation: {paths: [/admin, /admin/*]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata:
+    name: require-jwt
+    namespace: foo
+    annotations: {istio.io/dry-run: "true"}
+  spec:
+    rules:
+    - from: [{source: {requestPrincipals: ["*"]}}]
+    - to: [{operation: {paths: [/healthz]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: mesh-audit, namespace: istio-system}
+  spec:
+    action: AUDIT
+    rules: [{}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: other-ns, namespace: bar}
+  spec: {}
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: other-app, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: reviews}}
+    action: DENY
+    rules: [{}]
+"#;
+
+#[test]
+fn check_lists_the_authorization_policies_that_apply_and_those_not_selected() {
+    let out = run(&["check", "-"], Some(AUTHZ_AROUND_HTTPBIN));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    contains_all(
+        &stdout,
+        &[
+            "    DENY foo/deny-admin: 1 rule(s)\n",
+            "    ALLOW foo/require-jwt: 2 rule(s), dry-run",
+            "    AUDIT istio-system/mesh-audit: 1 rule(s)\n",
+            "    not selected: bar/other-ns: namespace bar is neither the workload's (foo) nor the root namespace (istio-system)",
+            "    not selected: foo/other-app: its selector {app=reviews} does not match the workload's labels",
+        ],
+    );
+    assert!(!stdout.contains("not evaluated"), "{stdout}");
+
+    let out = run(
+        &["check", "--output", "json", "-"],
+        Some(AUTHZ_AROUND_HTTPBIN),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let authz = &report["inputs"][0]["applies"]["authorizationPolicy"];
+    let applies: Vec<(String, String, bool, u64)> = authz["applies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["policy"].as_str().unwrap().to_owned(),
+                p["action"].as_str().unwrap().to_owned(),
+                p["dryRun"].as_bool().unwrap(),
+                p["rules"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        applies,
+        [
+            ("foo/deny-admin".to_owned(), "DENY".to_owned(), false, 1),
+            ("foo/require-jwt".to_owned(), "ALLOW".to_owned(), true, 2),
+            (
+                "istio-system/mesh-audit".to_owned(),
+                "AUDIT".to_owned(),
+                false,
+                1
+            ),
+        ]
+    );
+    let not_selected: Vec<&str> = authz["notSelected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_selected, ["bar/other-ns", "foo/other-app"]);
+
+    // `spec: {}` applies and never matches: a deny-all.
+    let deny_all = AUTHZ_AROUND_HTTPBIN.replace("namespace: bar}", "namespace: foo}");
+    let out = run(&["check", "-"], Some(&deny_all));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("    ALLOW foo/other-ns: 0 rule(s) (never matches)"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn wasm_plugin_deployment_traps_are_reported() {
     let manifest = std::fs::read_to_string(root().join("examples/istio/sidecar-httpbin.yaml"))
@@ -218,16 +340,17 @@ fn wasm_plugin_deployment_traps_are_reported() {
     // Traps are warnings: the configuration itself is valid.
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "warning: spec.match: a sidecar plugin needs `match: [{mode: SERVER}]`",
-        "warning: spec.sha256: `0000000000000000000000000000000000000000000000000000000000000000` is not a real digest",
-        "warning: spec.failStrategy: FAIL_OPEN",
-        "warning: spec.url: `oci://REGISTRY.example.com/mesh-authn:0.1.0` is the README's placeholder registry",
-        // The selector's workload: what applies there.
-        "workload foo{app=httpbin}",
-    ] {
-        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
-    }
+    contains_all(
+        &stdout,
+        &[
+            "warning: spec.match: a sidecar plugin needs `match: [{mode: SERVER}]`",
+            "warning: spec.sha256: `0000000000000000000000000000000000000000000000000000000000000000` is not a real digest",
+            "warning: spec.failStrategy: FAIL_OPEN",
+            "warning: spec.url: `oci://REGISTRY.example.com/mesh-authn:0.1.0` is the README's placeholder registry",
+            // The selector's workload: what applies there.
+            "workload foo{app=httpbin}",
+        ],
+    );
     // The shipped manifest has only the placeholder registry to replace.
     let out = run(&["check", "examples/istio/sidecar-httpbin.yaml"], None);
     let warnings: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -340,6 +463,29 @@ fn every_example_follows_the_schema_and_unknown_fields_do_not() {
     let mut config = good;
     config["policies"][0]["spec"]["jwtRulez"] = json!([]);
     assert!(!validator.is_valid(&config), "jwtRulez");
+    // AuthorizationPolicy items too (Istio's CRD: `action` one of its enum, no unknown fields).
+    let authz: Value = serde_yaml_ng::from_str(AUTHZ_AROUND_HTTPBIN).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&authz)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    for (field, bad) in [("action", json!("DENYY")), ("rulez", json!([]))] {
+        let mut config = authz.clone();
+        config["policies"][0]["spec"][field] = bad.clone();
+        assert!(!validator.is_valid(&config), "{field}: {bad}");
+    }
+}
+
+/// Envoy's `jwt_authn` test keys and tokens (provenance in filter/tests/fixtures/PROVENANCE.md).
+fn envoy_test_common() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn explain(args: &[&str]) -> Value {
@@ -396,13 +542,7 @@ fn explain_peer_authentication_per_port() {
 /// removed before the request goes upstream.
 #[test]
 fn explain_reads_remote_key_sets_from_files() {
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            root().join("filter/tests/fixtures/envoy_jwt_authn_test_common.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture = envoy_test_common();
     let dir = std::env::temp_dir().join(format!("mesh-authn-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let jwks = dir.join("jwks.json");
@@ -447,4 +587,139 @@ fn explain_reads_remote_key_sets_from_files() {
         verified["requestChanges"]["removeHeaders"],
         json!(["authorization"])
     );
+}
+
+/// The trace walks the rules as the filter does: a token the first rule verified and does not
+/// forward is gone from the request (Envoy `jwt_authn` removes it, `forwardOriginalToken:
+/// false`), so the second rule reading the same header finds nothing there.
+#[test]
+fn explain_trace_does_not_show_a_token_an_earlier_rule_removed() {
+    let fixture = envoy_test_common();
+    let jwks = fixture["public_key_jwks"].as_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("mesh-authn-cli-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("two-rules.yaml");
+    let rule = |issuer: &str| {
+        format!(
+            "    - issuer: {issuer}\n      jwks: {}\n",
+            serde_json::to_string(jwks).unwrap()
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: \
+             RequestAuthentication\n  metadata: {{name: a, namespace: foo}}\n  spec:\n    \
+             jwtRules:\n{}{}",
+            rule("https://example.com"),
+            rule("https://z.example.com")
+        ),
+    )
+    .unwrap();
+    let token = fixture["tokens"]["GoodToken"].as_str().unwrap();
+    let report = explain(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--token",
+        token,
+        "--now",
+        "1700000000",
+    ]);
+    assert_eq!(report["verdict"], "allowed", "{report}");
+    assert_eq!(report["rules"][0]["issuer"], "https://example.com");
+    assert_eq!(
+        report["rules"][0]["tokens"][0]["verified"], true,
+        "{report}"
+    );
+    assert_eq!(report["rules"][1]["issuer"], "https://z.example.com");
+    assert_eq!(report["rules"][1]["tokens"], json!([]), "{report}");
+}
+
+/// explain's AuthorizationPolicy step reports what Envoy's RBAC chain as istiod builds it
+/// decides (AUDIT, DENY, ALLOW filters, each with its dry-run `shadow_rules`; a denial ends the
+/// chain; rule names `ns[<ns>]-policy[<name>]-rule[<i>]`, details
+/// `rbac_access_denied_matched_policy[<rule>]`), and `--remote-ip` feeds `remoteIpBlocks`.
+#[test]
+fn explain_reports_the_authorization_policy_rule_that_decided() {
+    let dir = std::env::temp_dir().join(format!("mesh-authn-cli-authz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("authz.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{AUTHZ_AROUND_HTTPBIN}- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {{name: deny-internal, namespace: foo}}
+  spec:
+    action: DENY
+    rules:
+    - from: [{{source: {{remoteIpBlocks: [10.0.0.0/8]}}}}]
+"
+        ),
+    )
+    .unwrap();
+    let run_path = |path: &str, more: &[&str]| {
+        explain(
+            &[
+                &["--config", config.to_str().unwrap(), "--path", path],
+                more,
+            ]
+            .concat(),
+        )
+    };
+    let rule = |policy: &str, action: &str, i: usize| {
+        let (ns, name) = policy.split_once('/').unwrap();
+        json!({"policy": policy, "action": action, "rule": format!("ns[{ns}]-policy[{name}]-rule[{i}]")})
+    };
+
+    let admin = run_path("/admin/users", &[]);
+    assert_eq!(admin["verdict"], "denied by AuthorizationPolicy", "{admin}");
+    let authz = &admin["authorizationPolicy"];
+    assert_eq!(authz["deniedBy"], rule("foo/deny-admin", "DENY", 0));
+    assert_eq!(
+        authz["auditedBy"],
+        rule("istio-system/mesh-audit", "AUDIT", 0)
+    );
+    // The DENY filter ended the chain: the dry-run ALLOW policy was not evaluated.
+    assert_eq!(authz["dryRun"]["allow"], Value::Null, "{authz}");
+    assert_eq!(admin["reply"]["status"], 403);
+    assert_eq!(admin["reply"]["body"], "RBAC: access denied");
+    assert_eq!(
+        admin["reply"]["responseCodeDetails"],
+        "rbac_access_denied_matched_policy[ns[foo]-policy[deny-admin]-rule[0]]"
+    );
+    // remoteIpBlocks reads --remote-ip; without it the tool says the policy reads it.
+    assert!(
+        authz["notes"].to_string().contains("--remote-ip"),
+        "{authz}"
+    );
+
+    let health = run_path("/healthz", &[]);
+    assert_eq!(health["verdict"], "allowed", "{health}");
+    let authz = &health["authorizationPolicy"];
+    assert_eq!(authz["deniedBy"], Value::Null);
+    assert_eq!(authz["allowedBy"], Value::Null, "no enforced ALLOW policy");
+    assert_eq!(
+        authz["dryRun"]["allow"],
+        rule("foo/require-jwt", "ALLOW", 1)
+    );
+
+    let other = run_path("/other", &[]);
+    assert_eq!(other["verdict"], "allowed", "{other}");
+    assert_eq!(
+        other["authorizationPolicy"]["dryRun"]["allow"],
+        "no rule matched"
+    );
+
+    let internal = run_path("/other", &["--remote-ip", "10.1.2.3"]);
+    assert_eq!(
+        internal["verdict"], "denied by AuthorizationPolicy",
+        "{internal}"
+    );
+    assert_eq!(
+        internal["authorizationPolicy"]["deniedBy"],
+        rule("foo/deny-internal", "DENY", 0)
+    );
+    let outside = run_path("/other", &["--remote-ip", "192.0.2.1"]);
+    assert_eq!(outside["verdict"], "allowed", "{outside}");
 }

@@ -1,7 +1,8 @@
 //! The `mesh-authn` command-line tool, run as built (`host_tests::cli`): every bad
 //! configuration of the bad-config table gives its field-path error and a non-zero exit from
 //! `check`; `explain` on the demo's tokens gives the status, body and `WWW-Authenticate` that
-//! the real Envoy running the built `.wasm` with the same configuration gives.
+//! the real Envoy running the built `.wasm` with the same configuration gives, AuthorizationPolicy
+//! included (the demo's DENY on `/admin`, a require-JWT policy, a claim-based `when`).
 
 use host_tests::bad_configs::table;
 use host_tests::cli;
@@ -73,60 +74,187 @@ struct Case {
     path: &'static str,
 }
 
-#[test]
-fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
+fn case(label: &'static str, token: Option<String>, path: &'static str) -> Case {
+    Case { label, token, path }
+}
+
+/// Require-JWT (Istio's `requestPrincipals: ["*"]`) for `/get`, and a claim-based `when` for
+/// `/anything/*`, added to the demo's policies (after its DENY on `/admin`).
+const REQUIRE_JWT_AND_CLAIM: &str = "\
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: require-jwt, namespace: foo}
+  spec:
+    selector: {matchLabels: {app: httpbin}}
+    action: ALLOW
+    rules:
+    - from: [{source: {requestPrincipals: [\"*\"]}}]
+      to: [{operation: {paths: [/get]}}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: admins-only, namespace: foo}
+  spec:
+    action: ALLOW
+    rules:
+    - to: [{operation: {paths: [/anything/*]}}]
+      when:
+      - key: request.auth.claims[groups]
+        values: [admins]
+";
+
+const DEMO_ISSUER: &str = "http://127.0.0.1:1";
+
+/// The demo's key and configuration (host-tests/src/bin/demo.rs).
+fn demo() -> (RsaIssuer, String) {
     let key = RsaIssuer::generate("demo-key-1");
-    let issuer = "http://127.0.0.1:1";
-    // The demo's configuration and tokens (host-tests/src/bin/demo.rs).
     let config = host_tests::demo_plugin_config(
-        issuer,
+        DEMO_ISSUER,
         "http://127.0.0.1:1/.well-known/jwks.json",
         &tokens::jwks_json(&[key.jwk()]),
     );
-    let config_path = temp_file("demo.yaml", &config);
+    (key, config)
+}
+
+#[test]
+fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
+    let (key, config) = demo();
+    let issuer = DEMO_ISSUER;
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let cases = [
-        Case {
-            label: "no token",
-            token: None,
-            path: "/get",
-        },
-        Case {
-            label: "valid token",
-            token: Some(valid.clone()),
-            path: "/get",
-        },
-        Case {
-            label: "expired token",
-            token: Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
-            path: "/get",
-        },
-        Case {
-            label: "bad signature",
-            token: Some(tokens::corrupt_signature(&valid)),
-            path: "/get",
-        },
-        Case {
-            label: "wrong audience",
-            token: Some(key.mint(claims(issuer, Some("some-other-service"), 3600))),
-            path: "/get",
-        },
-        Case {
-            label: "unknown issuer, query string in the path",
-            token: Some(key.mint(claims("https://other", Some(DEMO_AUDIENCE), 3600))),
-            path: "/anything/x?a=1",
-        },
-        Case {
-            label: "not a JWT",
-            token: Some("not-a-jwt".to_owned()),
-            path: "/get",
-        },
+        case("no token", None, "/get"),
+        case("valid token", Some(valid.clone()), "/get"),
+        case(
+            "expired token",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/get",
+        ),
+        case(
+            "bad signature",
+            Some(tokens::corrupt_signature(&valid)),
+            "/get",
+        ),
+        case(
+            "wrong audience",
+            Some(key.mint(claims(issuer, Some("some-other-service"), 3600))),
+            "/get",
+        ),
+        case(
+            "unknown issuer, query string in the path",
+            Some(key.mint(claims("https://other", Some(DEMO_AUDIENCE), 3600))),
+            "/anything/x?a=1",
+        ),
+        case("not a JWT", Some("not-a-jwt".to_owned()), "/get"),
+        // The demo's AuthorizationPolicy: DENY on /admin and /admin/*, token or not.
+        case("DENY /admin/*, no token", None, "/admin/users"),
+        case(
+            "DENY /admin/*, valid token",
+            Some(valid.clone()),
+            "/admin/users",
+        ),
+        case(
+            "DENY /admin/*, expired token (RequestAuthentication answers first)",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/admin/users",
+        ),
     ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
+    let (key, demo_config) = demo();
+    let config = demo_config + REQUIRE_JWT_AND_CLAIM;
+    let issuer = DEMO_ISSUER;
+    let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
+    let mut admin = claims(issuer, Some(DEMO_AUDIENCE), 3600);
+    admin["groups"] = serde_json::json!(["users", "admins"]);
+    let admin = key.mint(admin);
+    let mut user = claims(issuer, Some(DEMO_AUDIENCE), 3600);
+    user["groups"] = serde_json::json!(["users"]);
+    let user = key.mint(user);
+    let cases = [
+        case("require JWT, no token", None, "/get"),
+        case("require JWT, valid token", Some(valid.clone()), "/get"),
+        case(
+            "require JWT, expired token",
+            Some(key.mint(claims(issuer, Some(DEMO_AUDIENCE), -3600))),
+            "/get",
+        ),
+        case(
+            "claim condition, groups has admins",
+            Some(admin.clone()),
+            "/anything/report?x=1",
+        ),
+        case(
+            "claim condition, groups without admins",
+            Some(user),
+            "/anything/report",
+        ),
+        case(
+            "claim condition, no groups claim",
+            Some(valid),
+            "/anything/report",
+        ),
+        case("claim condition, no token", None, "/anything/report"),
+        case(
+            "no ALLOW rule for the path",
+            Some(admin.clone()),
+            "/headers",
+        ),
+        case("DENY before ALLOW", Some(admin), "/admin/users"),
+    ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// AuthorizationPolicy reads the request as it goes upstream: the verified token removed
+/// (a DENY on a present `authorization` header does not see it) and the output header added (a
+/// DENY on `x-jwt-sub` does).
+#[test]
+fn explain_gives_what_envoy_gives_on_the_request_after_token_removal_and_outputs() {
+    let (key, demo_config) = demo();
+    let config = demo_config.replacen(
+        "      audiences: ",
+        "      outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]\n      audiences: ",
+        1,
+    ) + "\
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: deny-by-headers, namespace: foo}
+  spec:
+    action: DENY
+    rules:
+    - to: [{operation: {paths: [/anything/sub]}}]
+      when: [{key: \"request.headers[x-jwt-sub]\", values: [tester@example.com]}]
+    - to: [{operation: {paths: [/anything/auth]}}]
+      when: [{key: \"request.headers[authorization]\", values: [\"*\"]}]
+";
+    assert!(config.contains("outputClaimToHeaders"), "{config}");
+    let valid = key.mint(claims(DEMO_ISSUER, Some(DEMO_AUDIENCE), 3600));
+    let cases = [
+        case(
+            "output header seen, token",
+            Some(valid.clone()),
+            "/anything/sub",
+        ),
+        case("output header seen, no token", None, "/anything/sub"),
+        case("removed token not seen", Some(valid), "/anything/auth"),
+    ];
+    let failures = compare(&config, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Sends every case to Envoy running the built `.wasm` with `config`, and to `explain` with the
+/// same configuration; a line per case where they differ (status, body, `WWW-Authenticate`,
+/// and on an allowed request the headers explain says are removed).
+fn compare(config: &str, cases: &[Case]) -> Vec<String> {
+    let config_path = temp_file(&format!("config-{}.yaml", cases.len()), config);
     let upstream = EchoUpstream::start();
-    let mut envoy = Envoy::start(&config, upstream.port).unwrap();
+    let mut envoy = Envoy::start(config, upstream.port).unwrap();
     let authority = format!("127.0.0.1:{}", envoy.port());
     let mut failures = Vec::new();
-    for case in &cases {
+    for case in cases {
         let bearer = case.token.as_ref().map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = bearer
             .iter()
@@ -174,10 +302,17 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
                     .iter()
                     .map(|v| v.as_str().unwrap())
                     .collect();
-                let upstream_saw: Vec<String> = got.json()["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
+                // Only a forwarded request has the echo's JSON (a mismatch is reported below).
+                let echoed = if got.status == 200 {
+                    got.json()
+                } else {
+                    Value::Null
+                };
+                let upstream_saw: Vec<String> = echoed
+                    .get("headers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
                     .map(|h| h[0].as_str().unwrap().to_owned())
                     .collect();
                 for name in &removed {
@@ -194,7 +329,13 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
                         case.label
                     ));
                 }
-                (200, got.body.clone(), None)
+                // Forwarded: the body is the upstream's, whatever Envoy answered.
+                let body = if got.status == 200 {
+                    got.body.clone()
+                } else {
+                    "(forwarded to the upstream)".to_owned()
+                };
+                (200, body, None)
             }
         };
         let envoy_www = got.header("www-authenticate").map(str::to_owned);
@@ -206,5 +347,5 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
         }
     }
     envoy.stop();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }

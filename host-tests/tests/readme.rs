@@ -22,7 +22,7 @@ use host_tests::readme::{self, Block};
 use host_tests::workspace_root;
 
 const READMES: [&str; 2] = ["README.md", "examples/docker-compose/README.md"];
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "envoy-http-filters",
     "envoy-hcm-options",
     "plugin-config",

@@ -56,6 +56,9 @@ pub struct FilterConfig {
     pub peer_authn: MtlsPolicy,
     /// The AuthorizationPolicies that apply to the workload.
     pub authz: Authz,
+    /// The AuthorizationPolicies of the configuration that do not apply to the workload, as
+    /// `namespace/name` and why.
+    pub authz_not_selected: Vec<(String, String)>,
     /// Problems to log once at configuration time (policies ignored as istiod ignores them).
     pub warnings: Vec<String>,
     /// One line for the log: what applies, and what was ignored as out of scope.
@@ -206,7 +209,26 @@ impl FilterConfig {
                 authz_applied.push(id);
                 authz.push(p.policy);
             } else {
-                authz_ignored.push(id);
+                let why = if p.policy.namespace != workload.namespace
+                    && p.policy.namespace != root_namespace
+                {
+                    format!(
+                        "namespace {} is neither the workload's ({}) nor the root namespace ({})",
+                        p.policy.namespace, workload.namespace, root_namespace
+                    )
+                } else {
+                    let labels: Vec<String> = p
+                        .selector
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    format!(
+                        "its selector {{{}}} does not match the workload's labels",
+                        labels.join(",")
+                    )
+                };
+                authz_ignored.push((id, why));
             }
         }
         let summary = format!(
@@ -218,12 +240,17 @@ impl FilterConfig {
             ignored.join(", "),
             peer.summary,
             authz_applied.join(", "),
-            authz_ignored.join(", "),
+            authz_ignored
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         );
         Ok(FilterConfig {
             request_authn: RequestAuthn::new(providers),
             peer_authn: peer.policy,
             authz: Authz::new(authz),
+            authz_not_selected: authz_ignored,
             warnings: peer.warnings,
             summary,
             remote_jwks,

@@ -5,7 +5,7 @@
 use super::crypto;
 use super::host;
 use super::per_config::PerConfig;
-use crate::authz::{Attributes, TokenClaims};
+use crate::authorize;
 use crate::decision::{Decision, Mutations};
 use crate::jwt::AuthnStatus;
 use crate::local_reply::LocalReply;
@@ -85,31 +85,8 @@ fn authorize(
     attribution: &Attribution,
 ) -> Result<bool, String> {
     let config = &state.config;
-    let effective;
-    let headers = if mutations.is_empty() {
-        request
-    } else {
-        effective = mutations.apply_to(request);
-        &effective
-    };
     let conn = super::peer::authz_connection(config.authz.needs())?;
-    let token = attribution.token.as_ref().and_then(|t| {
-        let provider = config.request_authn.providers().get(t.provider)?;
-        Some(TokenClaims {
-            payload: &t.jwt.payload,
-            space_delimited: &provider.space_delimited_claims,
-        })
-    });
-    let attrs = Attributes {
-        headers,
-        peer_uri_san: conn.peer_uri_san.as_deref(),
-        remote_ip: conn.source_ip,
-        destination_ip: conn.destination_ip,
-        destination_port: conn.destination_port,
-        sni: conn.sni.as_deref(),
-        token,
-    };
-    let outcome = config.authz.evaluate(&attrs);
+    let outcome = authorize::authorize(config, request, mutations, attribution, &conn);
     state.count(|c| c.record_authz(&config.authz, &outcome));
     let Some(reply) = LocalReply::authz_denied(&outcome) else {
         if let Some(m) = outcome.allowed_by {

@@ -8,9 +8,8 @@
 //! certificate"; any other host failure or an unexpected encoding is an error, and the request
 //! is refused.
 
-use std::net::IpAddr;
-
 use super::host;
+use crate::authorize::Connection;
 use crate::authz::{socket_ip, Needs};
 use crate::peer_authn::{ConnectionProperties, MtlsPolicy, PeerVerdict};
 
@@ -21,22 +20,9 @@ const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
 const DESTINATION_ADDRESS: [&str; 2] = ["destination", "address"];
 const SNI: [&str; 2] = ["connection", "requested_server_name"];
 
-/// The connection properties AuthorizationPolicy reads, each only when [`Needs`] asks.
-#[derive(Debug, Default)]
-pub(super) struct AuthzConnection {
-    pub(super) peer_uri_san: Option<String>,
-    /// `source.address`: Envoy's downstream remote address, which the connection manager
-    /// derives from `x-forwarded-for` unless `use_remote_address` is set (measured on Envoy
-    /// 1.40, see the README).
-    pub(super) source_ip: Option<IpAddr>,
-    pub(super) destination_ip: Option<IpAddr>,
-    pub(super) destination_port: Option<u32>,
-    pub(super) sni: Option<String>,
-}
-
 /// Reads what `needs` asks; a host failure or a property that is not what Envoy sends is an
 /// error (the request is refused).
-pub(super) fn authz_connection(needs: Needs) -> Result<AuthzConnection, String> {
+pub(super) fn authz_connection(needs: Needs) -> Result<Connection, String> {
     let read = |path: &[&str]| {
         host::get_property(path)
             .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
@@ -46,12 +32,12 @@ pub(super) fn authz_connection(needs: Needs) -> Result<AuthzConnection, String> 
             .map(|b| String::from_utf8(b).map_err(|_| format!("{} is not UTF-8", path.join("."))))
             .transpose()
     };
-    let mut out = AuthzConnection::default();
+    let mut out = Connection::default();
     if needs.peer {
         out.peer_uri_san = text(&URI_SAN)?;
     }
     if needs.remote_ip {
-        out.source_ip = read(&SOURCE_ADDRESS)?.and_then(|b| socket_ip(&b));
+        out.remote_ip = read(&SOURCE_ADDRESS)?.and_then(|b| socket_ip(&b));
     }
     if needs.destination_ip {
         out.destination_ip = read(&DESTINATION_ADDRESS)?.and_then(|b| socket_ip(&b));

@@ -1,5 +1,6 @@
-//! `mesh-authn explain`: one request through the filter's own decision code, PeerAuthentication
-//! first and then `RequestAuthn::authenticate_attributed`, with the reply Envoy would send
+//! `mesh-authn explain`: one request through the filter's own decision code in the filter's
+//! order, PeerAuthentication, then `RequestAuthn::authenticate_attributed`, then
+//! AuthorizationPolicy (`authorize::authorize`, what the adapter calls), with the reply Envoy would send
 //! (`LocalReply`) or the changes to the request (`Mutations`). Signatures are checked with the
 //! pure-Rust backend the native tests use (`PureRust`: the filter's fallback where the host has
 //! no `verify_signature`); remote key sets come from files, never from the network.
@@ -11,6 +12,8 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use mesh_authn::authorize::{self, Connection};
+use mesh_authn::authz::{EngineResult, Matched, Outcome};
 use mesh_authn::config::FilterConfig;
 use mesh_authn::decision::Decision;
 use mesh_authn::extract::RequestState;
@@ -59,6 +62,16 @@ pub struct Args {
     /// The client certificate's first URI SAN (implies --mtls).
     #[arg(long)]
     peer_spiffe_id: Option<String>,
+    /// `source.address` / Envoy `remote_ip` for `remoteIpBlocks` and `remote.ip` (with Istio's
+    /// `use_remote_address: false`, the last `x-forwarded-for` address, else the peer's).
+    #[arg(long)]
+    remote_ip: Option<std::net::IpAddr>,
+    /// `destination.address`: the address the connection came to (`destination.ip`).
+    #[arg(long)]
+    destination_ip: Option<std::net::IpAddr>,
+    /// The TLS SNI the client sent (`connection.sni`).
+    #[arg(long)]
+    sni: Option<String>,
     /// A remote key set from a file: `FILE` (the only remote source), or
     /// `ISSUER-OR-URL=FILE` (repeatable).
     #[arg(long)]
@@ -188,7 +201,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     );
     match decision {
         Decision::Allow(m) => {
-            render::set(&mut report, "verdict", json!("allowed"));
             render::set(
                 &mut report,
                 "verifiedBy",
@@ -198,6 +210,31 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                     .map(|i| rule_name(*i))
                     .collect::<Vec<_>>()),
             );
+            if !config.authz.is_empty() {
+                let conn = Connection {
+                    peer_uri_san: args.peer_spiffe_id.clone(),
+                    remote_ip: args.remote_ip,
+                    destination_ip: args.destination_ip,
+                    destination_port: args.port,
+                    sni: args.sni.clone(),
+                };
+                let outcome = authorize::authorize(&config, &request, &m, &attribution, &conn);
+                render::set(
+                    &mut report,
+                    "authorizationPolicy",
+                    authz_report(&config, &outcome, &conn),
+                );
+                if let Some(reply_403) = LocalReply::authz_denied(&outcome) {
+                    render::set(
+                        &mut report,
+                        "verdict",
+                        json!("denied by AuthorizationPolicy"),
+                    );
+                    render::set(&mut report, "reply", reply(&reply_403));
+                    return finish(&report, args.output);
+                }
+            }
+            render::set(&mut report, "verdict", json!("allowed"));
             render::set(
                 &mut report,
                 "requestChanges",
@@ -236,6 +273,64 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     finish(&report, args.output)
+}
+
+/// The AuthorizationPolicy step: the rule that decided (or `none`), AUDIT and dry-run results,
+/// and which connection properties the policies read that the command line did not give.
+fn authz_report(config: &FilterConfig, outcome: &Outcome<'_>, conn: &Connection) -> Value {
+    let rule = |m: Matched<'_>| {
+        json!({
+            "policy": format!("{}/{}", m.policy.namespace, m.policy.name),
+            "action": m.policy.action.as_str(),
+            "rule": m.rule_id,
+        })
+    };
+    let shadow = |r: EngineResult<'_>| match r {
+        EngineResult::NotApplicable => Value::Null,
+        EngineResult::Matched(m) => rule(m),
+        EngineResult::NoMatch => json!("no rule matched"),
+    };
+    let decision = match outcome.denied {
+        Some(Some(_)) => "denied: a DENY rule matched",
+        Some(None) => "denied: ALLOW policies apply and no ALLOW rule matched",
+        None if outcome.allowed_by.is_some() => "allowed: an ALLOW rule matched",
+        None => "allowed: no DENY rule matched and no ALLOW policy applies",
+    };
+    let needs = config.authz.needs();
+    let mut missing = Vec::new();
+    for (needed, given, what) in [
+        (needs.peer, conn.peer_uri_san.is_some(), "--peer-spiffe-id"),
+        (needs.remote_ip, conn.remote_ip.is_some(), "--remote-ip"),
+        (
+            needs.destination_ip,
+            conn.destination_ip.is_some(),
+            "--destination-ip",
+        ),
+        (
+            needs.destination_port,
+            conn.destination_port.is_some(),
+            "--port",
+        ),
+        (needs.sni, conn.sni.is_some(), "--sni"),
+    ] {
+        if needed && !given {
+            missing.push(format!(
+                "a policy reads what {what} gives; not given, so it is absent (matches no value)"
+            ));
+        }
+    }
+    json!({
+        "decision": decision,
+        "deniedBy": outcome.denied.map(|d| d.map_or(json!("none"), rule)),
+        "allowedBy": outcome.allowed_by.map(rule),
+        "auditedBy": outcome.audited_by.map(rule),
+        "dryRun": {
+            "deny": shadow(outcome.shadow_deny),
+            "allow": shadow(outcome.shadow_allow),
+            "audit": shadow(outcome.shadow_audit),
+        },
+        "notes": missing,
+    })
 }
 
 fn pairs(p: &[(String, Vec<u8>)]) -> Vec<Value> {
@@ -352,23 +447,33 @@ fn remote_keys(config: &FilterConfig, given: &[String]) -> Result<(FileKeys, Vec
     Ok((FileKeys(keys), notes))
 }
 
-/// Each rule in the filter's order: the tokens at its locations in the request as it came, and
-/// for each the checks in Envoy's order (format, issuer-time-audience, signature), with the
-/// token's header and claims decoded. The verdict itself is `authenticate_attributed`'s, which
-/// also accounts for tokens an earlier rule removed.
+/// Each rule in the filter's order, as the core walks them (`verify_provider`): output headers
+/// removed first, then per rule the tokens at its locations in what earlier rules left, the
+/// last one first, each with its checks in Envoy's order (format, issuer-time-audience,
+/// signature) and its header and claims decoded; a verified token the rule does not forward is
+/// gone for later rules, and the rule's first failure ends its tokens. The verdict itself is
+/// `authenticate_attributed`'s (with several rules Envoy's any-of/all-of combination).
 fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
-    let state = RequestState::new(request);
-    config
-        .request_authn
-        .providers()
+    let providers = config.request_authn.providers();
+    let mut state = RequestState::new(request);
+    state.sanitize(providers.iter().flat_map(|p| p.outputs.header_names()));
+    providers
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let tokens: Vec<Value> = state
-                .extract(&p.locations)
-                .iter()
-                .map(|found| token_trace(p, &found.token, env, &render::location(&found.location)))
-                .collect();
+            state.sanitize(p.outputs.header_names());
+            let mut tokens = Vec::new();
+            for found in state.extract(&p.locations).iter().rev() {
+                let t = token_trace(p, &found.token, env, &render::location(&found.location));
+                let verified = t.get("verified") == Some(&json!(true));
+                tokens.push(t);
+                if !verified {
+                    break;
+                }
+                if !p.forward {
+                    state.remove(&found.location);
+                }
+            }
             json!({
                 "rule": i + 1,
                 "issuer": p.issuer,
@@ -501,6 +606,43 @@ fn print(r: &Value) {
             };
             println!("    header ({mark}): {}", t["header"]);
             println!("    claims ({mark}): {}", t["claims"]);
+        }
+    }
+    let a = &r["authorizationPolicy"];
+    if a.is_object() {
+        println!(
+            "AuthorizationPolicy (on the request as it would go upstream): {}",
+            a["decision"].as_str().unwrap_or_default()
+        );
+        let rule = |v: &Value| {
+            format!(
+                "{} {} ({})",
+                v["action"].as_str().unwrap_or_default(),
+                v["policy"].as_str().unwrap_or_default(),
+                v["rule"].as_str().unwrap_or_default()
+            )
+        };
+        for (key, what) in [
+            ("deniedBy", "denied by"),
+            ("allowedBy", "allowed by"),
+            ("auditedBy", "audited by"),
+        ] {
+            match &a[key] {
+                Value::Null => {}
+                // `none`: no ALLOW rule matched, the policy name Envoy RBAC reports then.
+                Value::String(s) => println!("  {what} {s} (no ALLOW rule matched)"),
+                v => println!("  {what} {}", rule(v)),
+            }
+        }
+        for (key, what) in [("deny", "DENY"), ("allow", "ALLOW"), ("audit", "AUDIT")] {
+            match a["dryRun"].get(key).unwrap_or(&Value::Null) {
+                Value::Null => {}
+                Value::String(s) => println!("  dry-run {what}: {s}"),
+                v => println!("  dry-run {what}: would match {}", rule(v)),
+            }
+        }
+        for n in render::strings(&a["notes"]) {
+            println!("  note: {n}");
         }
     }
     println!("verdict: {}", r["verdict"].as_str().unwrap_or_default());

@@ -34,7 +34,11 @@ pub struct Unit {
 }
 
 /// Kinds the filter reads from `policies`.
-const POLICY_KINDS: [&str; 2] = ["RequestAuthentication", "PeerAuthentication"];
+const POLICY_KINDS: [&str; 3] = [
+    "RequestAuthentication",
+    "PeerAuthentication",
+    "AuthorizationPolicy",
+];
 
 /// Reads every file into units. A file that is not YAML at all is handed to the filter's
 /// parser as a plugin configuration, which says why.
@@ -89,9 +93,6 @@ pub fn load(files: &[impl AsRef<Path>]) -> Result<Vec<Unit>, String> {
                         if !resource_files.contains(&name) {
                             resource_files.push(name.clone());
                         }
-                    }
-                    "AuthorizationPolicy" => {
-                        notes.push(format!("{at}: {id}: {AUTHZ_NOT_EVALUATED}"))
                     }
                     "" => {
                         return Err(format!(
@@ -151,11 +152,7 @@ fn documents(text: &str) -> Result<Vec<Value>, serde_yaml_ng::Error> {
 }
 
 fn plugin_config(name: &str, bytes: Vec<u8>) -> Unit {
-    let notes = if String::from_utf8_lossy(&bytes).contains("AuthorizationPolicy") {
-        vec![AUTHZ_NOT_EVALUATED.to_owned()]
-    } else {
-        Vec::new()
-    };
+    let notes = Vec::new();
     Unit {
         origin: name.to_owned(),
         kind: "plugin configuration",
@@ -167,11 +164,6 @@ fn plugin_config(name: &str, bytes: Vec<u8>) -> Unit {
         notes,
     }
 }
-
-/// Said wherever an AuthorizationPolicy appears.
-const AUTHZ_NOT_EVALUATED: &str = "AuthorizationPolicy is not evaluated by this version of \
-                                   mesh-authn (Istio's RBAC filter still enforces it after \
-                                   mesh-authn)";
 
 /// `namespace/name` of a resource.
 fn resource_id(doc: &Value) -> String {

@@ -102,6 +102,20 @@ pub fn applies(config: &FilterConfig) -> Value {
             "ports": ports,
             "trustDomainChecked": peer.checks_trust_domain(),
         },
+        "authorizationPolicy": {
+            "applies": config.authz.policies().iter().map(|p| json!({
+                "policy": format!("{}/{}", p.namespace, p.name),
+                "action": p.action.as_str(),
+                "dryRun": p.dry_run,
+                "rules": p.rules.len(),
+                // istiod leaves these ALLOW rules out (a field it cannot translate): they never match.
+                "rulesNeverMatching": p.rules.iter().filter(|r| r.never).map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "notSelected": config.authz_not_selected.iter().map(|(id, why)| json!({
+                "policy": id,
+                "why": why,
+            })).collect::<Vec<_>>(),
+        },
         "log": format!("configured: {}", config.summary),
         "warnings": config.warnings,
     })
@@ -172,6 +186,38 @@ pub fn print_applies(v: &Value) {
         line.push_str(" (STRICT peers must be in the configured trust domain)");
     }
     println!("{line}");
+    let authz = &v["authorizationPolicy"];
+    let policies = authz["applies"].as_array().cloned().unwrap_or_default();
+    if policies.is_empty() {
+        println!("  AuthorizationPolicy: none applies (every authenticated request is allowed)");
+    } else {
+        println!("  AuthorizationPolicy that apply (evaluated AUDIT, then DENY, then ALLOW):");
+    }
+    for p in &policies {
+        let rules = p["rules"].as_u64().unwrap_or_default();
+        println!(
+            "    {} {}: {} rule(s){}{}",
+            p["action"].as_str().unwrap_or_default(),
+            p["policy"].as_str().unwrap_or_default(),
+            rules,
+            if rules == 0 { " (never matches)" } else { "" },
+            if p["dryRun"] == json!(true) {
+                ", dry-run (istio.io/dry-run: evaluated and logged, never enforced)"
+            } else {
+                ""
+            }
+        );
+        for r in strings(&p["rulesNeverMatching"]) {
+            println!("       {r}: never matches (istiod leaves this ALLOW rule out)");
+        }
+    }
+    for n in authz["notSelected"].as_array().into_iter().flatten() {
+        println!(
+            "    not selected: {}: {}",
+            n["policy"].as_str().unwrap_or_default(),
+            n["why"].as_str().unwrap_or_default()
+        );
+    }
     println!("  filter log: {}", v["log"].as_str().unwrap_or_default());
     for w in strings(&v["warnings"]) {
         println!("  warning (the filter logs it): {w}");

@@ -1,6 +1,6 @@
 //! `mesh-authn schema`: the plugin configuration's JSON Schema. The top level comes from the
 //! parser's own types ([`mesh_authn::config::schema`]); the `policies` items from Istio's CRD
-//! schemas for RequestAuthentication and PeerAuthentication (istio/istio
+//! schemas for RequestAuthentication, PeerAuthentication and AuthorizationPolicy (istio/istio
 //! `manifests/charts/base/files/crd-all.gen.yaml`, vendored with its provenance in
 //! filter/tests/fixtures/PROVENANCE.md), as `kubectl apply` validates them.
 
@@ -11,7 +11,11 @@ use serde_json::{json, Map, Value};
 const CRDS: &str = include_str!("../../../tests/fixtures/istio/crd-all.gen.yaml");
 
 /// The kinds the filter reads from `policies`.
-const KINDS: [&str; 2] = ["RequestAuthentication", "PeerAuthentication"];
+const KINDS: [&str; 3] = [
+    "RequestAuthentication",
+    "PeerAuthentication",
+    "AuthorizationPolicy",
+];
 
 /// The schema, as pretty JSON with a final newline (the committed file's form).
 pub fn text() -> Result<String, String> {
@@ -22,6 +26,7 @@ pub fn text() -> Result<String, String> {
         defs.insert(kind.to_owned(), resource(kind)?);
         resources.push(json!({"$ref": format!("#/$defs/{kind}")}));
     }
+    let kinds = resources.clone();
     resources.push(json!({
         "description": "`kubectl get ... -o yaml` output: its items are read as policies",
         "type": "object",
@@ -30,10 +35,7 @@ pub fn text() -> Result<String, String> {
             "apiVersion": {"type": "string"},
             "kind": {"const": "List"},
             "metadata": {"type": "object"},
-            "items": {"type": "array", "items": {"anyOf": [
-                {"$ref": "#/$defs/RequestAuthentication"},
-                {"$ref": "#/$defs/PeerAuthentication"}
-            ]}}
+            "items": {"type": "array", "items": {"anyOf": kinds}}
         }
     }));
     let policies = json!({
