@@ -5,7 +5,7 @@
 use super::crypto;
 use super::host;
 use super::per_config::PerConfig;
-use crate::authz::{Attributes, TokenClaims};
+use crate::authz::{Attributes, PeerIdentities, TokenClaims};
 use crate::decision::{Decision, Mutations};
 use crate::jwt::AuthnStatus;
 use crate::local_reply::LocalReply;
@@ -102,7 +102,11 @@ fn authorize(
     });
     let attrs = Attributes {
         headers,
-        peer_uri_san: conn.peer_uri_san.as_deref(),
+        peer: PeerIdentities {
+            uri_san: conn.peer_uri_san.as_deref(),
+            dns_san: conn.peer_dns_san.as_deref(),
+            subject: conn.peer_subject.as_deref(),
+        },
         remote_ip: conn.source_ip,
         destination_ip: conn.destination_ip,
         destination_port: conn.destination_port,

@@ -20,11 +20,17 @@ const DESTINATION_PORT: [&str; 2] = ["destination", "port"];
 const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
 const DESTINATION_ADDRESS: [&str; 2] = ["destination", "address"];
 const SNI: [&str; 2] = ["connection", "requested_server_name"];
+const DNS_SAN: [&str; 2] = ["connection", "dns_san_peer_certificate"];
+const SUBJECT: [&str; 2] = ["connection", "subject_peer_certificate"];
 
 /// The connection properties AuthorizationPolicy reads, each only when [`Needs`] asks.
 #[derive(Debug, Default)]
 pub(super) struct AuthzConnection {
+    /// The first URI SAN, the first DNS SAN and the subject of the validated peer certificate
+    /// (what Envoy 1.40 gives a Wasm filter of [`crate::authz::PeerIdentities`]).
     pub(super) peer_uri_san: Option<String>,
+    pub(super) peer_dns_san: Option<String>,
+    pub(super) peer_subject: Option<String>,
     /// `source.address`: Envoy's downstream remote address, which the connection manager
     /// derives from `x-forwarded-for` unless `use_remote_address` is set (measured on Envoy
     /// 1.40, see the README).
@@ -47,8 +53,12 @@ pub(super) fn authz_connection(needs: Needs) -> Result<AuthzConnection, String> 
             .transpose()
     };
     let mut out = AuthzConnection::default();
+    // Without a peer certificate the SANs are absent and the subject is empty (matches no
+    // value, as in Envoy RBAC).
     if needs.peer {
         out.peer_uri_san = text(&URI_SAN)?;
+        out.peer_dns_san = text(&DNS_SAN)?;
+        out.peer_subject = text(&SUBJECT)?.filter(|s| !s.is_empty());
     }
     if needs.remote_ip {
         out.source_ip = read(&SOURCE_ADDRESS)?.and_then(|b| socket_ip(&b));
