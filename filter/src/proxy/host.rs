@@ -87,6 +87,12 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_define_metric(
         metric_type: u32,
         name_data: *const u8,
@@ -385,6 +391,14 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
         NOT_FOUND => Ok(None),
         other => Err(HostStatus(other)),
     }
+}
+
+/// Sets a host property by its path segments (Envoy: the filter state object `wasm.<path>`,
+/// bytes, for the rest of the request).
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostStatus> {
+    let path = property_path(path);
+    // SAFETY: pointers and lengths describe `path` and `value`.
+    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
 
 /// The ABI's property path: the segments joined by NUL bytes.

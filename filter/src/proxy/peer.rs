@@ -43,15 +43,6 @@ pub(super) struct AuthzConnection {
 /// Reads what `needs` asks; a host failure or a property that is not what Envoy sends is an
 /// error (the request is refused).
 pub(super) fn authz_connection(needs: Needs) -> Result<AuthzConnection, String> {
-    let read = |path: &[&str]| {
-        host::get_property(path)
-            .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
-    };
-    let text = |path: &[&str]| -> Result<Option<String>, String> {
-        read(path)?
-            .map(|b| String::from_utf8(b).map_err(|_| format!("{} is not UTF-8", path.join("."))))
-            .transpose()
-    };
     let mut out = AuthzConnection::default();
     // Without a peer certificate the SANs are absent and the subject is empty (matches no
     // value, as in Envoy RBAC).
@@ -77,12 +68,27 @@ pub(super) fn authz_connection(needs: Needs) -> Result<AuthzConnection, String> 
     Ok(out)
 }
 
+/// The validated peer certificate's first URI SAN (`None` without a certificate).
+pub(super) fn peer_uri_san() -> Result<Option<String>, String> {
+    text(&URI_SAN)
+}
+
 /// The policy's verdict on this request's connection, or why it could not be judged.
 pub(super) fn verdict(policy: &MtlsPolicy) -> Result<PeerVerdict, String> {
-    policy.verdict(&mut Decoded(|path: &[&str]| {
-        host::get_property(path)
-            .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
-    }))
+    policy.verdict(&mut Decoded(read))
+}
+
+/// A property's bytes; `None` when absent, a host failure an error naming the property.
+fn read(path: &[&str]) -> Result<Option<Vec<u8>>, String> {
+    host::get_property(path)
+        .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
+}
+
+/// A string property (UTF-8, else an error).
+fn text(path: &[&str]) -> Result<Option<String>, String> {
+    read(path)?
+        .map(|b| String::from_utf8(b).map_err(|_| format!("{} is not UTF-8", path.join("."))))
+        .transpose()
 }
 
 /// The properties decoded from a raw property reader (the host, or a test's).
