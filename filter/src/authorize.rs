@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::authz::{Attributes, Outcome, TokenClaims};
+use crate::authz::{Attributes, Outcome, PeerIdentities, TokenClaims};
 use crate::config::FilterConfig;
 use crate::decision::Mutations;
 use crate::request::Request;
@@ -17,6 +17,10 @@ use crate::request_authn::Attribution;
 pub struct Connection {
     /// The peer certificate's first URI SAN (`connection.uri_san_peer_certificate`).
     pub peer_uri_san: Option<String>,
+    /// Its first DNS SAN (`connection.dns_san_peer_certificate`).
+    pub peer_dns_san: Option<String>,
+    /// Its subject (`connection.subject_peer_certificate`; empty reads as `None`).
+    pub peer_subject: Option<String>,
     /// `source.address`: Envoy's downstream remote address, which the connection manager
     /// derives from `x-forwarded-for` unless `use_remote_address` is set (measured on Envoy
     /// 1.40, see the README).
@@ -55,7 +59,11 @@ pub fn authorize<'c>(
     });
     let attrs = Attributes {
         headers,
-        peer_uri_san: conn.peer_uri_san.as_deref(),
+        peer: PeerIdentities {
+            uri_san: conn.peer_uri_san.as_deref(),
+            dns_san: conn.peer_dns_san.as_deref(),
+            subject: conn.peer_subject.as_deref(),
+        },
         remote_ip: conn.remote_ip,
         destination_ip: conn.destination_ip,
         destination_port: conn.destination_port,

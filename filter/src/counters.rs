@@ -412,7 +412,7 @@ mod tests {
             let headers = Request::from_pairs(&[(":method", method), (":path", path)]);
             let attrs = Attributes {
                 headers: &headers,
-                peer_uri_san: None,
+                peer: Default::default(),
                 remote_ip: None,
                 destination_ip: None,
                 destination_port: None,

@@ -13,6 +13,7 @@
 //! - [`request_authn`]: the rules of every applicable RequestAuthentication over one request;
 //! - [`authz`]: AuthorizationPolicy over one request (Istio's matchers, Envoy RBAC's order);
 //! - [`decision`]: the verdict on a request and the changes an allowed one gets;
+//! - [`export`]: who an allowed request is, written for later filters and the access log;
 //! - [`counters`]: the counters' names and which ones a verdict increments;
 //! - [`local_reply`]: every reply the filter answers with itself (JWT, PeerAuthentication,
 //!   fail-closed refusal);
@@ -32,12 +33,14 @@ pub mod authz;
 pub mod config;
 pub mod counters;
 pub mod decision;
+pub mod export;
 pub mod extract;
 pub mod host_abi;
 pub mod jwt;
 pub mod local_reply;
 pub mod outputs;
 pub mod peer_authn;
+pub mod properties;
 pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;

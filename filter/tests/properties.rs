@@ -739,7 +739,7 @@ proptest! {
             });
             let attrs = Attributes {
                 headers: request,
-                peer_uri_san: None,
+                peer: Default::default(),
                 remote_ip: None,
                 destination_ip: None,
                 destination_port: None,

@@ -628,20 +628,37 @@ fn never(_: &Case, _: &Req, _: &Seen, _: &Seen) -> bool {
     false
 }
 
-const DEVIATIONS: &[Deviation] = &[Deviation {
-    name: "direct-peer-address-refused",
-    why: "`ipBlocks` / `notIpBlocks` / `source.ip` match the connection's peer address (Envoy \
+const DEVIATIONS: &[Deviation] = &[
+    Deviation {
+        name: "direct-peer-address-refused",
+        why: "`ipBlocks` / `notIpBlocks` / `source.ip` match the connection's peer address (Envoy \
           RBAC `direct_remote_ip`); Envoy 1.40 gives a Wasm filter only the remote address the \
           connection manager derives from `X-Forwarded-For`, which a client sets, so \
           mesh-authn refuses such a policy with an error naming the field instead of matching \
           a client-chosen address (golden `allow-full-rule`, `multiple-policies`, \
           `single-policy`)",
-    refuses: Some((
-        &["allow-full-rule", "multiple-policies", "single-policy"],
-        "Envoy RBAC `direct_remote_ip`",
-    )),
-    explains: never,
-}];
+        refuses: Some((
+            &["allow-full-rule", "multiple-policies", "single-policy"],
+            "Envoy RBAC `direct_remote_ip`",
+        )),
+        explains: never,
+    },
+    Deviation {
+        name: LATER_URI_SANS,
+        why: "Envoy RBAC's `authenticated` principal matches every URI SAN of the validated peer \
+          certificate; Envoy 1.40 gives a Wasm filter only the first \
+          (`connection.uri_san_peer_certificate`), so a policy naming a later URI SAN of a \
+          certificate with several does not see it: an ALLOW naming it denies (fails closed), \
+          but a DENY naming it does not deny, and a `notPrincipals` naming it excludes \
+          nothing (the risk); Istio's CA issues one URI SAN per workload certificate",
+        refuses: None,
+        explains: |_, r, _, _| matches!(r.conn, Conn::TwoUriSans),
+    },
+];
+
+/// Needed by [`a_peer_is_every_identity_of_its_certificate_as_in_envoy_rbac`] only: the
+/// suite's requests carry one URI SAN.
+const LATER_URI_SANS: &str = "later-uri-sans-unseen";
 
 // ---------------------------------------------------------------------------------------------
 // The two Envoys.
@@ -915,7 +932,7 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
     );
     let unused: Vec<&str> = DEVIATIONS
         .iter()
-        .filter(|d| !deviations_used.contains_key(d.name))
+        .filter(|d| d.name != LATER_URI_SANS && !deviations_used.contains_key(d.name))
         .map(|d| d.name)
         .collect();
     assert!(
@@ -932,8 +949,8 @@ fn mesh_authn_decides_as_envoy_rbac_configured_by_istiod() {
 /// Envoy RBAC's `authenticated.principal_name` matches any URI SAN, else the DNS SAN, else
 /// the subject. So istiod's `principals: ["*"]` (regex `.+`) matches a certificate with only a
 /// DNS SAN, and a principal named by a second URI SAN matches too: an ALLOW lets such a peer
-/// in, a DENY keeps it out. Kept apart from the suite above: mesh-authn reads the first URI
-/// SAN only, and under a DENY that answers 200 where Envoy RBAC answers 403.
+/// in, a DENY keeps it out. mesh-authn reads the first URI SAN, the first DNS SAN and the
+/// subject; a later URI SAN is [`LATER_URI_SANS`].
 #[test]
 fn a_peer_is_every_identity_of_its_certificate_as_in_envoy_rbac() {
     let names = [
@@ -967,6 +984,11 @@ fn a_peer_is_every_identity_of_its_certificate_as_in_envoy_rbac() {
         "{}\n{}",
         result.report,
         result.failures.join("\n")
+    );
+    assert!(
+        result.deviations_used.contains_key(LATER_URI_SANS),
+        "{LATER_URI_SANS} never needed\n{}",
+        result.report
     );
 }
 

@@ -92,14 +92,15 @@ pub struct Condition {
 /// What one value matches, and against which attribute (istiod's generator for the field).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Matcher {
-    /// `principals`, `source.principal`: Envoy `authenticated` on the peer certificate's URI
-    /// SAN, with `spiffe://` in front of the value.
+    /// `principals`, `source.principal`: Envoy `authenticated` on the peer certificate's
+    /// identities ([`PeerIdentities`]), with `spiffe://` in front of the value.
     PeerUri(StringMatch),
-    /// `namespaces`, `source.namespace`: the regex `.*/ns/<ns>/.*` on the URI SAN (a `*` in
-    /// the value is `.*`); here the literal pieces between the `*`s of that glob.
+    /// `namespaces`, `source.namespace`: the regex `.*/ns/<ns>/.*` on the peer's identities
+    /// (a `*` in the value is `.*`); here the literal pieces between the `*`s of that glob.
     PeerNamespace(Vec<String>),
     /// `serviceAccounts`, `source.serviceAccount`: the regex
-    /// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` on the URI SAN (`serviceAccountRegex`).
+    /// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` on the peer's identities
+    /// (`serviceAccountRegex`).
     PeerServiceAccount {
         /// The namespace (the policy's when the value has none).
         namespace: String,
@@ -107,7 +108,8 @@ pub enum Matcher {
         name: String,
     },
     /// `trustDomains`, `source.trustDomain` (`srcTrustDomainGenerator`): `None` is `*` (any
-    /// `spiffe://` URI); otherwise matched against the trust domain of a `spiffe://<td>/…` URI.
+    /// `spiffe://` identity); otherwise matched against the trust domain of a `spiffe://<td>/…`
+    /// identity.
     PeerTrustDomain(Option<StringMatch>),
     /// `remoteIpBlocks`, `remote.ip`: Envoy `remote_ip`.
     RemoteIp(Cidr),
@@ -155,8 +157,8 @@ pub struct Attributes<'a> {
     /// changes: removed tokens, output headers), as Envoy's RBAC filter sees them after
     /// `jwt_authn`.
     pub headers: &'a Request,
-    /// The peer certificate's first URI SAN (`connection.uri_san_peer_certificate`).
-    pub peer_uri_san: Option<&'a str>,
+    /// The validated peer certificate's identities (all `None` without one).
+    pub peer: PeerIdentities<'a>,
     /// The client address Envoy settled on (Envoy `remote_ip`, Wasm `source.address`: from
     /// `x-forwarded-for` as the connection manager is configured).
     pub remote_ip: Option<IpAddr>,
@@ -170,10 +172,35 @@ pub struct Attributes<'a> {
     pub token: Option<TokenClaims<'a>>,
 }
 
+/// What Envoy RBAC's `authenticated` principal matches (istiod's generators for every peer
+/// field use it): any URI SAN of the validated peer certificate, any DNS SAN, and the subject
+/// (Envoy `AuthenticatedMatcher`). A Wasm filter is given the first URI SAN
+/// (`connection.uri_san_peer_certificate`), the first DNS SAN and the subject only, so a peer
+/// matches when one of these does; later SANs are not seen (README, AuthorizationPolicy).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerIdentities<'a> {
+    /// The first URI SAN.
+    pub uri_san: Option<&'a str>,
+    /// The first DNS SAN.
+    pub dns_san: Option<&'a str>,
+    /// The subject (RFC 2253); an empty one is `None`.
+    pub subject: Option<&'a str>,
+}
+
+impl<'a> PeerIdentities<'a> {
+    /// Whether one of the identities satisfies `f`.
+    fn any(&self, f: impl Fn(&str) -> bool) -> bool {
+        [self.uri_san, self.dns_san, self.subject]
+            .into_iter()
+            .flatten()
+            .any(f)
+    }
+}
+
 /// Which connection properties some applicable policy reads; the adapter reads only those.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    /// The peer certificate's URI SAN.
+    /// The peer certificate's identities.
     pub peer: bool,
     /// `remote_ip`.
     pub remote_ip: bool,
@@ -444,20 +471,17 @@ impl Matcher {
     /// Whether this value matches the request.
     pub fn matches(&self, attrs: &Attributes<'_>) -> bool {
         match self {
-            Matcher::PeerUri(m) => attrs.peer_uri_san.is_some_and(|san| m.matches(san)),
-            Matcher::PeerNamespace(pieces) => attrs
-                .peer_uri_san
-                .is_some_and(|san| glob_matches(pieces, san)),
+            Matcher::PeerUri(m) => attrs.peer.any(|id| m.matches(id)),
+            Matcher::PeerNamespace(pieces) => attrs.peer.any(|id| glob_matches(pieces, id)),
             Matcher::PeerServiceAccount { namespace, name } => attrs
-                .peer_uri_san
-                .is_some_and(|san| service_account_matches(san, namespace, name)),
-            Matcher::PeerTrustDomain(m) => attrs
-                .peer_uri_san
-                .and_then(|san| san.strip_prefix("spiffe://"))
-                .is_some_and(|rest| match m {
+                .peer
+                .any(|id| service_account_matches(id, namespace, name)),
+            Matcher::PeerTrustDomain(m) => attrs.peer.any(|id| {
+                id.strip_prefix("spiffe://").is_some_and(|rest| match m {
                     None => true,
                     Some(m) => rest.split_once('/').is_some_and(|(td, _)| m.matches(td)),
-                }),
+                })
+            }),
             Matcher::RemoteIp(c) => attrs.remote_ip.is_some_and(|ip| c.contains(ip)),
             Matcher::DestinationIp(c) => attrs.destination_ip.is_some_and(|ip| c.contains(ip)),
             Matcher::DestinationPort(p) => attrs.destination_port == Some(*p),

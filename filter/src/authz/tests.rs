@@ -45,6 +45,8 @@ fn policy(name: &str, spec: &str) -> String {
 struct Req {
     headers: Vec<(&'static str, &'static str)>,
     san: Option<&'static str>,
+    dns_san: Option<&'static str>,
+    subject: Option<&'static str>,
     remote: Option<&'static str>,
     dest_ip: Option<&'static str>,
     dest_port: Option<u32>,
@@ -95,7 +97,11 @@ fn with_outcome<T>(config: &FilterConfig, r: &Req, f: impl FnOnce(&Outcome<'_>) 
         r.claims.as_ref().map(|c| c.as_object().cloned().unwrap());
     let attrs = Attributes {
         headers: &headers,
-        peer_uri_san: r.san,
+        peer: PeerIdentities {
+            uri_san: r.san,
+            dns_san: r.dns_san,
+            subject: r.subject,
+        },
         remote_ip: ip(r.remote),
         destination_ip: ip(r.dest_ip),
         destination_port: r.dest_port,
@@ -335,6 +341,46 @@ fn principals_come_from_the_peer_certificate() {
         "plaintext is not that principal"
     );
     assert_eq!(decide(&not, &peer(SAN_FOO_BAR)), Ok(None));
+}
+
+/// Envoy RBAC's `authenticated` (`AuthenticatedMatcher::matches`, envoyproxy/envoy
+/// `source/extensions/filters/common/rbac/matchers.cc`) matches any URI SAN, then any DNS SAN,
+/// then the subject: a certificate with only a DNS SAN is a principal (`*` is the regex `.+`),
+/// and a DNS SAN or the subject is matched even next to a URI SAN.
+#[test]
+fn a_peer_is_its_uri_san_its_dns_san_and_its_subject() {
+    let dns_only = get("/").with(|r| {
+        r.dns_san = Some("client.example");
+        r.subject = Some("CN=client");
+    });
+    let any = "rules: [{from: [{source: {principals: [\"*\"]}}]}]";
+    let allow = compile(&policy("p", any));
+    assert!(decide(&allow, &dns_only).is_ok());
+    let deny = compile(&policy("p", &format!("action: DENY\n{any}")));
+    assert_eq!(
+        decide(&deny, &dns_only),
+        denied_by("ns[foo]-policy[p]-rule[0]")
+    );
+    assert!(
+        decide(&deny, &get("/")).is_ok(),
+        "plaintext is no principal"
+    );
+    // Next to a URI SAN that matches nothing: `principals` prefix their values with
+    // `spiffe://`, which a DNS name or an RFC 2253 subject never starts with, but the
+    // `namespaces` regex `.*/ns/<ns>/.*` is matched against the subject too.
+    let ns = compile(&policy(
+        "p",
+        "action: DENY\nrules: [{from: [{source: {namespaces: [bar]}}]}]",
+    ));
+    let subject = |subject: &'static str| {
+        get("/").with(|r| {
+            r.san = Some(SAN_FOO_BAR);
+            r.dns_san = Some("client.example");
+            r.subject = Some(subject);
+        })
+    };
+    assert!(decide(&ns, &subject("CN=x/ns/bar/y")).is_err());
+    assert!(decide(&ns, &subject("CN=client")).is_ok());
 }
 
 /// `namespaces`: the regex `.*/ns/<ns>/.*` on the URI SAN (`srcNamespaceGenerator`).

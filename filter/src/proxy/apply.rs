@@ -60,7 +60,7 @@ pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms:
                 }
             }
             // Counted once applied: a request refused here is counted as `internal_error`.
-            if let Err(why) = apply_mutations(mutations) {
+            if let Err(why) = apply_mutations(mutations).and_then(|()| export(&attribution)) {
                 refuse(Some(state), &why);
                 return Outcome::Answered;
             }
@@ -129,6 +129,17 @@ pub(super) fn send(reply: &LocalReply) {
     {
         log::warn!("could not send a local reply: {status}");
     }
+}
+
+/// Writes who the allowed request is ([`crate::export`]) as properties for the filters after
+/// this one and the access log.
+fn export(attribution: &Attribution) -> Result<(), String> {
+    let san = super::peer::peer_uri_san()?;
+    for (key, value) in crate::export::exports(attribution, san.as_deref()) {
+        host::set_property(&[key], value.as_bytes())
+            .map_err(|status| format!("cannot set property {key}: {status}"))?;
+    }
+    Ok(())
 }
 
 /// Removes and rewrites what the allowed request must not carry upstream, then sets

@@ -52,6 +52,12 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_define_metric(
         metric_type: u32,
         name_data: *const u8,
@@ -316,6 +322,16 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     let path = property_path(path);
     // SAFETY: pointer and length describe `path`; the out-pointers are valid.
     received(|data, len| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, len) })
+}
+
+/// Sets a host property by its path segments (Envoy: the filter state object `wasm.<path>`,
+/// bytes, for the rest of the request).
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostStatus> {
+    let path = property_path(path);
+    // SAFETY: pointers and lengths describe `path` and `value`.
+    HostStatus::check(unsafe {
+        proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len())
+    })
 }
 
 /// Calls a host foreign function (Envoy: `verify_signature`, `compress`, …). `NotFound` means

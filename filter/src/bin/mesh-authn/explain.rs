@@ -213,6 +213,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             if !config.authz.is_empty() {
                 let conn = Connection {
                     peer_uri_san: args.peer_spiffe_id.clone(),
+                    // The command line names a peer by its SPIFFE ID only.
+                    peer_dns_san: None,
+                    peer_subject: None,
                     remote_ip: args.remote_ip,
                     destination_ip: args.destination_ip,
                     destination_port: args.port,
