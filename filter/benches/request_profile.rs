@@ -87,7 +87,9 @@ impl SignatureVerifier for HostModel {
     fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         match host_check(alg, key, signature) {
             Some(check) => {
-                black_box(mesh_authn::proxy::crypto::encode_arguments(&check, message));
+                black_box(mesh_authn::jwt::host_crypto::encode_arguments(
+                    &check, message,
+                ));
                 host_call(3);
                 true
             }

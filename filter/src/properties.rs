@@ -24,13 +24,17 @@ const SNI: [&str; 2] = ["connection", "requested_server_name"];
 const DNS_SAN: [&str; 2] = ["connection", "dns_san_peer_certificate"];
 const SUBJECT: [&str; 2] = ["connection", "subject_peer_certificate"];
 
+/// What a raw property reader returns: a property's bytes, `None` when absent, a read
+/// failure as an error naming the property.
+pub type RawProperty = Result<Option<Vec<u8>>, String>;
+
 /// The properties decoded from a raw property reader: a property's bytes, `None` when absent,
 /// a read failure an error naming the property.
 pub struct Decoded<R>(pub R);
 
 impl<R> Decoded<R>
 where
-    R: FnMut(&[&str]) -> Result<Option<Vec<u8>>, String>,
+    R: FnMut(&[&str]) -> RawProperty,
 {
     /// A string property (UTF-8, else an error).
     fn text(&mut self, path: &[&str]) -> Result<Option<String>, String> {
@@ -72,7 +76,7 @@ where
 
 impl<R> ConnectionProperties for Decoded<R>
 where
-    R: FnMut(&[&str]) -> Result<Option<Vec<u8>>, String>,
+    R: FnMut(&[&str]) -> RawProperty,
 {
     type Error = String;
 
@@ -121,7 +125,7 @@ fn decode_port(bytes: &[u8]) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer_authn::{MtlsMode, MtlsMode::*, PeerDenial};
+    use crate::peer_authn::{MtlsMode, MtlsMode::*, MtlsPolicy, PeerDenial, PeerVerdict};
     use std::collections::BTreeMap;
 
     type Props = &'static [(&'static str, Result<&'static [u8], &'static str>)];

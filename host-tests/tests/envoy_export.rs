@@ -11,12 +11,14 @@ use serde_json::{json, Value};
 
 const ISSUER: &str = "https://issuer.example";
 
-/// mesh-authn with a RequestAuthentication (a missing token passes), then an access log of the
-/// three keys, then Envoy RBAC allowing only `ISSUER/alice` by the exported request principal.
-fn bootstrap(rsa: &RsaIssuer, upstream: u16) -> String {
+/// mesh-authn with a RequestAuthentication (a missing token passes) and `exportIdentity`
+/// as given (`None`: left out), then an access log of the three keys, then Envoy RBAC allowing
+/// only `ISSUER/alice` by the exported request principal.
+fn bootstrap(rsa: &RsaIssuer, upstream: u16, export_identity: Option<bool>) -> String {
     let jwks = tokens::jwks_json(&[rsa.jwk()]);
+    let export = export_identity.map_or(String::new(), |on| format!("exportIdentity: {on}\n"));
     let plugin = format!(
-        "workload: {{namespace: foo, labels: {{app: httpbin}}}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: jwt, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {ISSUER}\n      jwks: {}\n",
+        "{export}workload: {{namespace: foo, labels: {{app: httpbin}}}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: RequestAuthentication\n  metadata: {{name: jwt, namespace: foo}}\n  spec:\n    jwtRules:\n    - issuer: {ISSUER}\n      jwks: {}\n",
         host_tests::yaml_string_literal(&jwks)
     );
     let text = render_config(&plugin, upstream);
@@ -53,8 +55,11 @@ fn bootstrap(rsa: &RsaIssuer, upstream: u16) -> String {
 fn the_verified_principal_and_claims_reach_the_access_log_and_envoy_rbac() {
     let rsa = RsaIssuer::generate("export-1");
     let upstream = EchoUpstream::start();
-    let envoy = Envoy::start_config(&bootstrap(&rsa, upstream.port), &Options::default())
-        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let envoy = Envoy::start_config(
+        &bootstrap(&rsa, upstream.port, Some(true)),
+        &Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
     let mint = |sub: &str| {
         let mut c = claims(ISSUER, None, 600);
         c["sub"] = sub.into();
@@ -115,4 +120,29 @@ fn the_verified_principal_and_claims_reach_the_access_log_and_envoy_rbac() {
     assert!(line("bob").starts_with(&format!("bob rp={ISSUER}/bob ")));
     assert_eq!(line("none"), "none rp=- pp=- claims=-");
     assert_eq!(line("forged"), "forged rp=- pp=- claims=-");
+}
+
+/// Off by default (README: `exportIdentity`): nothing is written, so the RBAC filter after
+/// mesh-authn sees no principal even for a verified token.
+#[test]
+fn nothing_is_exported_unless_the_configuration_asks() {
+    let rsa = RsaIssuer::generate("export-2");
+    let upstream = EchoUpstream::start();
+    let mut c = claims(ISSUER, None, 600);
+    c["sub"] = "alice".into();
+    let alice = format!("Bearer {}", rsa.mint(c));
+    for export_identity in [None, Some(false)] {
+        let envoy = Envoy::start_config(
+            &bootstrap(&rsa, upstream.port, export_identity),
+            &Options::default(),
+        )
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+        let status = http::get(
+            envoy.port(),
+            "/get",
+            &[("x-case", "alice"), ("authorization", &alice)],
+        )
+        .status;
+        assert_eq!(status, 403, "exportIdentity {export_identity:?}");
+    }
 }

@@ -67,6 +67,10 @@ pub struct FilterConfig {
     pub remote_jwks: RemoteJwks,
     /// The verified-token cache of this configuration in this VM (`tokenCache:` bounds).
     pub token_cache: TokenCache,
+    /// `exportIdentity`: write the request principal, the claims and the peer principal as
+    /// filter state for the filters after this one (off by default: it costs host calls on
+    /// every allowed request).
+    pub export_identity: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +94,8 @@ struct RawPluginConfig {
     #[serde(default)]
     #[cfg_attr(feature = "cli", schemars(with = "Option<token_cache::RawSettings>"))]
     token_cache: Option<Value>,
+    #[serde(default)]
+    export_identity: Option<bool>,
 }
 
 /// The k8s envelope. `status` is accepted and ignored; anything else unknown is an error.
@@ -255,6 +261,7 @@ impl FilterConfig {
             summary,
             remote_jwks,
             token_cache,
+            export_identity: raw.export_identity.unwrap_or(false),
         })
     }
 }

@@ -60,7 +60,11 @@ pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms:
                 }
             }
             // Counted once applied: a request refused here is counted as `internal_error`.
-            if let Err(why) = apply_mutations(mutations).and_then(|()| export(&attribution)) {
+            let applied = apply_mutations(mutations).and_then(|()| match config.export_identity {
+                true => export(&attribution),
+                false => Ok(()),
+            });
+            if let Err(why) = applied {
                 refuse(Some(state), &why);
                 return Outcome::Answered;
             }

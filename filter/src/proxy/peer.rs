@@ -5,14 +5,17 @@ use super::host;
 use crate::authorize::Connection;
 use crate::authz::Needs;
 use crate::peer_authn::{MtlsPolicy, PeerVerdict};
-use crate::properties::Decoded;
+use crate::properties::{Decoded, RawProperty};
 
-/// The host's properties, decoded by the core; a host failure is an error naming the property.
-fn host_properties() -> Decoded<impl FnMut(&[&str]) -> Result<Option<Vec<u8>>, String>> {
-    Decoded(|path: &[&str]| {
-        host::get_property(path)
-            .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
-    })
+/// A property's bytes from the host; a host failure is an error naming the property.
+fn read(path: &[&str]) -> RawProperty {
+    host::get_property(path)
+        .map_err(|status| format!("cannot read {}: host returned {status}", path.join(".")))
+}
+
+/// The host's properties, decoded by the core.
+fn host_properties() -> Decoded<fn(&[&str]) -> RawProperty> {
+    Decoded(read)
 }
 
 /// The connection properties AuthorizationPolicy reads, each only when `needs` asks.
