@@ -173,13 +173,11 @@ impl AuthzPolicy {
     ) -> Result<AuthzPolicy, ConfigError> {
         let resource: Resource = typed(doc, path)?;
         let namespace = resource.checked_namespace(path)?;
+        resource.checked_name(
+            path,
+            "it names the policy's rules in counters, logs and denials",
+        )?;
         let meta = resource.metadata;
-        if meta.name.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.metadata.name"),
-                "required: it names the policy's rules in counters, logs and denials",
-            ));
-        }
         let dry_run = match meta.annotations.get(DRY_RUN) {
             None => false,
             Some(text) => parse_bool(text).ok_or_else(|| {

@@ -320,6 +320,17 @@ fn policy_documents(policies: Option<Value>) -> Result<Vec<(String, Value)>, Con
 }
 
 impl Resource {
+    /// `metadata.name`, required by the kinds that need one (`why` says what for).
+    fn checked_name(&self, path: &str, why: &str) -> Result<(), ConfigError> {
+        match self.metadata.name.is_empty() {
+            true => Err(ConfigError::field(
+                format!("{path}.metadata.name"),
+                format!("required: {why}"),
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// Checks `apiVersion` and returns `metadata.namespace`, which every kind requires (it
     /// decides which workloads the policy applies to).
     fn checked_namespace(&self, path: &str) -> Result<String, ConfigError> {

@@ -66,13 +66,11 @@ impl PeerPolicy {
     pub(super) fn compile(doc: Value, path: &str) -> Result<PeerPolicy, ConfigError> {
         let resource: Resource = typed(doc, path)?;
         let namespace = resource.checked_namespace(path)?;
+        resource.checked_name(
+            path,
+            "it breaks ties between policies created in the same second",
+        )?;
         let meta = resource.metadata;
-        if meta.name.is_empty() {
-            return Err(ConfigError::field(
-                format!("{path}.metadata.name"),
-                "required: it breaks ties between policies created in the same second",
-            ));
-        }
         let created = match meta.creation_timestamp.as_deref() {
             None => None,
             Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
