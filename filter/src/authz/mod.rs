@@ -357,6 +357,28 @@ impl Authz {
         self.needs
     }
 
+    /// The enforced policies that can let a request through because a Wasm filter sees only
+    /// the first URI SAN of a peer certificate (README, deviation `later-uri-sans-unseen`): a
+    /// DENY rule that matches peer identities, or an ALLOW rule that excludes some
+    /// (`notPrincipals`, `notNamespaces`, …). As `namespace/name`.
+    pub fn later_uri_san_risks(&self) -> Vec<String> {
+        let reads_peer = |ms: &[Matcher]| ms.iter().any(Matcher::reads_peer);
+        self.policies
+            .iter()
+            .filter(|p| !p.dry_run)
+            .filter(|p| {
+                p.rules.iter().any(|r| {
+                    r.conditions().any(|c| match p.action {
+                        Action::Deny => reads_peer(&c.values),
+                        Action::Allow => reads_peer(&c.not_values),
+                        Action::Audit => false,
+                    })
+                })
+            })
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect()
+    }
+
     /// Decides the request: AUDIT, then DENY, then ALLOW, as istiod orders the RBAC filters;
     /// each filter evaluates its dry-run rules before its enforced ones, and a denial stops the
     /// chain (so later filters' dry-run rules are not evaluated either).
@@ -451,6 +473,17 @@ impl Condition {
 }
 
 impl Matcher {
+    /// Whether it matches the peer certificate's identities.
+    fn reads_peer(&self) -> bool {
+        matches!(
+            self,
+            Matcher::PeerUri(_)
+                | Matcher::PeerNamespace(_)
+                | Matcher::PeerServiceAccount { .. }
+                | Matcher::PeerTrustDomain(_)
+        )
+    }
+
     fn add_needs(&self, needs: &mut Needs) {
         match self {
             Matcher::PeerUri(_)

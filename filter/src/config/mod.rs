@@ -252,12 +252,22 @@ impl FilterConfig {
                 .collect::<Vec<_>>()
                 .join(", "),
         );
+        let authz = Authz::new(authz);
+        let mut warnings = peer.warnings;
+        for id in authz.later_uri_san_risks() {
+            warnings.push(format!(
+                "AuthorizationPolicy {id} matches peer identities in a DENY rule or excludes \
+                 them in an ALLOW rule: Envoy gives a Wasm filter only the first URI SAN of a \
+                 certificate, so one with several URI SANs is judged by its first alone and a \
+                 later one can pass (README: later-uri-sans-unseen)"
+            ));
+        }
         Ok(FilterConfig {
             request_authn: RequestAuthn::new(providers),
             peer_authn: peer.policy,
-            authz: Authz::new(authz),
+            authz,
             authz_not_selected: authz_ignored,
-            warnings: peer.warnings,
+            warnings,
             summary,
             remote_jwks,
             token_cache,

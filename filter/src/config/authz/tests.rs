@@ -269,3 +269,47 @@ fn space_delimited_claims_merge_with_the_defaults() {
         ]
     );
 }
+
+/// The README's deviation `later-uri-sans-unseen` is said once at configuration time for the
+/// policies it can let through (a DENY on peer identities, an ALLOW excluding some), and not
+/// for those it can only make stricter (an ALLOW on principals) or that enforce nothing
+/// (dry-run).
+#[test]
+fn policies_a_later_uri_san_could_pass_are_warned_about_once() {
+    let warned = |spec: &str, annotations: &str| -> bool {
+        let text = format!(
+            "workload: {{namespace: foo}}\npolicies:\n- apiVersion: security.istio.io/v1\n  kind: AuthorizationPolicy\n  metadata: {{name: p, namespace: foo{annotations}}}\n  spec: {spec}\n"
+        );
+        let config =
+            FilterConfig::parse(text.as_bytes()).unwrap_or_else(|e| panic!("refused: {e}\n{text}"));
+        let hits: Vec<_> = config
+            .warnings
+            .iter()
+            .filter(|w| w.contains("foo/p") && w.contains("later-uri-sans-unseen"))
+            .collect();
+        assert!(hits.len() <= 1, "{hits:?}");
+        hits.len() == 1
+    };
+    let deny_principal = "{action: DENY, rules: [{from: [{source: {principals: [a/ns/b/sa/c]}}]}]}";
+    assert!(warned(deny_principal, ""));
+    assert!(warned(
+        "{action: DENY, rules: [{when: [{key: source.namespace, values: [bad]}]}]}",
+        ""
+    ));
+    assert!(warned(
+        "{rules: [{from: [{source: {notPrincipals: [a/ns/b/sa/c]}}]}]}",
+        ""
+    ));
+    assert!(!warned(
+        "{rules: [{from: [{source: {principals: [a/ns/b/sa/c]}}]}]}",
+        ""
+    ));
+    assert!(!warned(
+        "{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}",
+        ""
+    ));
+    assert!(!warned(
+        deny_principal,
+        ", annotations: {istio.io/dry-run: \"true\"}"
+    ));
+}
