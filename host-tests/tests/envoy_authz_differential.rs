@@ -46,9 +46,6 @@ struct Case {
     /// `builder_test.go`'s `tdBundle`: the trust domain and its aliases (the plugin
     /// configuration's `trustDomain` / `trustDomainAliases`).
     trust_domain: Option<(&'static str, &'static [&'static str])>,
-    /// The files name the listener's port as `LISTENER_PORT`: each Envoy's listener gets a port
-    /// chosen before start, written into its side's files.
-    listener_port: bool,
 }
 
 macro_rules! golden {
@@ -61,7 +58,6 @@ macro_rules! golden {
             input: concat!("host-tests/fixtures/istio-authz/", $name, "-in.yaml"),
             outs: &[$(concat!("host-tests/fixtures/istio-authz/", $out)),+],
             trust_domain: $td,
-            listener_port: false,
         }
     };
 }
@@ -116,28 +112,24 @@ const CASES: &[Case] = &[
         input: "examples/policies/authz-require-jwt.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-require-jwt-out.yaml"],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "example-claims",
         input: "examples/policies/authz-claims.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-claims-out.yaml"],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "example-path-exemption",
         input: "examples/policies/authz-path-exemption.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-path-exemption-out.yaml"],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "example-mtls-principal",
         input: "examples/policies/authz-mtls-principal.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/authz-mtls-principal-out.yaml"],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "operations",
@@ -147,7 +139,6 @@ const CASES: &[Case] = &[
             "host-tests/fixtures/istio-authz/project/operations-out2.yaml",
         ],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "request-principals",
@@ -157,14 +148,12 @@ const CASES: &[Case] = &[
             "host-tests/fixtures/istio-authz/project/request-principals-out2.yaml",
         ],
         trust_domain: None,
-        listener_port: false,
     },
     Case {
         name: "connection",
         input: "host-tests/fixtures/istio-authz/project/connection-in.yaml",
         outs: &["host-tests/fixtures/istio-authz/project/connection-out.yaml"],
         trust_domain: None,
-        listener_port: true,
     },
 ];
 
@@ -755,7 +744,14 @@ struct Run {
 }
 
 /// Runs `requests` against every policy set of `cases` on both Envoys and compares.
+/// The tests of this file one at a time: each chooses listener ports before its Envoys start,
+/// and another test's Envoys binding in between could take one.
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(cases: &[&'static Case], requests: &[Req]) -> Run {
+    let _one = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let started = std::time::Instant::now();
     let pki = TestPki::generate();
     let clients = Clients {
@@ -782,18 +778,20 @@ fn run(cases: &[&'static Case], requests: &[Req]) -> Run {
     let mut failures = Vec::new();
     let mut loaded = Vec::new();
     let mut policies = 0;
+    // Every listener of both Envoys gets a port chosen here, held until just before its Envoy
+    // starts: with `port_value: 0` listeners beside explicit ones, the kernel once handed an
+    // explicit port, released a moment before, to another listener, and the requests of one
+    // policy set were answered by another's rules.
+    let reserve = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+    let mut native_held = Vec::new();
+    let mut ours_held = Vec::new();
     for &case in cases {
         policies += authorization_policies(case, 0).len();
-        // A port chosen now for each side when the files name it (0: the kernel chooses).
-        let free_port = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let (native_port, ours_port) = if case.listener_port {
-            (free_port(), free_port())
-        } else {
-            (0, 0)
-        };
+        let (native_l, ours_l) = (reserve(), reserve());
+        let (native_port, ours_port) = (port(&native_l), port(&ours_l));
+        native_held.push(native_l);
+        ours_held.push(ours_l);
         let config = plugin_config(case, ours_port);
         let refused = mesh_authn::config::FilterConfig::parse(config.as_bytes()).err();
         let expected = DEVIATIONS
@@ -830,11 +828,13 @@ fn run(cases: &[&'static Case], requests: &[Req]) -> Run {
             )
         })
         .collect();
+    drop(native_held);
     let native = Envoy::start_config(
         &bootstrap(&native_template, &native_listeners),
         &Options::default(),
     )
     .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
+    drop(ours_held);
     let ours = Envoy::start_config(
         &bootstrap(&ours_template, &ours_listeners),
         &Options::default(),
@@ -998,7 +998,6 @@ const PEER_CASES: &[Case] = &[Case {
     input: "host-tests/fixtures/istio-authz/project/deny-any-peer-in.yaml",
     outs: &["host-tests/fixtures/istio-authz/project/deny-any-peer-out.yaml"],
     trust_domain: None,
-    listener_port: false,
 }];
 
 /// The README's "Differential suite (AuthorizationPolicy)" states what this test runs: the
