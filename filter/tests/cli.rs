@@ -501,38 +501,27 @@ fn explain(args: &[&str]) -> Value {
 /// SPIFFE identity outside the trust domains is refused too.
 #[test]
 fn explain_peer_authentication_per_port() {
-    let config = ["--config", "examples/peer-authentication.yaml"];
-    let plaintext = explain(&[&config[..], &["--port", "8443"]].concat());
+    let at = |port: &str, peer: Option<&str>| {
+        let mut args = vec![
+            "--config",
+            "examples/peer-authentication.yaml",
+            "--port",
+            port,
+        ];
+        if let Some(id) = peer {
+            args.extend(["--peer-spiffe-id", id]);
+        }
+        explain(&args)
+    };
+    let plaintext = at("8443", None);
     assert_eq!(plaintext["peerAuthentication"]["mode"], "STRICT");
     assert_eq!(plaintext["reply"]["status"], 403, "{plaintext}");
-    let health = explain(&[&config[..], &["--port", "8080"]].concat());
+    let health = at("8080", None);
     assert_eq!(health["peerAuthentication"]["mode"], "DISABLE");
     assert_eq!(health["verdict"], "allowed", "{health}");
-    let mesh_peer = explain(
-        &[
-            &config[..],
-            &[
-                "--port",
-                "8443",
-                "--peer-spiffe-id",
-                "spiffe://cluster.local/ns/bar/sa/x",
-            ],
-        ]
-        .concat(),
-    );
+    let mesh_peer = at("8443", Some("spiffe://cluster.local/ns/bar/sa/x"));
     assert_eq!(mesh_peer["verdict"], "allowed", "{mesh_peer}");
-    let foreign = explain(
-        &[
-            &config[..],
-            &[
-                "--port",
-                "8443",
-                "--peer-spiffe-id",
-                "spiffe://evil.example/ns/bar/sa/x",
-            ],
-        ]
-        .concat(),
-    );
+    let foreign = at("8443", Some("spiffe://evil.example/ns/bar/sa/x"));
     assert_eq!(foreign["reply"]["status"], 403, "{foreign}");
 }
 
