@@ -23,7 +23,7 @@
 //! `BENCH_ONLY` (run only scenarios whose name contains it), `BENCH_MEMORY=<n>` (instead:
 //! send n distinct tokens through mesh-authn and report Envoy's memory before and after),
 //! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
-//! scenario).
+//! scenario), `BENCH_VARIANT=<path to a .wasm>` (another build of mesh-authn as a sixth setup).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,6 +63,8 @@ struct Sample {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// Envoy's CPU time (every thread, user and system) per request, in µs.
+    cpu_us: f64,
 }
 
 const LUA: &str = r#"
@@ -120,8 +122,21 @@ fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     path
 }
 
-/// One wrk run: `(rps, p50 µs, p99 µs)`.
-fn wrk(port: u16, lua: &Path, tokens: &Path, seconds: u64) -> Sample {
+/// The CPU time every thread of process `pid` has used, in ns (`/proc/<pid>/task/*/schedstat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// One wrk run against `envoy`: throughput, latency, and Envoy's CPU per request.
+fn wrk(envoy: &Envoy, lua: &Path, tokens: &Path, seconds: u64) -> Sample {
+    let port = envoy.port();
+    let cpu_before = cpu_ns(envoy.pid());
     let out = Command::new("wrk")
         .args(["-t1", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(lua)
@@ -141,10 +156,12 @@ fn wrk(port: u16, lua: &Path, tokens: &Path, seconds: u64) -> Sample {
             )
         });
     let f: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    let cpu = cpu_ns(envoy.pid()).saturating_sub(cpu_before) as f64;
     Sample {
         rps: f[0] / (f[1] / 1e6),
         p50_us: f[2],
         p99_us: f[3],
+        cpu_us: cpu / 1000.0 / f[0].max(1.0),
     }
 }
 
@@ -320,6 +337,16 @@ fn main() {
             true,
         ),
     ];
+    let mut setups = setups;
+    if let Ok(variant) = std::env::var("BENCH_VARIANT") {
+        // Another build of mesh-authn (a path to its .wasm), measured as a sixth setup: how a
+        // change is weighed before it is made.
+        setups.push(start(
+            "mesh-authn variant",
+            vec![wasm_filter("mesh-authn", &variant, &ours_config)],
+            true,
+        ));
+    }
     for sc in &scenarios {
         for s in &setups {
             for (token, status) in &sc.expect {
@@ -342,7 +369,7 @@ fn main() {
     // Warm-up: one short run per Envoy (V8 tiers up, connection pools fill).
     if let Some(sc) = scenarios.first() {
         for s in &setups {
-            wrk(s.envoy.port(), &lua, &sc.file, 1);
+            wrk(&s.envoy, &lua, &sc.file, 1);
         }
     }
 
@@ -363,7 +390,7 @@ fn main() {
         for (si, sc) in scenarios.iter().enumerate() {
             for k in 0..setups.len() {
                 let i = (k + round + si) % setups.len();
-                samples[si][i].push(wrk(setups[i].envoy.port(), &lua, &sc.file, seconds));
+                samples[si][i].push(wrk(&setups[i].envoy, &lua, &sc.file, seconds));
             }
         }
         eprintln!("bench: round {} of {rounds} done", round + 1);
@@ -377,8 +404,8 @@ fn main() {
     println!(
         "Envoy 1.40, --concurrency 1, direct_response; wrk -t1 -c16, {rounds} alternating rounds of {seconds} s, medians"
     );
-    println!("| scenario | setup | rps | p50 ms | p99 ms | vs native jwt_authn | vs no filter |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| scenario | setup | rps | p50 ms | p99 ms | Envoy CPU µs/request | vs native jwt_authn | vs no filter |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for (si, sc) in scenarios.iter().enumerate() {
         let med: Vec<Sample> = samples[si]
             .iter()
@@ -386,18 +413,20 @@ fn main() {
                 rps: median(v.iter().map(|s| s.rps).collect()),
                 p50_us: median(v.iter().map(|s| s.p50_us).collect()),
                 p99_us: median(v.iter().map(|s| s.p99_us).collect()),
+                cpu_us: median(v.iter().map(|s| s.cpu_us).collect()),
             })
             .collect();
         let base = med[0].rps;
         let native = med[1].rps;
         for (i, s) in setups.iter().enumerate() {
             println!(
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} |",
                 sc.name,
                 s.name,
                 med[i].rps,
                 med[i].p50_us / 1000.0,
                 med[i].p99_us / 1000.0,
+                med[i].cpu_us,
                 med[i].rps / native,
                 med[i].rps / base,
             );
@@ -524,7 +553,7 @@ fn profile(setups: &[Setup], scenarios: &[Scenario], lua: &Path, seconds: u64) {
                 ])
                 .spawn()
                 .expect("perf runs (Debian's linux-perf)");
-            let sample = wrk(s.envoy.port(), lua, &sc.file, seconds);
+            let sample = wrk(&s.envoy, lua, &sc.file, seconds);
             perf.wait().unwrap();
             let report = Command::new("perf")
                 .args([
