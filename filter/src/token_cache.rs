@@ -3,9 +3,9 @@
 //! (`jwt_authn/jwt_cache.cc`) does the same per provider; Istio does not turn it on.
 //!
 //! Why a hit is as good as a verification:
-//! - the key is the token's exact bytes (an ordered map compares them in full, no hash-only
-//!   match), so a different token — a forged signature sharing every other byte included — is
-//!   a miss and is verified;
+//! - the key is the token's exact bytes: entries are found by a hash of the whole token and
+//!   then compared with it in full (no hash-only match), so a different token — a forged
+//!   signature sharing every other byte included — is a miss and is verified;
 //! - an entry records the key set that verified it, by identity (`Rc` allocation, held weakly
 //!   so the address cannot be reused while the entry exists): when a JWKS changes (a new
 //!   configuration, a remote refresh or a rotation) the provider's current set is another
@@ -22,8 +22,9 @@
 //! oldest entries are evicted first.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
 use crate::jwt::{Jwks, Jwt, CLOCK_SKEW_SECS};
@@ -56,6 +57,8 @@ impl Default for Settings {
 }
 
 struct Entry {
+    /// The token's exact text.
+    token: Rc<str>,
     jwt: Rc<Jwt>,
     /// The key set that verified the signature.
     keys: Weak<Jwks>,
@@ -64,10 +67,20 @@ struct Entry {
     generation: u64,
 }
 
+/// Entries by [`token_hash`]; a bucket holds the (rare) entries whose tokens hash alike.
+///
+/// Why not an ordered map keyed by the text: tokens from one issuer share their first few
+/// hundred bytes (header, issuer, audience), so every comparison on the way down a tree scans
+/// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token
+/// once; the one full comparison is made a word at a time ([`same_bytes`]).
+type Buckets = HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>;
+
 #[derive(Default)]
 struct Inner {
-    entries: BTreeMap<Rc<str>, Entry>,
-    order: VecDeque<(Rc<str>, u64)>,
+    entries: Buckets,
+    len: usize,
+    /// Insertion order: `(hash, token, generation)`.
+    order: VecDeque<(u64, Rc<str>, u64)>,
     bytes: usize,
     generation: u64,
 }
@@ -92,12 +105,13 @@ impl TokenCache {
     /// caller still checks issuer, time and audience for its provider.
     pub fn get(&self, token: &str, keys: &Rc<Jwks>, now: u64) -> Option<Rc<Jwt>> {
         let mut inner = self.inner.try_borrow_mut().ok()?;
-        let entry = inner.entries.get(token)?;
+        let hash = token_hash(token);
+        let entry = inner.find(hash, token)?;
         let same_keys = std::ptr::eq(entry.keys.as_ptr(), Rc::as_ptr(keys));
         if same_keys && entry.jwt.check_time(now, CLOCK_SKEW_SECS).is_ok() {
             return Some(Rc::clone(&entry.jwt));
         }
-        inner.remove(token);
+        inner.remove(hash, token);
         None
     }
 
@@ -113,8 +127,9 @@ impl TokenCache {
         let Ok(mut inner) = self.inner.try_borrow_mut() else {
             return;
         };
-        inner.remove(token);
-        while inner.entries.len() >= self.settings.max_entries
+        let hash = token_hash(token);
+        inner.remove(hash, token);
+        while inner.len >= self.settings.max_entries
             || inner.bytes.saturating_add(bytes) > self.settings.max_bytes
         {
             if !inner.evict_oldest() {
@@ -124,23 +139,22 @@ impl TokenCache {
         inner.generation = inner.generation.wrapping_add(1);
         let generation = inner.generation;
         let key: Rc<str> = Rc::from(token);
-        inner.order.push_back((Rc::clone(&key), generation));
+        inner.order.push_back((hash, Rc::clone(&key), generation));
         inner.compact(self.settings.max_entries);
         inner.bytes = inner.bytes.saturating_add(bytes);
-        inner.entries.insert(
-            key,
-            Entry {
-                jwt,
-                keys: Rc::downgrade(keys),
-                bytes,
-                generation,
-            },
-        );
+        inner.len = inner.len.saturating_add(1);
+        inner.entries.entry(hash).or_default().push(Entry {
+            token: key,
+            jwt,
+            keys: Rc::downgrade(keys),
+            bytes,
+            generation,
+        });
     }
 
     /// Entries held now.
     pub fn len(&self) -> usize {
-        self.inner.try_borrow().map_or(0, |i| i.entries.len())
+        self.inner.try_borrow().map_or(0, |i| i.len)
     }
 
     /// Whether the cache holds nothing.
@@ -160,22 +174,49 @@ impl TokenCache {
 }
 
 impl Inner {
-    fn remove(&mut self, token: &str) {
-        if let Some(old) = self.entries.remove(token) {
-            self.bytes = self.bytes.saturating_sub(old.bytes);
+    fn find(&self, hash: u64, token: &str) -> Option<&Entry> {
+        self.entries
+            .get(&hash)?
+            .iter()
+            .find(|e| same_bytes(e.token.as_bytes(), token.as_bytes()))
+    }
+
+    /// Whether the entry for this queue record is still the one it recorded: the record
+    /// shares the entry's `token` allocation, so identity is enough (no byte comparison).
+    fn is_live(&self, hash: u64, token: &Rc<str>, generation: u64) -> bool {
+        self.entries.get(&hash).is_some_and(|bucket| {
+            bucket
+                .iter()
+                .any(|e| Rc::ptr_eq(&e.token, token) && e.generation == generation)
+        })
+    }
+
+    /// Removes the entry of bucket `hash` that `is` picks, if any, without touching the queue.
+    fn take(&mut self, hash: u64, is: impl Fn(&Entry) -> bool) {
+        let Some(bucket) = self.entries.get_mut(&hash) else {
+            return;
+        };
+        let Some(at) = bucket.iter().position(is) else {
+            return;
+        };
+        let old = bucket.swap_remove(at);
+        if bucket.is_empty() {
+            self.entries.remove(&hash);
         }
+        self.bytes = self.bytes.saturating_sub(old.bytes);
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn remove(&mut self, hash: u64, token: &str) {
+        self.take(hash, |e| same_bytes(e.token.as_bytes(), token.as_bytes()));
         // Its queue record goes stale (generation mismatch); trim stale records at the front
         // so the queue stays proportional to the map.
         self.trim_front();
     }
 
     fn trim_front(&mut self) {
-        while let Some((key, generation)) = self.order.front() {
-            let live = self
-                .entries
-                .get(&**key)
-                .is_some_and(|e| e.generation == *generation);
-            if live {
+        while let Some((hash, key, generation)) = self.order.front() {
+            if self.is_live(*hash, key, *generation) {
                 break;
             }
             self.order.pop_front();
@@ -186,25 +227,75 @@ impl Inner {
     /// new keys leaves one behind), so the queue stays bounded with the map.
     fn compact(&mut self, max_entries: usize) {
         if self.order.len() > max_entries.saturating_mul(2).saturating_add(16) {
-            let entries = &self.entries;
-            self.order.retain(|(key, generation)| {
-                entries
-                    .get(&**key)
-                    .is_some_and(|e| e.generation == *generation)
-            });
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|(hash, key, generation)| self.is_live(*hash, key, *generation));
+            self.order = order;
         }
     }
 
     /// Evicts the oldest live entry; false when there is none.
     fn evict_oldest(&mut self) -> bool {
         self.trim_front();
-        let Some((key, _)) = self.order.pop_front() else {
+        let Some((hash, key, _)) = self.order.pop_front() else {
             return false;
         };
-        if let Some(old) = self.entries.remove(&*key) {
-            self.bytes = self.bytes.saturating_sub(old.bytes);
-        }
+        // After the trim the record is live: its entry holds the same allocation.
+        self.take(hash, |e| Rc::ptr_eq(&e.token, &key));
         true
+    }
+}
+
+/// A 64-bit hash of a token's bytes, a word at a time (FxHash's rotate-xor-multiply step).
+/// Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket with
+/// texts of its choosing, and a collision costs one more comparison, never a wrong match.
+fn token_hash(token: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let bytes = token.as_bytes();
+    let words = bytes.chunks_exact(8);
+    let mut tail = [0u8; 8];
+    for (t, b) in tail.iter_mut().zip(words.remainder()) {
+        *t = *b;
+    }
+    words
+        .map(word)
+        .chain([u64::from_le_bytes(tail)])
+        .fold(bytes.len() as u64, |hash, w| {
+            (hash.rotate_left(5) ^ w).wrapping_mul(K)
+        })
+}
+
+/// An 8-byte chunk as a little-endian word.
+fn word(chunk: &[u8]) -> u64 {
+    u64::from_le_bytes(chunk.try_into().unwrap_or_default())
+}
+
+/// Byte-for-byte equality compared a word at a time: `==` on byte slices is a call to
+/// `memcmp`, which on wasm32 is a loop over single bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    a.len() == b.len()
+        && wa.remainder() == wb.remainder()
+        && wa.zip(wb).all(|(x, y)| word(x) == word(y))
+}
+
+/// The map's hasher for keys that are already hashes ([`token_hash`]): it passes them on.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the keys are u64); fold anything else in all the same.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -214,5 +305,86 @@ impl fmt::Debug for TokenCache {
             .field("settings", &self.settings)
             .field("entries", &self.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn word_wise_equality_is_byte_equality() {
+        let base: Vec<u8> = (0u8..=40).collect();
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(same_bytes(a, a), "{len}");
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x01;
+                assert!(!same_bytes(a, &b), "len {len}, byte {at} differs");
+            }
+            if len > 0 {
+                assert!(!same_bytes(a, &a[..len - 1]), "a prefix, {len}");
+            }
+        }
+    }
+
+    /// Two tokens in one bucket (as if their hashes collided) are found, replaced and
+    /// removed apart, and the byte bound follows.
+    #[test]
+    fn entries_sharing_a_hash_are_kept_apart() {
+        let jwt = Rc::new(
+            Jwt::parse(concat!(
+                "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhIn0.",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            ))
+            .unwrap(),
+        );
+        let entry = |token: &str, generation| Entry {
+            token: Rc::from(token),
+            jwt: Rc::clone(&jwt),
+            keys: Weak::new(),
+            bytes: 10,
+            generation,
+        };
+        let mut inner = Inner::default();
+        for (token, generation) in [("token-a", 1), ("token-b", 2)] {
+            let e = entry(token, generation);
+            inner.order.push_back((7, Rc::clone(&e.token), generation));
+            inner.entries.entry(7).or_default().push(e);
+            inner.len += 1;
+            inner.bytes += 10;
+        }
+        assert_eq!(inner.find(7, "token-a").unwrap().generation, 1);
+        assert_eq!(inner.find(7, "token-b").unwrap().generation, 2);
+        assert!(inner.find(7, "token-c").is_none());
+        assert!(inner.find(8, "token-a").is_none());
+        inner.remove(7, "token-a");
+        assert!(inner.find(7, "token-a").is_none());
+        assert_eq!(inner.find(7, "token-b").unwrap().generation, 2);
+        assert_eq!((inner.len, inner.bytes), (1, 10));
+        // token-a's queue record was stale and trimmed; token-b's is next to evict.
+        assert!(inner.evict_oldest());
+        assert!(inner.find(7, "token-b").is_none());
+        assert_eq!((inner.len, inner.bytes, inner.entries.len()), (0, 0, 0));
+        assert!(!inner.evict_oldest());
+    }
+
+    #[test]
+    fn the_hash_reads_every_byte() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJl";
+        let h = token_hash(token);
+        for at in 0..token.len() {
+            let mut other = token.as_bytes().to_vec();
+            other[at] ^= 0x01;
+            assert_ne!(
+                token_hash(std::str::from_utf8(&other).unwrap()),
+                h,
+                "byte {at}"
+            );
+        }
+        assert_ne!(token_hash(&token[..token.len() - 1]), h);
     }
 }
