@@ -236,6 +236,14 @@ pub fn request_headers() -> Result<Request, HostStatus> {
     Request::from_map_bytes(bytes).ok_or(HostStatus::SERIALIZATION_FAILURE)
 }
 
+/// One request header's value (several values joined by Envoy); `None` when absent.
+pub fn request_header(name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
+    // SAFETY: pointer and length describe `name`; the out-pointers are valid.
+    received(|data, len| unsafe {
+        proxy_get_header_map_value(HTTP_REQUEST_HEADERS, name.as_ptr(), name.len(), data, len)
+    })
+}
+
 /// Removes every value of a request header.
 pub fn remove_request_header(name: &str) -> Result<(), HostStatus> {
     // SAFETY: pointer and length describe `name`.

@@ -58,7 +58,16 @@ impl HttpContext for ProbeHttp {
         let crypto = HostCrypto::detect(Envoy);
         let cases = self.config["cases"].as_array().unwrap();
         let path = path.trim_start_matches('/');
-        let report = if let Some(rest) = path.strip_prefix("bench/") {
+        let report = if let Some(rest) = path.strip_prefix("request/") {
+            let (n, iters) = rest.split_once('/').unwrap();
+            request_costs(
+                &crypto,
+                &cases[n.parse::<usize>().unwrap()],
+                iters.parse().unwrap(),
+            )
+        } else if let Some(iterations) = path.strip_prefix("hostcalls/") {
+            host_call_costs(iterations.parse().unwrap())
+        } else if let Some(rest) = path.strip_prefix("bench/") {
             let (n, iters) = rest.split_once('/').unwrap();
             bench_case(
                 &crypto,
@@ -174,6 +183,97 @@ fn bench_case(crypto: &HostCrypto, case: &Value, iterations: u64) -> Value {
     let pure_ns = time(&PureRust);
     json!({"alg": jwt.alg.name(), "backend_ns": backend_ns, "pure_ns": pure_ns,
            "via_host": host_check(jwt.alg, key, &jwt.signature).is_some() && crypto.uses_host()})
+}
+
+/// Time per RequestAuthentication decision in the VM (`GET /request/<n>/<iterations>`, for
+/// the benchmark, not the tests): case n's token in `Authorization` under one rule holding
+/// its key set, decided by the core as the filter decides it, on a verified-token cache hit
+/// and with no cache (every decision parses and verifies, through the backend); the header
+/// map read from the host and decoded, on its own.
+fn request_costs(crypto: &HostCrypto, case: &Value, iterations: u64) -> Value {
+    use mesh_authn::config::FilterConfig;
+    use mesh_authn::decision::Decision;
+    use mesh_authn::remote_jwks::NoRemoteKeys;
+    use mesh_authn::request::Request;
+    use mesh_authn::request_authn::Env;
+    let token = case["token"].as_str().unwrap();
+    let jwt = Jwt::parse(token).unwrap();
+    let config = json!({
+        "workload": {"namespace": "foo"},
+        "policies": [{"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+            "metadata": {"name": "probe", "namespace": "foo"},
+            "spec": {"jwtRules": [{"issuer": jwt.iss, "jwks": case["jwks"]}]}}],
+    });
+    let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
+    let auth = format!("Bearer {token}");
+    let request = Request::from_pairs(&[
+        (":authority", "probe"),
+        (":path", "/"),
+        (":method", "GET"),
+        ("authorization", &auth),
+    ]);
+    let now = jwt.iat.max(jwt.nbf).max(1);
+    let time = |cache| {
+        let env = Env {
+            now,
+            crypto,
+            remote: &NoRemoteKeys,
+            cache,
+        };
+        assert!(matches!(
+            config.request_authn.authenticate(&request, &env),
+            Decision::Allow(_)
+        ));
+        let start = now_ns();
+        for _ in 0..iterations {
+            std::hint::black_box(config.request_authn.authenticate_attributed(&request, &env));
+        }
+        (now_ns() - start) as f64 / iterations as f64
+    };
+    let hit_ns = time(Some(&config.token_cache));
+    let verify_ns = time(None);
+    let start = now_ns();
+    for _ in 0..iterations {
+        std::hint::black_box(host::request_headers().unwrap());
+    }
+    let headers_ns = (now_ns() - start) as f64 / iterations as f64;
+    json!({"alg": jwt.alg.name(), "cache_hit_ns": hit_ns, "no_cache_ns": verify_ns,
+           "read_headers_ns": headers_ns})
+}
+
+/// Time per host call in the VM (`GET /hostcalls/<iterations>`, for the benchmark, not the
+/// tests): each of the calls a request can make, in a loop on this request, minus the loop.
+fn host_call_costs(iterations: u64) -> Value {
+    let counter = host::define_counter("probe.hostcalls").unwrap();
+    let time = |f: &mut dyn FnMut()| {
+        let start = now_ns();
+        for _ in 0..iterations {
+            f();
+        }
+        (now_ns() - start) as f64 / iterations as f64
+    };
+    let mut sink = 0usize;
+    let empty = time(&mut || sink = sink.wrapping_add(std::hint::black_box(1)));
+    let clock = time(&mut || sink = sink.wrapping_add(now_ns() as usize));
+    let metric = time(&mut || {
+        let _ = host::increment_metric(counter, 1);
+    });
+    let pairs = time(&mut || {
+        sink = sink.wrapping_add(host::request_headers().unwrap().path().len());
+    });
+    let one = time(&mut || {
+        sink = sink.wrapping_add(
+            host::request_header("authorization")
+                .unwrap()
+                .map_or(0, |v| v.len()),
+        );
+    });
+    let replace = time(&mut || host::replace_request_header("x-probe", b"1").unwrap());
+    let remove = time(&mut || host::remove_request_header("x-probe").unwrap());
+    std::hint::black_box(sink);
+    json!({"empty_ns": empty, "clock_ns": clock - empty, "increment_metric_ns": metric - empty,
+           "header_map_pairs_ns": pairs - empty, "header_value_ns": one - empty,
+           "replace_header_ns": replace - empty, "remove_header_ns": remove - empty})
 }
 
 /// The host's verdict on every bit flip and truncation: the variants it accepted, and how
