@@ -38,8 +38,9 @@ demo-tools:
 	@command -v curl >/dev/null || { echo "make demo needs curl: install it with your package manager (Debian package: curl)"; exit 1; }
 
 # Debian packages the tests call (curl, openssl for the demo certificates, docker-compose to
-# validate the compose demo; no Docker engine is needed). Installed only when missing.
-DEB_TOOLS := curl openssl docker-compose
+# validate the compose demo, wrk for the benchmark's smoke test; no Docker engine is needed).
+# Installed only when missing.
+DEB_TOOLS := curl openssl docker-compose wrk
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 tools:
@@ -68,6 +69,8 @@ wasm: wasm-target
 	$(CARGO) build -p crypto-probe --release --target wasm32-wasip1
 	@# Test-only: the hostile neighbour in host-tests/tests/envoy_remote_jwks.rs. Never shipped.
 	$(CARGO) build -p shared-data-writer --release --target wasm32-wasip1
+	@# Test-only: the wasm floor of the benchmark (host-tests/tests/bench_smoke.rs). Never shipped.
+	$(CARGO) build -p noop-filter --release --target wasm32-wasip1
 
 # --workspace builds mesh-authn with its `cli` feature (host-tests enables it), so the host
 # clippy and `unit-and-host-tests` also cover the command-line tool (filter/src/bin/mesh-authn)
@@ -140,14 +143,10 @@ profile:
 
 ## bench: the side-by-side benchmark (README "Performance"): Envoy with no auth filter, native
 ## jwt_authn as Istio configures it (with and without its JWT cache), a no-op wasm filter and
-## mesh-authn, driven alike by wrk (a Debian package, installed when missing). ~6 min on 2
+## mesh-authn, driven alike by wrk (a Debian package, installed by `tools` when missing). ~6 min on 2
 ## cores; BENCH_SECONDS, BENCH_ROUNDS and BENCH_ONLY shorten it. BENCH_MEMORY=200000 instead
 ## sends that many distinct tokens through mesh-authn and prints Envoy's memory stats.
 bench: setup wasm
-	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
-	@# Test-only: the wasm floor of the benchmark. Never shipped.
-	$(CARGO) build -p noop-filter --release --target wasm32-wasip1
 	$(CARGO) run --quiet --release -p host-tests --bin bench_authn
 
 clean:

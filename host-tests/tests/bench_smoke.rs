@@ -1,0 +1,83 @@
+//! The two benchmarks the README documents run and print what it says they print: a smoke
+//! run of each (one short round, a few iterations). Nothing here measures or checks a speed:
+//! benchmarks measure speed, tests check behaviour.
+
+use std::process::Command;
+
+/// Runs one of the benchmark binaries with `env`; its standard output, after checking it
+/// exited successfully.
+fn run(bin: &str, env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{bin} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `make bench` (README "The side-by-side benchmark"): five Envoys driven by wrk, the table of
+/// every setup with Envoy's CPU per request, the ratios, and the targets.
+#[test]
+fn the_side_by_side_benchmark_prints_every_setup_the_ratios_and_the_targets() {
+    let out = run(
+        env!("CARGO_BIN_EXE_bench_authn"),
+        &[("BENCH_SMOKE", "1"), ("BENCH_ONLY", "RS256 same token")],
+    );
+    assert!(
+        out.contains("| scenario | setup | rps | p50 ms | p99 ms | Envoy CPU µs/request |"),
+        "{out}"
+    );
+    for setup in [
+        "no auth filter",
+        "native jwt_authn (Istio)",
+        "native jwt_authn + jwt_cache",
+        "wasm no-op (reads header)",
+        "mesh-authn",
+    ] {
+        assert!(
+            out.contains(&format!("| RS256 same token | {setup} |")),
+            "{setup}:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("mesh-authn / no-op wasm | mesh-authn / native |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- RS256 same token, mesh-authn >= 0.95x the no-op wasm filter: "),
+        "{out}"
+    );
+}
+
+/// `make bench-verify`'s second step (README "JWT signatures", "Performance"): inside Envoy's
+/// VM, a verification per algorithm, the core's decision per algorithm, and each host call.
+#[test]
+fn the_vm_benchmark_prints_verifications_decisions_and_host_calls() {
+    let out = run(env!("CARGO_BIN_EXE_bench_vm"), &[]);
+    for row in [
+        "| verify RS256 (2048-bit) |",
+        "| verify PS256 (2048-bit) |",
+        "| verify ES256 (P-256) |",
+        "| verify EdDSA (Ed25519) |",
+        "| RS256 (2048-bit) |",
+        "| EdDSA (Ed25519) |",
+        "| clock |",
+        "| increment_metric |",
+        "| header_value |",
+        "| header_map_pairs |",
+        "| remove_header |",
+    ] {
+        assert!(out.contains(row), "{row}:\n{out}");
+    }
+    // The host verifies RS256 and ES256, the VM the others (`host_check`).
+    assert!(
+        out.contains("µs (host) |") && out.contains("µs (VM) |"),
+        "{out}"
+    );
+}
