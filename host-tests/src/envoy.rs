@@ -214,6 +214,43 @@ impl Envoy {
         Envoy::start_config(&config, options)
     }
 
+    /// Starts one Envoy with a listener per `(name, plugin configuration)`: the template's
+    /// listener (it must have one) once per configuration, named `name`, on a port the kernel
+    /// chooses ([`Envoy::listener_ports`]). Each listener's filter gets its own VM (`vm_id`
+    /// suffixed with `-name`), so no state is shared between them, as with one Envoy each;
+    /// V8 compiles the `.wasm` once per process, so N listeners start in about the time one
+    /// Envoy does instead of N times it.
+    pub fn start_listeners(
+        listeners: &[(&str, &str)],
+        upstream_port: u16,
+        options: &Options,
+    ) -> Result<Envoy, StartError> {
+        let mut bootstrap = serde_json::Value::Null;
+        let mut built = Vec::new();
+        for (name, plugin_config_yaml) in listeners {
+            let mut config: serde_json::Value = serde_yaml_ng::from_str(&render_config_with(
+                plugin_config_yaml,
+                upstream_port,
+                options,
+            ))
+            .unwrap_or_else(|e| panic!("envoy/{} renders to YAML: {e}", options.template));
+            let one = config["static_resources"]["listeners"]
+                .as_array()
+                .filter(|l| l.len() == 1)
+                .unwrap_or_else(|| panic!("envoy/{} has one listener", options.template));
+            let mut listener = one[0].clone();
+            listener["name"] = serde_json::json!(name);
+            suffix_vm_ids(&mut listener, name);
+            built.push(listener);
+            if bootstrap.is_null() {
+                config["static_resources"]["listeners"] = serde_json::json!([]);
+                bootstrap = config;
+            }
+        }
+        bootstrap["static_resources"]["listeners"] = serde_json::Value::Array(built);
+        Envoy::start_config(&bootstrap.to_string(), options)
+    }
+
     /// Starts Envoy with a complete bootstrap (whose admin address must use port 0 or a free
     /// one) and waits until it is ready.
     pub fn start_config(config: &str, options: &Options) -> Result<Envoy, StartError> {
@@ -465,6 +502,29 @@ impl Envoy {
 impl Drop for Envoy {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// Appends `-suffix` to every `vm_id` in `value`.
+fn suffix_vm_ids(value: &mut serde_json::Value, suffix: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(id) if key == "vm_id" => {
+                        id.push('-');
+                        id.push_str(suffix);
+                    }
+                    _ => suffix_vm_ids(v, suffix),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                suffix_vm_ids(v, suffix);
+            }
+        }
+        _ => {}
     }
 }
 
