@@ -215,40 +215,21 @@ impl Envoy {
     }
 
     /// Starts one Envoy with a listener per `(name, plugin configuration)`: the template's
-    /// listener (it must have one) once per configuration, named `name`, on a port the kernel
-    /// chooses ([`Envoy::listener_ports`]). Each listener's filter gets its own VM (`vm_id`
-    /// suffixed with `-name`), so no state is shared between them, as with one Envoy each;
-    /// V8 compiles the `.wasm` once per process, so N listeners start in about the time one
-    /// Envoy does instead of N times it.
+    /// listener once per configuration ([`listeners_bootstrap`]), on ports the kernel chooses
+    /// ([`Envoy::listener_ports`]).
     pub fn start_listeners(
         listeners: &[(&str, &str)],
         upstream_port: u16,
         options: &Options,
     ) -> Result<Envoy, StartError> {
-        let mut bootstrap = serde_json::Value::Null;
-        let mut built = Vec::new();
-        for (name, plugin_config_yaml) in listeners {
-            let mut config: serde_json::Value = serde_yaml_ng::from_str(&render_config_with(
-                plugin_config_yaml,
-                upstream_port,
-                options,
-            ))
-            .unwrap_or_else(|e| panic!("envoy/{} renders to YAML: {e}", options.template));
-            let one = config["static_resources"]["listeners"]
-                .as_array()
-                .filter(|l| l.len() == 1)
-                .unwrap_or_else(|| panic!("envoy/{} has one listener", options.template));
-            let mut listener = one[0].clone();
-            listener["name"] = serde_json::json!(name);
-            suffix_vm_ids(&mut listener, name);
-            built.push(listener);
-            if bootstrap.is_null() {
-                config["static_resources"]["listeners"] = serde_json::json!([]);
-                bootstrap = config;
-            }
-        }
-        bootstrap["static_resources"]["listeners"] = serde_json::Value::Array(built);
-        Envoy::start_config(&bootstrap.to_string(), options)
+        let bootstraps: Vec<(&str, String)> = listeners
+            .iter()
+            .map(|(name, plugin_config_yaml)| {
+                let config = render_config_with(plugin_config_yaml, upstream_port, options);
+                (*name, config)
+            })
+            .collect();
+        Envoy::start_config(&listeners_bootstrap(&bootstraps), options)
     }
 
     /// Starts Envoy with a complete bootstrap (whose admin address must use port 0 or a free
@@ -503,6 +484,38 @@ impl Drop for Envoy {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// One bootstrap with the listeners of several, for one Envoy instead of one each: each
+/// `(name, bootstrap)` must have one listener, which is renamed `name`; everything else (admin,
+/// clusters) must be the same in all of them. Each listener's Wasm filters get their own VM
+/// (`vm_id` suffixed with `-name`), so no VM state is shared between them, as with one Envoy
+/// each; V8 compiles a `.wasm` once per process, so N listeners start in about the time one
+/// Envoy does instead of N times it. The bootstrap is JSON (which Envoy reads as YAML).
+pub fn listeners_bootstrap(bootstraps: &[(&str, String)]) -> String {
+    let mut merged: Option<serde_json::Value> = None;
+    let mut listeners = Vec::new();
+    for (name, text) in bootstraps {
+        let mut config: serde_json::Value = serde_yaml_ng::from_str(text)
+            .unwrap_or_else(|e| panic!("listener {name}: the bootstrap is not YAML: {e}"));
+        let mut listener = match config["static_resources"]["listeners"].take() {
+            serde_json::Value::Array(mut one) if one.len() == 1 => one.remove(0),
+            other => panic!("listener {name}: the bootstrap has not one listener: {other}"),
+        };
+        listener["name"] = serde_json::json!(name);
+        suffix_vm_ids(&mut listener, name);
+        listeners.push(listener);
+        match &merged {
+            None => merged = Some(config),
+            Some(first) => assert!(
+                *first == config,
+                "listener {name}: the bootstrap differs from the first one outside its listener"
+            ),
+        }
+    }
+    let mut merged = merged.expect("at least one bootstrap");
+    merged["static_resources"]["listeners"] = serde_json::Value::Array(listeners);
+    merged.to_string()
 }
 
 /// Appends `-suffix` to every `vm_id` in `value`.
