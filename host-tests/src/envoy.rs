@@ -627,6 +627,38 @@ mod tests {
     }
 
     #[test]
+    fn listeners_bootstrap_names_each_listener_and_gives_it_its_own_vm() {
+        let merged = listeners_bootstrap(&[
+            ("a", render_config(&config_logging("foo"), 9)),
+            ("b", render_config(&config_logging("bar"), 9)),
+        ]);
+        let merged: serde_json::Value = serde_json::from_str(&merged).unwrap();
+        let listeners = merged["static_resources"]["listeners"].as_array().unwrap();
+        let names: Vec<&str> = listeners
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        for (listener, (name, namespace)) in listeners.iter().zip([("a", "foo"), ("b", "bar")]) {
+            let text = listener.to_string();
+            assert!(
+                text.contains(&format!("\"vm_id\":\"mesh-authn-{name}\"")),
+                "{text}"
+            );
+            assert!(text.contains(&format!("namespace: {namespace}")), "{text}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "differs from the first one outside its listener")]
+    fn listeners_bootstrap_refuses_bootstraps_that_differ_outside_their_listener() {
+        listeners_bootstrap(&[
+            ("a", render_config(&config_logging("foo"), 9)),
+            ("b", render_config(&config_logging("foo"), 10)),
+        ]);
+    }
+
+    #[test]
     fn control_a_healthy_envoy_passes_its_teardown() {
         let envoy = Envoy::start(&config_logging("foo"), 9).unwrap();
         drop(envoy);
