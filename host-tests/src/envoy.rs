@@ -214,6 +214,24 @@ impl Envoy {
         Envoy::start_config(&config, options)
     }
 
+    /// Starts one Envoy with a listener per `(name, plugin configuration)`: the template's
+    /// listener once per configuration ([`listeners_bootstrap`]), on ports the kernel chooses
+    /// ([`Envoy::listener_ports`]).
+    pub fn start_listeners(
+        listeners: &[(&str, &str)],
+        upstream_port: u16,
+        options: &Options,
+    ) -> Result<Envoy, StartError> {
+        let bootstraps: Vec<(&str, String)> = listeners
+            .iter()
+            .map(|(name, plugin_config_yaml)| {
+                let config = render_config_with(plugin_config_yaml, upstream_port, options);
+                (*name, config)
+            })
+            .collect();
+        Envoy::start_config(&listeners_bootstrap(&bootstraps), options)
+    }
+
     /// Starts Envoy with a complete bootstrap (whose admin address must use port 0 or a free
     /// one) and waits until it is ready.
     pub fn start_config(config: &str, options: &Options) -> Result<Envoy, StartError> {
@@ -468,6 +486,61 @@ impl Drop for Envoy {
     }
 }
 
+/// One bootstrap with the listeners of several, for one Envoy instead of one each: each
+/// `(name, bootstrap)` must have one listener, which is renamed `name`; everything else (admin,
+/// clusters) must be the same in all of them. Each listener's Wasm filters get their own VM
+/// (`vm_id` suffixed with `-name`), so no VM state is shared between them, as with one Envoy
+/// each; V8 compiles a `.wasm` once per process, so N listeners start in about the time one
+/// Envoy does instead of N times it. The bootstrap is JSON (which Envoy reads as YAML).
+pub fn listeners_bootstrap(bootstraps: &[(&str, String)]) -> String {
+    let mut merged: Option<serde_json::Value> = None;
+    let mut listeners = Vec::new();
+    for (name, text) in bootstraps {
+        let mut config: serde_json::Value = serde_yaml_ng::from_str(text)
+            .unwrap_or_else(|e| panic!("listener {name}: the bootstrap is not YAML: {e}"));
+        let mut listener = match config["static_resources"]["listeners"].take() {
+            serde_json::Value::Array(mut one) if one.len() == 1 => one.remove(0),
+            other => panic!("listener {name}: the bootstrap has not one listener: {other}"),
+        };
+        listener["name"] = serde_json::json!(name);
+        suffix_vm_ids(&mut listener, name);
+        listeners.push(listener);
+        match &merged {
+            None => merged = Some(config),
+            Some(first) => assert!(
+                *first == config,
+                "listener {name}: the bootstrap differs from the first one outside its listener"
+            ),
+        }
+    }
+    let mut merged = merged.expect("at least one bootstrap");
+    merged["static_resources"]["listeners"] = serde_json::Value::Array(listeners);
+    merged.to_string()
+}
+
+/// Appends `-suffix` to every `vm_id` in `value`.
+fn suffix_vm_ids(value: &mut serde_json::Value, suffix: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(id) if key == "vm_id" => {
+                        id.push('-');
+                        id.push_str(suffix);
+                    }
+                    _ => suffix_vm_ids(v, suffix),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                suffix_vm_ids(v, suffix);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn read_admin_port(path: &Path) -> Option<u16> {
     let text = std::fs::read_to_string(path).ok()?;
     let addr: std::net::SocketAddr = text.trim().parse().ok()?;
@@ -551,6 +624,38 @@ mod tests {
     /// A plugin configuration whose workload namespace the filter logs at start-up.
     fn config_logging(namespace: &str) -> String {
         format!("workload: {{namespace: {namespace}, labels: {{app: httpbin}}}}\npolicies: []\n")
+    }
+
+    #[test]
+    fn listeners_bootstrap_names_each_listener_and_gives_it_its_own_vm() {
+        let merged = listeners_bootstrap(&[
+            ("a", render_config(&config_logging("foo"), 9)),
+            ("b", render_config(&config_logging("bar"), 9)),
+        ]);
+        let merged: serde_json::Value = serde_json::from_str(&merged).unwrap();
+        let listeners = merged["static_resources"]["listeners"].as_array().unwrap();
+        let names: Vec<&str> = listeners
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        for (listener, (name, namespace)) in listeners.iter().zip([("a", "foo"), ("b", "bar")]) {
+            let text = listener.to_string();
+            assert!(
+                text.contains(&format!("\"vm_id\":\"mesh-authn-{name}\"")),
+                "{text}"
+            );
+            assert!(text.contains(&format!("namespace: {namespace}")), "{text}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "differs from the first one outside its listener")]
+    fn listeners_bootstrap_refuses_bootstraps_that_differ_outside_their_listener() {
+        listeners_bootstrap(&[
+            ("a", render_config(&config_logging("foo"), 9)),
+            ("b", render_config(&config_logging("foo"), 10)),
+        ]);
     }
 
     #[test]

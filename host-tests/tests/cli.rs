@@ -67,6 +67,108 @@ fn check_output_json_says_invalid_with_the_error() {
     );
 }
 
+/// The cargo unit graph (`--unit-graph`, unstable: RUSTC_BOOTSTRAP=1 as `make fuzz` uses it) of
+/// `cargo ARGS`, computed without building anything.
+fn unit_graph(args: &[&str]) -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(host_tests::workspace_root())
+        .args(args)
+        .args(["--unit-graph", "-Z", "unstable-options"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} --unit-graph: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What decides whether cargo builds the unit again: its package, target, mode, features,
+/// profile settings (not the profile's name: `test` inherits `dev`, and cargo shares their
+/// artifacts) and platform, and the same of every unit it depends on; hashed.
+fn unit_identity(units: &[Value], i: usize, memo: &mut Vec<Option<u64>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    if let Some(done) = memo[i] {
+        return done;
+    }
+    let unit = &units[i];
+    let mut profile = unit["profile"].clone();
+    profile.as_object_mut().unwrap().remove("name");
+    let mut deps: Vec<u64> = unit["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| unit_identity(units, d["index"].as_u64().unwrap() as usize, memo))
+        .collect();
+    deps.sort_unstable();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::json!([
+        unit["pkg_id"],
+        unit["target"]["name"],
+        unit["target"]["kind"],
+        unit["mode"],
+        unit["features"],
+        profile,
+        unit["platform"],
+    ])
+    .to_string()
+    .hash(&mut hasher);
+    deps.hash(&mut hasher);
+    let identity = hasher.finish();
+    memo[i] = Some(identity);
+    identity
+}
+
+/// The identities of the `mesh-authn` binary's units in a unit graph.
+fn cli_binary_units(graph: &Value) -> Vec<u64> {
+    let units = graph["units"].as_array().unwrap();
+    let mut memo = vec![None; units.len()];
+    (0..units.len())
+        .filter(|&i| {
+            let target = &units[i]["target"];
+            target["name"] == "mesh-authn"
+                && target["kind"] == serde_json::json!(["bin"])
+                && units[i]["mode"] == "build"
+        })
+        .map(|i| unit_identity(units, i, &mut memo))
+        .collect()
+}
+
+/// The build of the CLI inside the tests (`host_tests::cli::BUILD_ARGS`) is the build `make
+/// test`'s cargo command has just made, dependencies included, so it compiles nothing on a
+/// clean clone. (`-p mesh-authn --features cli` resolved features otherwise and compiled every
+/// dependency again: ~100 s of this file on a clean clone.)
+#[test]
+fn the_cli_build_is_the_one_make_test_has_made() {
+    let make = std::process::Command::new("make")
+        .args(["-n", "-s", "-C"])
+        .arg(host_tests::workspace_root())
+        .args(["unit-and-host-tests", "CARGO=cargo"])
+        .output()
+        .unwrap();
+    assert!(make.status.success(), "{make:?}");
+    let recipe = String::from_utf8(make.stdout).unwrap();
+    let words: Vec<&str> = recipe.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"cargo"), "{recipe}");
+    let make_test = cli_binary_units(&unit_graph(&words[1..]));
+    let in_tests = cli_binary_units(&unit_graph(&cli::BUILD_ARGS));
+    assert_eq!(
+        make_test.len(),
+        1,
+        "`{recipe}` builds the mesh-authn binary once"
+    );
+    assert_eq!(in_tests.len(), 1);
+    assert!(
+        make_test == in_tests,
+        "`cargo {}` builds the mesh-authn binary (or a dependency) differently from `{}`",
+        cli::BUILD_ARGS.join(" "),
+        recipe.trim()
+    );
+}
+
 /// One request as curl would send it to Envoy, and to `explain`.
 struct Case {
     label: &'static str,
@@ -104,20 +206,57 @@ const REQUIRE_JWT_AND_CLAIM: &str = "\
 
 const DEMO_ISSUER: &str = "http://127.0.0.1:1";
 
-/// The demo's key and configuration (host-tests/src/bin/demo.rs).
-fn demo() -> (RsaIssuer, String) {
-    let key = RsaIssuer::generate("demo-key-1");
-    let config = host_tests::demo_plugin_config(
+/// The demo's configuration (host-tests/src/bin/demo.rs) for the demo's key.
+fn demo(key: &RsaIssuer) -> String {
+    host_tests::demo_plugin_config(
         DEMO_ISSUER,
         "http://127.0.0.1:1/.well-known/jwks.json",
         &tokens::jwks_json(&[key.jwk()]),
-    );
-    (key, config)
+    )
 }
 
+/// A configuration and the requests `explain` and Envoy must answer alike with it.
+struct Comparison {
+    name: &'static str,
+    config: String,
+    cases: Vec<Case>,
+}
+
+/// `explain` on the demo's tokens, the demo's configuration with a require-JWT policy and a
+/// claim condition, and the request as it goes upstream: each configuration on its own
+/// listener of one Envoy (host_tests::envoy::Envoy::start_listeners), which the comparisons
+/// share (one Envoy start instead of three), run side by side.
 #[test]
-fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
-    let (key, config) = demo();
+fn explain_gives_what_envoy_gives() {
+    let key = RsaIssuer::generate("demo-key-1");
+    let comparisons = [
+        demos_tokens(&key),
+        require_jwt_and_a_claim_condition(&key),
+        request_after_token_removal_and_outputs(&key),
+    ];
+    let upstream = EchoUpstream::start();
+    let listeners: Vec<(&str, &str)> = comparisons
+        .iter()
+        .map(|c| (c.name, c.config.as_str()))
+        .collect();
+    let mut envoy = Envoy::start_listeners(&listeners, upstream.port, &Default::default())
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let ports = &envoy.listener_ports();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = comparisons
+            .iter()
+            .map(|c| s.spawn(move || compare(c, ports[c.name])))
+            .collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().expect("a comparison panicked"))
+            .collect()
+    });
+    envoy.stop();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn demos_tokens(key: &RsaIssuer) -> Comparison {
+    let config = demo(key);
     let issuer = DEMO_ISSUER;
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let cases = [
@@ -157,14 +296,15 @@ fn explain_gives_what_envoy_gives_for_the_demos_tokens() {
             "/admin/users",
         ),
     ];
-    let failures = compare(&config, &cases);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Comparison {
+        name: "demos-tokens",
+        config,
+        cases: cases.into(),
+    }
 }
 
-#[test]
-fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
-    let (key, demo_config) = demo();
-    let config = demo_config + REQUIRE_JWT_AND_CLAIM;
+fn require_jwt_and_a_claim_condition(key: &RsaIssuer) -> Comparison {
+    let config = demo(key) + REQUIRE_JWT_AND_CLAIM;
     let issuer = DEMO_ISSUER;
     let valid = key.mint(claims(issuer, Some(DEMO_AUDIENCE), 3600));
     let mut admin = claims(issuer, Some(DEMO_AUDIENCE), 3600);
@@ -204,17 +344,18 @@ fn explain_gives_what_envoy_gives_for_require_jwt_and_a_claim_condition() {
         ),
         case("DENY before ALLOW", Some(admin), "/admin/users"),
     ];
-    let failures = compare(&config, &cases);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Comparison {
+        name: "require-jwt-and-claim",
+        config,
+        cases: cases.into(),
+    }
 }
 
 /// AuthorizationPolicy reads the request as it goes upstream: the verified token removed
 /// (a DENY on a present `authorization` header does not see it) and the output header added (a
 /// DENY on `x-jwt-sub` does).
-#[test]
-fn explain_gives_what_envoy_gives_on_the_request_after_token_removal_and_outputs() {
-    let (key, demo_config) = demo();
-    let config = demo_config.replacen(
+fn request_after_token_removal_and_outputs(key: &RsaIssuer) -> Comparison {
+    let config = demo(key).replacen(
         "      audiences: ",
         "      outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]\n      audiences: ",
         1,
@@ -241,26 +382,31 @@ fn explain_gives_what_envoy_gives_on_the_request_after_token_removal_and_outputs
         case("output header seen, no token", None, "/anything/sub"),
         case("removed token not seen", Some(valid), "/anything/auth"),
     ];
-    let failures = compare(&config, &cases);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Comparison {
+        name: "after-token-removal",
+        config,
+        cases: cases.into(),
+    }
 }
 
-/// Sends every case to Envoy running the built `.wasm` with `config`, and to `explain` with the
-/// same configuration; a line per case where they differ (status, body, `WWW-Authenticate`,
-/// and on an allowed request the headers explain says are removed).
-fn compare(config: &str, cases: &[Case]) -> Vec<String> {
-    let config_path = temp_file(&format!("config-{}.yaml", cases.len()), config);
-    let upstream = EchoUpstream::start();
-    let mut envoy = Envoy::start(config, upstream.port).unwrap();
-    let authority = format!("127.0.0.1:{}", envoy.port());
+/// Sends every case of `comparison` to the Envoy listener at `port`, running the built `.wasm`
+/// with its configuration, and to `explain` with the same configuration; a line per case where
+/// they differ (status, body, `WWW-Authenticate`, and on an allowed request the headers explain
+/// says are removed).
+fn compare(comparison: &Comparison, port: u16) -> Vec<String> {
+    let config_path = temp_file(
+        &format!("config-{}.yaml", comparison.name),
+        &comparison.config,
+    );
+    let authority = format!("127.0.0.1:{port}");
     let mut failures = Vec::new();
-    for case in cases {
+    for case in &comparison.cases {
         let bearer = case.token.as_ref().map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = bearer
             .iter()
             .map(|b| ("authorization", b.as_str()))
             .collect();
-        let got = http::get(envoy.port(), case.path, &headers);
+        let got = http::get(port, case.path, &headers);
         let mut args = vec![
             "explain",
             "--output",
@@ -346,6 +492,8 @@ fn compare(config: &str, cases: &[Case]) -> Vec<String> {
             ));
         }
     }
-    envoy.stop();
     failures
+        .into_iter()
+        .map(|f| format!("[{}] {f}", comparison.name))
+        .collect()
 }

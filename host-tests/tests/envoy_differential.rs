@@ -2,8 +2,9 @@
 //! with a set of RequestAuthentications, one running Envoy's native `envoy.filters.http.jwt_authn`
 //! configured the way istiod translates those policies
 //! (`pilot/pkg/security/authn/policy_applier.go#convertToEnvoyJwtConfig`, reference §1.3).
-//! Each Envoy fronts its own echo upstream; for every request the test compares the status,
-//! the body and `WWW-Authenticate` of a local reply, and the path and headers the upstream saw.
+//! Each Envoy fronts its own echo upstream, with a listener per policy table; for every request
+//! the test compares the status, the body and `WWW-Authenticate` of a local reply, and the path
+//! and headers the upstream saw.
 //!
 //! The native configuration is built here, from the test's own description of the policies
 //! (scoping, sorting by issuer, provider per rule, requirement tree), never from the filter's
@@ -16,7 +17,7 @@ use std::sync::LazyLock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use host_tests::envoy::{Envoy, Options};
+use host_tests::envoy::{listeners_bootstrap, render_config, Envoy, Options};
 use host_tests::http::{self, Response};
 use host_tests::istio_native::{
     applicable_rules, native_bootstrap, native_jwt_authn, plugin_config, Policy, Rule, ROOT_NS,
@@ -391,21 +392,65 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn run_policy(policy_name: &str, policies: &[Policy], requests: &[Req], tally: &mut Tally) {
+/// Both Envoys, with a listener per table (named by its index in `tables`): one Envoy start
+/// each for every table (`host_tests::envoy::listeners_bootstrap`).
+struct Envoys {
+    ours: Envoy,
+    native: Envoy,
+    _upstreams: (EchoUpstream, EchoUpstream),
+}
+
+fn start_envoys(tables: &[(&str, Vec<Policy>, Vec<Req>)]) -> Envoys {
     let ours_up = EchoUpstream::start();
     let native_up = EchoUpstream::start();
-    let ours = Envoy::start(&plugin_config(policies), ours_up.port)
-        .unwrap_or_else(|e| panic!("{policy_name}: mesh-authn Envoy did not start: {e}"));
-    let native = Envoy::start_config(
-        &native_bootstrap(native_jwt_authn(policies), native_up.port),
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("{policy_name}: native Envoy did not start: {e}"));
+    let names: Vec<String> = (0..tables.len()).map(|i| format!("table-{i}")).collect();
+    let ours: Vec<(&str, String)> = names
+        .iter()
+        .zip(tables)
+        .map(|(n, (_, policies, _))| {
+            (
+                n.as_str(),
+                render_config(&plugin_config(policies), ours_up.port),
+            )
+        })
+        .collect();
+    let native: Vec<(&str, String)> = names
+        .iter()
+        .zip(tables)
+        .map(|(n, (_, policies, _))| {
+            (
+                n.as_str(),
+                native_bootstrap(native_jwt_authn(policies), native_up.port),
+            )
+        })
+        .collect();
+    let ours = Envoy::start_config(&listeners_bootstrap(&ours), &Options::default())
+        .unwrap_or_else(|e| panic!("mesh-authn Envoy did not start: {e}"));
+    let native = Envoy::start_config(&listeners_bootstrap(&native), &Options::default())
+        .unwrap_or_else(|e| panic!("native Envoy did not start: {e}"));
+    Envoys {
+        ours,
+        native,
+        _upstreams: (ours_up, native_up),
+    }
+}
+
+/// Sends `requests` to both Envoys' listener `listener` (which has `policies`) and compares.
+fn run_policy(
+    envoys: &Envoys,
+    listener: &str,
+    policy_name: &str,
+    policies: &[Policy],
+    requests: &[Req],
+    tally: &mut Tally,
+) {
+    let ours_port = envoys.ours.listener_ports()[listener];
+    let native_port = envoys.native.listener_ports()[listener];
     let rules = applicable_rules(policies);
     for r in requests {
         tally.requests += 1;
-        let mut n = observe(native.port(), r);
-        let o = observe(ours.port(), r);
+        let mut n = observe(native_port, r);
+        let o = observe(ours_port, r);
         // `DIFF_SHOW=<part of a request name>` prints both observations, matching or not.
         if std::env::var("DIFF_SHOW").is_ok_and(|f| r.name.contains(&f)) {
             eprintln!("{}:\n  native {n:?}\n  ours   {o:?}", r.name);
@@ -1565,8 +1610,16 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
         ),
     ];
     let policies = tables.len();
-    for (name, policy, requests) in &tables {
-        run_policy(name, policy, requests, &mut tally);
+    let envoys = start_envoys(&tables);
+    for (i, (name, policy, requests)) in tables.iter().enumerate() {
+        run_policy(
+            &envoys,
+            &format!("table-{i}"),
+            name,
+            policy,
+            requests,
+            &mut tally,
+        );
     }
     let report = format!(
         "{} requests over {policies} policies: {} identical, {} explained by deviations {:?}, {} \

@@ -4,7 +4,7 @@
 //! is set in the bootstrap, as istio-agent sets it. Without a namespace there, Envoy refuses
 //! the plugin.
 
-use host_tests::envoy::{render_config, Envoy, Options};
+use host_tests::envoy::{listeners_bootstrap, render_config, Envoy, Options};
 use host_tests::http;
 use host_tests::plugin_config::{PluginConfig, Policy, Rule};
 use host_tests::servers::EchoUpstream;
@@ -80,14 +80,23 @@ fn workload_comes_from_node_metadata() {
             workload_line: None,
         },
     ];
+    // One Envoy, a listener per row (host_tests::envoy::listeners_bootstrap), each with its
+    // own VM, whose log lines name it (`wasm log mesh-authn mesh-authn-row-N: ...`).
+    let names: Vec<String> = (0..rows.len()).map(|i| format!("row-{i}")).collect();
+    let bootstraps: Vec<(&str, String)> = names
+        .iter()
+        .zip(&rows)
+        .map(|(name, row)| {
+            let config = with_node(ISTIO_NODE, &row.plugin.render(), upstream.port);
+            (name.as_str(), config)
+        })
+        .collect();
+    let envoy = Envoy::start_config(&listeners_bootstrap(&bootstraps), &Options::default())
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let ports = envoy.listener_ports();
     let mut failures = Vec::new();
-    for row in &rows {
-        let envoy = Envoy::start_config(
-            &with_node(ISTIO_NODE, &row.plugin.render(), upstream.port),
-            &Options::default(),
-        )
-        .unwrap_or_else(|e| panic!("{}: Envoy did not start: {e}", row.name));
-        let r = http::get(envoy.port(), "/", &[("Authorization", &expired)]);
+    for (name, row) in names.iter().zip(&rows) {
+        let r = http::get(ports[name], "/", &[("Authorization", &expired)]);
         if r.status != row.status || row.body.is_some_and(|b| b != r.body) {
             failures.push(format!(
                 "{}: want {} {:?}, got {r:?}",
@@ -95,11 +104,12 @@ fn workload_comes_from_node_metadata() {
             ));
         }
         if let Some(line) = row.workload_line {
-            if !envoy.log().contains(line) {
+            let vm = format!(" mesh-authn-{name}: ");
+            let log = envoy.log();
+            if !log.lines().any(|l| l.contains(&vm) && l.contains(line)) {
                 failures.push(format!(
-                    "{}: no {line:?} in the log:\n{}",
-                    row.name,
-                    envoy.log()
+                    "{}: no {line:?} from{vm}in the log:\n{log}",
+                    row.name
                 ));
             }
         }
@@ -109,19 +119,32 @@ fn workload_comes_from_node_metadata() {
 
 #[test]
 fn no_workload_and_no_namespace_in_the_node_is_refused() {
-    for node in [
+    let nodes = [
         "",
         "node:\n  id: node-1\n  metadata:\n    LABELS: {app: httpbin}\n",
         "node:\n  id: node-1\n  metadata:\n    NAMESPACE: 7\n",
-    ] {
-        let config = with_node(node, &config_for("httpbin", r#"{"keys":[]}"#).render(), 9);
-        let err = Envoy::start_config(&config, &Options::default())
-            .err()
-            .unwrap_or_else(|| panic!("Envoy started with node {node:?}"));
-        assert!(!err.status.unwrap().success(), "{err:?}");
-        assert!(
-            err.log.contains("invalid plugin configuration: workload: "),
-            "{err:?}"
-        );
-    }
+    ];
+    // The three Envoys side by side: each spends its start-up compiling the .wasm.
+    std::thread::scope(|s| {
+        let starts: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                s.spawn(move || {
+                    let config =
+                        with_node(node, &config_for("httpbin", r#"{"keys":[]}"#).render(), 9);
+                    let err = Envoy::start_config(&config, &Options::default())
+                        .err()
+                        .unwrap_or_else(|| panic!("Envoy started with node {node:?}"));
+                    assert!(!err.status.unwrap().success(), "{err:?}");
+                    assert!(
+                        err.log.contains("invalid plugin configuration: workload: "),
+                        "{err:?}"
+                    );
+                })
+            })
+            .collect();
+        for start in starts {
+            start.join().expect("a refused start was not as expected");
+        }
+    });
 }
