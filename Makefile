@@ -87,8 +87,11 @@ unit-and-host-tests:
 	$(CARGO) test --workspace --all-targets
 
 ## demo-check: the demo's curl lines, once, failing if any result differs from the expected.
+# Built as `unit-and-host-tests` builds (the workspace with dev-dependencies: `--bench verify`
+# makes cargo resolve features the same way), so a clean clone compiles the dependencies once.
 demo-check:
-	$(CARGO) run --quiet -p host-tests --bin demo -- --once
+	$(CARGO) build --quiet --workspace --bin demo --bench verify
+	target/debug/demo --once
 
 ## fuzz: every libFuzzer target for FUZZ_SECONDS each, from the committed corpus, seeds and
 ## regression inputs (read-only); new inputs go to $(FUZZ_WORK). cargo fuzz needs nightly
