@@ -38,18 +38,19 @@ struct Multiples(Box<[[EdwardsPoint; TABLE]; PIECES]>);
 impl Multiples {
     fn new(point: EdwardsPoint) -> Self {
         let mut piece = point;
-        let tables = core::array::from_fn(|_| {
+        let tables = core::array::from_fn(|i| {
+            if i > 0 {
+                // 2^66 = 8^22: this piece's base from the previous one.
+                for _ in 0..DIGITS * WINDOW / 3 {
+                    piece = piece.mul_by_cofactor();
+                }
+            }
             let mut next = piece;
-            let table = core::array::from_fn(|_| {
+            core::array::from_fn(|_| {
                 let this = next;
                 next += piece;
                 this
-            });
-            // 2^66 = 8^22: the next piece's base.
-            for _ in 0..DIGITS * WINDOW / 3 {
-                piece = piece.mul_by_cofactor();
-            }
-            table
+            })
         });
         Multiples(Box::new(tables))
     }
