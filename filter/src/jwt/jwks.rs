@@ -8,13 +8,13 @@
 //! number or encodes a key. Keys also carry their SubjectPublicKeyInfo DER, which is what
 //! Envoy's `verify_signature` foreign function takes.
 
-use ed25519_dalek::VerifyingKey as Ed25519VerifyingKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 
 use super::b64;
 use super::der;
+use super::ed25519;
 use super::status::AuthnStatus;
 
 /// The largest JWKS document accepted. Real sets are a few KiB; a bound keeps a hostile or
@@ -85,8 +85,8 @@ pub enum PublicKey {
     /// `kty: OKP`, `crv: Ed25519`. `None` when the 32 bytes are not a curve point: BoringSSL
     /// accepts such a key and fails every verification with it, and so do we.
     Ed25519 {
-        /// The key, if `x` decodes to a point.
-        key: Option<Ed25519VerifyingKey>,
+        /// The key with its precomputed multiples, if `x` decodes to a point.
+        key: Option<ed25519::Key>,
         /// Its SubjectPublicKeyInfo DER (id-Ed25519).
         spki: Box<[u8]>,
     },
@@ -547,7 +547,7 @@ fn okp_key(jwk: &Map<String, Value>, alg: &str) -> Result<PublicKey, AuthnStatus
         .try_into()
         .map_err(|_| AuthnStatus::JwksOKPXWrongLength)?;
     Ok(PublicKey::Ed25519 {
-        key: Ed25519VerifyingKey::from_bytes(&raw).ok(),
+        key: ed25519::Key::new(&raw),
         spki: der::ed25519_spki(&raw).into_boxed_slice(),
     })
 }

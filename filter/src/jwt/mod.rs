@@ -4,6 +4,7 @@
 pub mod audience;
 mod b64;
 mod der;
+pub mod ed25519;
 pub mod host_crypto;
 pub(crate) mod json;
 pub mod jwks;

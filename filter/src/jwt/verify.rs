@@ -177,17 +177,11 @@ impl SignatureVerifier for PureRust {
             },
             PublicKey::Ec { key, .. } => ecdsa(key, hash, message, signature),
             PublicKey::Oct(secret) => hmac(secret, hash, message, signature),
-            PublicKey::Ed25519 { key, .. } => {
-                let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
-                    return false;
-                };
-                // Cofactorless, canonical `s` required, no weak-key rejection: the check
-                // BoringSSL's `ED25519_verify` makes.
-                key.is_some_and(|key| {
-                    use ed25519_dalek::Verifier as _;
-                    key.verify(message, &signature).is_ok()
-                })
-            }
+            // Cofactorless, canonical `s` required, no weak-key rejection: the check
+            // BoringSSL's `ED25519_verify` makes.
+            PublicKey::Ed25519 { key, .. } => key
+                .as_ref()
+                .is_some_and(|key| key.verify(message, signature)),
         }
     }
 }
