@@ -7,6 +7,7 @@ mod der;
 pub mod host_crypto;
 pub(crate) mod json;
 pub mod jwks;
+pub mod rsa;
 pub mod status;
 pub mod token;
 pub mod verify;
