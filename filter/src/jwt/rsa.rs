@@ -2,9 +2,8 @@
 //! over our own Montgomery arithmetic.
 //!
 //! A key's Montgomery constants (`-n⁻¹ mod 2³²` and `R² mod n`) are computed once, when the key
-//! is parsed; a verification then costs one exponentiation by `e` (for 65537: 16 squarings and
-//! one multiplication, plus the conversions into and out of Montgomery form) and the padding
-//! check. Limbs are 32 bits because their 64-bit products are one `i64.mul` on wasm32, where
+//! is parsed; a verification then costs one exponentiation by `e` (for 65537: 18 Montgomery
+//! multiplications) and the padding check. Limbs are 32 bits because their 64-bit products are one `i64.mul` on wasm32, where
 //! 128-bit products would be a library call.
 //!
 //! Verification handles public data only (key, message, signature), so the arithmetic is not
@@ -157,7 +156,8 @@ impl RsaPublicKey {
         Some(be_from_limbs(&self.pow_e(&s), self.size()))
     }
 
-    /// `base^e mod n` for `base < n`, left to right over the exponent's bits.
+    /// `base^e mod n` for `base < n`, left to right over the exponent's bits: for 65537, one
+    /// multiplication into Montgomery form, 16 squarings and one multiplication.
     fn pow_e(&self, base: &[Limb]) -> Vec<Limb> {
         let len = self.n.len();
         let mut tmp = vec![0; len];
@@ -165,8 +165,9 @@ impl RsaPublicKey {
         let mut base_m = vec![0; len];
         self.mont_mul(&mut base_m, base, &self.r_squared);
         let mut acc = base_m.clone();
+        // e ≥ 3 is odd: its top bit is above bit 0, and bit 0 is set.
         let top = u64::BITS - 1 - self.e.leading_zeros();
-        for i in (0..top).rev() {
+        for i in (1..top).rev() {
             self.mont_mul(&mut tmp, &acc, &acc);
             core::mem::swap(&mut acc, &mut tmp);
             if (self.e >> i) & 1 == 1 {
@@ -174,13 +175,10 @@ impl RsaPublicKey {
                 core::mem::swap(&mut acc, &mut tmp);
             }
         }
-        // Out of Montgomery form: acc·1·R⁻¹.
-        let mut one = vec![0; len];
-        if let Some(low) = one.first_mut() {
-            *low = 1;
-        }
-        self.mont_mul(&mut tmp, &acc, &one);
-        tmp
+        self.mont_mul(&mut tmp, &acc, &acc);
+        // Bit 0: multiplying x·R by the plain base gives x·base, out of Montgomery form.
+        self.mont_mul(&mut acc, &tmp, base);
+        acc
     }
 
     fn mont_mul(&self, out: &mut [Limb], a: &[Limb], b: &[Limb]) {
