@@ -57,8 +57,7 @@ fn secrets_from(jwks_text: &str, jwks: &Jwks) -> Vec<(String, Vec<u8>)> {
         out.push((format!("keys[{i}] SPKI DER"), spki));
         out.push((format!("keys[{i}] PEM"), pem.into_bytes()));
         if let PublicKey::Rsa { key, .. } = &jwk.key {
-            use rsa::traits::PublicKeyParts as _;
-            out.push((format!("keys[{i}] modulus"), key.n().to_bytes_be()));
+            out.push((format!("keys[{i}] modulus"), key.modulus_be()));
         }
     }
     out

@@ -8,13 +8,12 @@
 //! number or encodes a key. Keys also carry their SubjectPublicKeyInfo DER, which is what
 //! Envoy's `verify_signature` foreign function takes.
 
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 
 use super::b64;
 use super::der;
 use super::ed25519;
+use super::rsa::RsaPublicKey;
 use super::status::AuthnStatus;
 
 /// The largest JWKS document accepted. Real sets are a few KiB; a bound keeps a hostile or
@@ -96,7 +95,7 @@ impl core::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never print an HMAC secret.
         match self {
-            PublicKey::Rsa { key, .. } => write!(f, "Rsa({} bits)", key.n().bits()),
+            PublicKey::Rsa { key, .. } => write!(f, "Rsa({} bits)", key.bits()),
             PublicKey::Ec { key, .. } => write!(f, "Ec({})", key.crv()),
             PublicKey::Oct(k) => write!(f, "Oct({} bytes)", k.len()),
             PublicKey::Ed25519 { .. } => f.write_str("Ed25519"),
@@ -393,14 +392,14 @@ fn rsa_from_components(n: &[u8], e: &[u8]) -> Result<PublicKey, AuthnStatus> {
     if n.last().is_none_or(|b| b & 1 == 0) {
         return Err(AuthnStatus::JwksRsaParseError);
     }
-    let n = BigUint::from_bytes_be(n);
-    let e = BigUint::from_bytes_be(e);
-    if e != BigUint::from(3u32) && e != BigUint::from(65537u32) {
+    let e_value = e.iter().try_fold(0u32, |acc, b| {
+        acc.checked_mul(256)?.checked_add(u32::from(*b))
+    });
+    if e_value != Some(3) && e_value != Some(65537) {
         return Err(AuthnStatus::JwksRsaParseError);
     }
-    let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
-        .map_err(|_| AuthnStatus::JwksRsaParseError)?;
-    let spki = der::rsa_spki(&key.n().to_bytes_be(), &key.e().to_bytes_be()).into_boxed_slice();
+    let key = RsaPublicKey::new(n, e, MAX_RSA_BITS).map_err(|_| AuthnStatus::JwksRsaParseError)?;
+    let spki = der::rsa_spki(&key.modulus_be(), &key.exponent_be()).into_boxed_slice();
     Ok(PublicKey::Rsa { key, spki })
 }
 
@@ -660,12 +659,20 @@ mod tests {
 
     #[test]
     fn rsa_spki_is_the_standard_encoding() {
-        use rsa::pkcs8::EncodePublicKey as _;
+        use ::rsa::pkcs8::EncodePublicKey as _;
         let jwks = Jwks::parse(RFC7517_A1).unwrap();
-        let PublicKey::Rsa { key, spki } = &jwks.keys()[1].key else {
+        let PublicKey::Rsa { spki, .. } = &jwks.keys()[1].key else {
             panic!()
         };
-        assert_eq!(&spki[..], key.to_public_key_der().unwrap().as_bytes());
+        // The `rsa` crate's encoding of the same n and e, read from the RFC's text.
+        let rfc: Value = serde_json::from_str(RFC7517_A1).unwrap();
+        let component = |name: &str| {
+            ::rsa::BigUint::from_bytes_be(
+                &b64::decode(rfc["keys"][1][name].as_str().unwrap()).unwrap(),
+            )
+        };
+        let oracle = ::rsa::RsaPublicKey::new(component("n"), component("e")).unwrap();
+        assert_eq!(&spki[..], oracle.to_public_key_der().unwrap().as_bytes());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod ed25519;
 pub mod host_crypto;
 pub(crate) mod json;
 pub mod jwks;
+pub mod rsa;
 pub mod status;
 pub mod token;
 pub mod verify;

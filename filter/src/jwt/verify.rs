@@ -6,13 +6,12 @@
 //! used as an HMAC secret, whatever the token claims.
 
 use hmac::{Hmac, Mac};
-use rsa::traits::PublicKeyParts;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use sha2::digest::{Digest, FixedOutputReset};
+use sha2::digest::Digest;
 use sha2::{Sha256, Sha384, Sha512};
 
 use super::der;
 use super::jwks::{EcKey, Jwks, PublicKey};
+use super::rsa::{self, RsaPublicKey};
 use super::status::AuthnStatus;
 use super::token::{Alg, Jwt};
 
@@ -162,7 +161,7 @@ fn split_ecdsa(signature: &[u8]) -> (&[u8], &[u8]) {
     (r, rest.get(..half).unwrap_or_default())
 }
 
-/// Signature checks in pure Rust (RustCrypto), inside the VM.
+/// Signature checks in pure Rust inside the VM: RSA in [`super::rsa`], the rest with RustCrypto.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PureRust;
 
@@ -187,12 +186,12 @@ impl SignatureVerifier for PureRust {
 }
 
 fn rsa_pkcs1(key: &RsaPublicKey, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
-    let scheme = match hash {
-        Hash::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
-        Hash::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
-        Hash::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
+    let digest_info = match hash {
+        Hash::Sha256 => rsa::SHA256_DIGEST_INFO,
+        Hash::Sha384 => rsa::SHA384_DIGEST_INFO,
+        Hash::Sha512 => rsa::SHA512_DIGEST_INFO,
     };
-    key.verify(scheme, &hash.digest(message), signature).is_ok()
+    key.verify_pkcs1v15(digest_info, &hash.digest(message), signature)
 }
 
 /// RSASSA-PSS with MGF1 on the same hash. The salt length is recovered from the signature, as
@@ -200,89 +199,10 @@ fn rsa_pkcs1(key: &RsaPublicKey, hash: Hash, message: &[u8], signature: &[u8]) -
 /// with any salt length verifies as it does in Envoy.
 fn rsa_pss(key: &RsaPublicKey, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
     match hash {
-        Hash::Sha256 => pss_verify::<Sha256>(key, message, signature),
-        Hash::Sha384 => pss_verify::<Sha384>(key, message, signature),
-        Hash::Sha512 => pss_verify::<Sha512>(key, message, signature),
+        Hash::Sha256 => key.verify_pss::<Sha256>(message, signature),
+        Hash::Sha384 => key.verify_pss::<Sha384>(message, signature),
+        Hash::Sha512 => key.verify_pss::<Sha512>(message, signature),
     }
-}
-
-/// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with the salt length taken from the encoded message.
-fn pss_verify<D: Digest + FixedOutputReset>(
-    key: &RsaPublicKey,
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
-    let k = key.size();
-    if signature.len() != k {
-        return false;
-    }
-    let s = rsa::BigUint::from_bytes_be(signature);
-    if &s >= key.n() {
-        return false;
-    }
-    let Ok(m) = rsa::hazmat::rsa_encrypt(key, &s) else {
-        return false;
-    };
-    let m = m.to_bytes_be();
-    let mod_bits = key.n().bits();
-    let em_bits = mod_bits.saturating_sub(1);
-    let em_len = em_bits.div_ceil(8);
-    // EM is the integer m written on em_len bytes; anything longer does not fit.
-    if m.len() > em_len {
-        return false;
-    }
-    let mut em = vec![0u8; em_len];
-    let Some(tail) = em.get_mut(em_len - m.len()..) else {
-        return false;
-    };
-    tail.copy_from_slice(&m);
-    let h_len = <D as Digest>::output_size();
-    if em_len < h_len + 2 || em.last() != Some(&0xbc) {
-        return false;
-    }
-    let db_len = em_len - h_len - 1;
-    let (masked_db, rest) = em.split_at(db_len);
-    let Some(h) = rest.get(..h_len) else {
-        return false;
-    };
-    let top_bits = 8 * em_len - em_bits;
-    let top_mask = 0xffu8.checked_shr(top_bits as u32).unwrap_or(0);
-    if masked_db.first().is_some_and(|b| b & !top_mask != 0) {
-        return false;
-    }
-    let mut db = mgf1::<D>(h, db_len);
-    for (d, m) in db.iter_mut().zip(masked_db) {
-        *d ^= m;
-    }
-    if let Some(first) = db.first_mut() {
-        *first &= top_mask;
-    }
-    // DB = PS (zeros) || 0x01 || salt.
-    let zeros = db.iter().take_while(|b| **b == 0).count();
-    if db.get(zeros) != Some(&0x01) {
-        return false;
-    }
-    let salt = db.get(zeros + 1..).unwrap_or_default();
-    let m_hash = D::digest(message);
-    let mut prime = D::new();
-    Digest::update(&mut prime, [0u8; 8]);
-    Digest::update(&mut prime, &m_hash);
-    Digest::update(&mut prime, salt);
-    &prime.finalize()[..] == h
-}
-
-fn mgf1<D: Digest>(seed: &[u8], len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + <D as Digest>::output_size());
-    let mut counter = 0u32;
-    while out.len() < len {
-        let mut d = D::new();
-        Digest::update(&mut d, seed);
-        Digest::update(&mut d, counter.to_be_bytes());
-        out.extend_from_slice(&d.finalize());
-        counter = counter.wrapping_add(1);
-    }
-    out.truncate(len);
-    out
 }
 
 /// ECDSA over the key's curve with the token alg's hash, `r||s` read as jwt_verify_lib reads
