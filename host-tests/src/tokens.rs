@@ -26,6 +26,8 @@ pub fn now() -> i64 {
 pub struct RsaIssuer {
     pub kid: String,
     key: EncodingKey,
+    /// The same key, for signatures jsonwebtoken does not make (PSS with another salt length).
+    private: rsa::RsaPrivateKey,
     n: Vec<u8>,
     e: Vec<u8>,
 }
@@ -41,6 +43,7 @@ impl RsaIssuer {
             key: EncodingKey::from_rsa_der(der.as_bytes()),
             n: private.n().to_bytes_be(),
             e: private.e().to_bytes_be(),
+            private,
         }
     }
 
@@ -209,6 +212,22 @@ impl RsaIssuer {
         let mut header = Header::new(Algorithm::PS256);
         header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, &claims, &self.key).expect("PS256 signing")
+    }
+
+    /// A PS256 token whose PSS signature uses a salt of `salt_len` bytes (RFC 7518 §3.5 asks for
+    /// the hash's length, 32, which is what [`RsaIssuer::mint_ps256`] makes).
+    pub fn mint_ps256_with_salt(&self, kid: &str, claims: Value, salt_len: usize) -> String {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let header = json!({"alg": "PS256", "typ": "JWT", "kid": kid});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signer =
+            rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(self.private.clone(), salt_len);
+        let signature = signer.sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 }
 

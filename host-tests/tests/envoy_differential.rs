@@ -1542,6 +1542,34 @@ fn same_issuer_twice_requests() -> Vec<Req> {
     ]
 }
 
+/// PS256 with salts of other lengths than the hash's: what Envoy's BoringSSL accepts decides.
+fn pss_salt_lengths() -> Vec<Policy> {
+    vec![Policy {
+        name: "pss",
+        namespace: WORKLOAD_NS,
+        selector: None,
+        rules: vec![Rule {
+            issuer: ISS1.into(),
+            audiences: vec![AUD],
+            jwks: tokens::jwks_json(&[RSA1.ps256_jwk("ps-1")]),
+            ..Rule::default()
+        }],
+    }]
+}
+
+fn pss_salt_lengths_requests() -> Vec<Req> {
+    let mut requests = vec![authorized(
+        "PS256, jsonwebtoken's salt",
+        "/",
+        &RSA1.mint_ps256("ps-1", claims(ISS1, Some(AUD), 900)),
+    )];
+    for salt in [0, 20, 31, 32, 33, 64, 200] {
+        let token = RSA1.mint_ps256_with_salt("ps-1", claims(ISS1, Some(AUD), 900), salt);
+        requests.push(authorized(&format!("PS256, {salt}-byte salt"), "/", &token));
+    }
+    requests
+}
+
 #[test]
 fn mesh_authn_matches_native_jwt_authn_request_for_request() {
     let mut tally = Tally {
@@ -1552,6 +1580,7 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
     };
     let tables: Vec<(&str, Vec<Policy>, Vec<Req>)> = vec![
         ("one rule, outputs", one_rule_policy(), one_rule_requests()),
+        ("PS256 salt lengths", pss_salt_lengths(), pss_salt_lengths_requests()),
         (
             "two rules, distinct headers",
             two_rules_distinct_headers(),

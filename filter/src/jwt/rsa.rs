@@ -252,6 +252,12 @@ impl RsaPublicKey {
             return false;
         }
         let salt = db.get(zeros + 1..).unwrap_or_default();
+        // The salt is as long as the hash (RFC 7518 §3.5), as Envoy 1.40's BoringSSL requires
+        // (`RSA_PSS_SALTLEN_DIGEST`, its default since 2025): a signature with another salt
+        // length gets a 401 from native jwt_authn, measured in host-tests' differential suite.
+        if salt.len() != h_len {
+            return false;
+        }
         let m_hash = D::digest(message);
         let mut prime = D::new();
         prime.update([0u8; 8]);
