@@ -5,7 +5,7 @@ pub mod audience;
 mod b64;
 mod der;
 pub mod host_crypto;
-pub(crate) mod json;
+pub mod json;
 pub mod jwks;
 pub mod status;
 pub mod token;
