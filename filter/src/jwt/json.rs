@@ -75,7 +75,11 @@ pub fn scan_object<'a, const N: usize>(
     names: &[&str; N],
 ) -> Option<[Option<Member<'a>>; N]> {
     let mut found = std::array::from_fn(|_| None);
+    // Outside strings only ASCII is valid, so the document is valid UTF-8 exactly when each of
+    // its strings is: one check for all of them.
+    let text = std::str::from_utf8(bytes).ok()?;
     let mut scanner = Scanner {
+        text,
         bytes,
         pos: 0,
         depth: 0,
@@ -133,6 +137,8 @@ impl<'a> JsonStr<'a> {
 }
 
 struct Scanner<'a> {
+    text: &'a str,
+    /// `text` as bytes.
     bytes: &'a [u8],
     pos: usize,
     depth: u8,
@@ -144,11 +150,13 @@ struct Scanner<'a> {
 type Capture<'c, 'a, const N: usize> = Option<(&'c [&'c str; N], &'c mut [Option<Member<'a>>; N])>;
 
 impl<'a> Scanner<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
     /// Skips serde_json's whitespace and returns the next byte without consuming it.
+    #[inline(always)]
     fn skip_ws(&mut self) -> Option<u8> {
         while let Some(b) = self.peek() {
             if !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
@@ -280,23 +288,24 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         let end = loop {
-            let b = self.peek()?;
-            match b {
+            let rest = self.bytes.get(self.pos..)?;
+            self.pos += rest
+                .iter()
+                .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f))?;
+            match self.peek()? {
                 b'"' => break self.pos,
                 // The escaped byte is skipped (a `\"` does not end the string); `unescape`
                 // checks the escape itself.
                 b'\\' => {
                     escaped = true;
-                    self.pos += 1;
+                    self.pos += 2;
                 }
-                0..=0x1f => return None,
-                _ => {}
+                _ => return None,
             }
-            self.pos += 1;
         };
         self.pos += 1;
-        // Escapes are ASCII, so the text is valid UTF-8 exactly when its decoded form is.
-        let raw = std::str::from_utf8(self.bytes.get(start..end)?).ok()?;
+        // Escapes are ASCII, so the text (valid UTF-8, checked whole) decodes to valid UTF-8.
+        let raw = self.text.get(start..end)?;
         if escaped {
             unescape(raw, None)?;
         }
@@ -333,7 +342,7 @@ impl<'a> Scanner<'a> {
             }
             self.digits()?;
         }
-        let text = std::str::from_utf8(self.bytes.get(start..self.pos)?).ok()?;
+        let text = self.text.get(start..self.pos)?;
         // serde_json refuses a number that overflows an f64 (`1e400`); only an exponent or a
         // long integer part can, and then serde_json itself decides.
         if !in_range {
