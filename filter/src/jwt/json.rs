@@ -68,13 +68,14 @@ const MAX_DEPTH: u8 = 127;
 const PLAIN_INTEGER_DIGITS: usize = 300;
 
 /// Checks that `bytes` is a JSON object that [`parse_object`] accepts, in one pass and without
-/// building values, and returns the top-level members named in `names` (each `None` when
-/// absent). `None` when [`parse_object`] would refuse the document.
-pub fn scan_object<'a, const N: usize>(
+/// building values, and stores the value of each top-level member named in `names` at the
+/// same index of `found` (left as it is when absent). `None` when [`parse_object`] would refuse
+/// the document.
+pub fn scan_object<'a>(
     bytes: &'a [u8],
-    names: &[&str; N],
-) -> Option<[Option<Member<'a>>; N]> {
-    let mut found = std::array::from_fn(|_| None);
+    names: &[&str],
+    found: &mut [Option<Member<'a>>],
+) -> Option<()> {
     // Outside strings only ASCII is valid, so the document is valid UTF-8 exactly when each of
     // its strings is: one check for all of them.
     let text = std::str::from_utf8(bytes).ok()?;
@@ -89,10 +90,10 @@ pub fn scan_object<'a, const N: usize>(
         return None;
     }
     scanner.enter()?;
-    scanner.object(Some((names, &mut found)))?;
+    scanner.object(Some((names, found)))?;
     // serde_json's `end`: only whitespace after the value.
     match scanner.skip_ws() {
-        None => Some(found),
+        None => Some(()),
         Some(_) => None,
     }
 }
@@ -113,7 +114,12 @@ pub enum Member<'a> {
 /// A JSON number's value as `serde_json::Value::as_f64` gives it: an integer that fits `u64`
 /// or `i64` converted from that, any other number read as serde_json reads a float.
 pub fn number_value(text: &str) -> Option<f64> {
-    serde_json::from_str::<f64>(text).ok()
+    // Through the same deserializer and visitor as `parse_object`: the same value, and no
+    // second copy of serde_json's number parsing in the artifact.
+    match parse_value(text.as_bytes())? {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
 }
 
 /// A string's text between its quotes: valid UTF-8 without control characters, every escape
@@ -147,7 +153,7 @@ struct Scanner<'a> {
 }
 
 /// The names asked for at the top level and where their values go.
-type Capture<'c, 'a, const N: usize> = Option<(&'c [&'c str; N], &'c mut [Option<Member<'a>>; N])>;
+type Capture<'c, 'a> = Option<(&'c [&'c str], &'c mut [Option<Member<'a>>])>;
 
 impl<'a> Scanner<'a> {
     #[inline(always)]
@@ -156,7 +162,6 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips serde_json's whitespace and returns the next byte without consuming it.
-    #[inline(always)]
     fn skip_ws(&mut self) -> Option<u8> {
         while let Some(b) = self.peek() {
             if !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
@@ -182,7 +187,7 @@ impl<'a> Scanner<'a> {
             }
             b'{' => {
                 self.enter()?;
-                self.object::<0>(None)?;
+                self.object(None)?;
                 Member::Other
             }
             b'[' => {
@@ -227,7 +232,7 @@ impl<'a> Scanner<'a> {
 
     /// After `{`: the members and the closing `}`, one trailing comma allowed after the last
     /// member; no key twice. Values of the names in `capture` are stored there.
-    fn object<const N: usize>(&mut self, mut capture: Capture<'_, 'a, N>) -> Option<()> {
+    fn object(&mut self, mut capture: Capture<'_, 'a>) -> Option<()> {
         let start = self.keys.len();
         if self.skip_ws()? != b'}' {
             loop {
@@ -256,15 +261,17 @@ impl<'a> Scanner<'a> {
         }
         self.pos += 1;
         self.depth -= 1;
-        let keys = self.keys.get_mut(start..)?;
-        let unique = if keys.len() <= 16 {
+        let keys = self.keys.get(start..)?;
+        let unique = if keys.len() <= 32 {
             keys.iter()
                 .enumerate()
                 .all(|(i, key)| !keys.iter().take(i).any(|k| k == key))
         } else {
-            // Sorted, a large object costs n log n rather than n².
-            keys.sort_unstable();
-            keys.windows(2).all(|w| !matches!(w, [a, b] if a == b))
+            // A large object (rare in a token) costs n log n rather than n², in serde_json's
+            // map: the artifact has its code already, a sort would add 4 KB.
+            let mut seen = Map::new();
+            keys.iter()
+                .all(|key| seen.insert(key.clone().into_owned(), Value::Null).is_none())
         };
         self.keys.truncate(start);
         unique.then_some(())
@@ -415,13 +422,17 @@ fn hex4(digits: &[u8]) -> Option<u32> {
 }
 
 fn parse_strict(bytes: &[u8]) -> Option<Map<String, Value>> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    match value {
+    match parse_value(bytes)? {
         Value::Object(map) => Some(map),
         _ => None,
     }
+}
+
+fn parse_value(bytes: &[u8]) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
 }
 
 struct StrictValue;

@@ -125,8 +125,10 @@ impl Jwt {
 
         let header_json =
             b64::decode(header_b64).ok_or(AuthnStatus::JwtHeaderParseErrorBadBase64)?;
-        let [alg, kid] = json::scan_object(&header_json, &["alg", "kid"])
+        let mut header = [None, None];
+        json::scan_object(&header_json, &["alg", "kid"], &mut header)
             .ok_or(AuthnStatus::JwtHeaderParseErrorBadJson)?;
+        let [alg, kid] = header;
         let alg = match alg {
             Some(Member::String(name)) => {
                 Alg::from_name(&decoded(name)?).ok_or(AuthnStatus::JwtHeaderNotImplementedAlg)?
@@ -137,11 +139,14 @@ impl Jwt {
 
         let payload_json =
             b64::decode(payload_b64).ok_or(AuthnStatus::JwtPayloadParseErrorBadBase64)?;
-        let [iss, sub, iat, nbf, exp, jti, aud] = json::scan_object(
+        let mut payload = [None, None, None, None, None, None, None];
+        json::scan_object(
             &payload_json,
             &["iss", "sub", "iat", "nbf", "exp", "jti", "aud"],
+            &mut payload,
         )
         .ok_or(AuthnStatus::JwtPayloadParseErrorBadJson)?;
+        let [iss, sub, iat, nbf, exp, jti, aud] = payload;
         let iss = optional_string(iss, AuthnStatus::JwtPayloadParseErrorIssNotString)?;
         let sub = optional_string(sub, AuthnStatus::JwtPayloadParseErrorSubNotString)?;
         let iat = optional_u64(
