@@ -14,7 +14,7 @@ CARGO         ?= cargo
 export ENVOY_BIN := $(abspath $(ENVOY))
 
 CARGO_FUZZ_VERSION := 0.13.2
-FUZZ_TARGETS  := jwt_parse jwks_parse plugin_config request_authn
+FUZZ_TARGETS  := jwt_parse jwt_scan jwks_parse plugin_config request_authn
 # The bounded run inside `make test`; the long run is `make fuzz FUZZ_SECONDS=600`.
 FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz

@@ -53,7 +53,7 @@ pub fn authorize<'c>(
     let token = attribution.token.as_ref().and_then(|t| {
         let provider = config.request_authn.providers().get(t.provider)?;
         Some(TokenClaims {
-            payload: &t.jwt.payload,
+            payload: t.jwt.payload(),
             space_delimited: &provider.space_delimited_claims,
         })
     });

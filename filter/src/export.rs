@@ -25,7 +25,7 @@ pub fn exports(
         if !jwt.iss.is_empty() && !jwt.sub.is_empty() {
             out.push((REQUEST_PRINCIPAL, format!("{}/{}", jwt.iss, jwt.sub)));
         }
-        if let Ok(json) = serde_json::to_string(&jwt.payload) {
+        if let Ok(json) = serde_json::to_string(jwt.payload()) {
             out.push((CLAIMS, json));
         }
     }

@@ -59,7 +59,7 @@ impl Outputs {
             out.push((name.clone(), jwt.payload_b64.as_bytes().to_vec()));
         }
         for claim in &self.claims {
-            if let Some(value) = claim_value(&jwt.payload, &claim.path) {
+            if let Some(value) = claim_value(jwt.payload(), &claim.path) {
                 out.push((claim.header.clone(), value));
             }
         }

@@ -98,7 +98,7 @@ pub struct VerifiedToken {
 
 impl PartialEq for VerifiedToken {
     fn eq(&self, other: &Self) -> bool {
-        self.provider == other.provider && self.jwt.payload == other.jwt.payload
+        self.provider == other.provider && self.jwt.payload() == other.jwt.payload()
     }
 }
 

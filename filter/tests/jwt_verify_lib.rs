@@ -100,13 +100,17 @@ fn check_claims(run: &mut Run, what: &str, jwt: &Jwt, claims: &Value) {
             "iat" => jwt.iat.into(),
             "nbf" => jwt.nbf.into(),
             "exp" => jwt.exp.into(),
-            "jti" => jwt.payload.get("jti").cloned().unwrap_or_else(|| "".into()),
+            "jti" => jwt
+                .payload()
+                .get("jti")
+                .cloned()
+                .unwrap_or_else(|| "".into()),
             "signature" => String::from_utf8_lossy(&jwt.signature).into_owned().into(),
             "payload" => {
                 for (name, v) in want.as_object().unwrap() {
                     run.expect(
                         &format!("{what} payload.{name}"),
-                        jwt.payload[name].to_string(),
+                        jwt.payload()[name].to_string(),
                         &v.to_string(),
                     );
                 }
@@ -116,7 +120,7 @@ fn check_claims(run: &mut Run, what: &str, jwt: &Jwt, claims: &Value) {
                 for (path, v) in want.as_object().unwrap() {
                     let got = path
                         .split('.')
-                        .fold(Value::Object(jwt.payload.clone()), |at, seg| {
+                        .fold(Value::Object(jwt.payload().clone()), |at, seg| {
                             at[seg].clone()
                         });
                     run.expect(&format!("{what} {path}"), got.to_string(), &v.to_string());

@@ -6,7 +6,7 @@ mod b64;
 mod der;
 pub mod ed25519;
 pub mod host_crypto;
-pub(crate) mod json;
+pub mod json;
 pub mod jwks;
 pub mod rsa;
 pub mod status;

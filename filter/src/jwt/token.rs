@@ -1,9 +1,12 @@
 //! A compact JWS parsed the way jwt_verify_lib's `Jwt::parseFromString` parses it: the same
 //! checks in the same order, each failure with its own status.
 
+use std::cell::OnceCell;
+
 use serde_json::{Map, Value};
 
 use super::b64;
+use super::json::{self, JsonStr, Member};
 use super::status::AuthnStatus;
 
 /// The longest token the filter parses. Envoy bounds request headers at 60 KiB by default; a
@@ -71,7 +74,8 @@ impl Alg {
     }
 }
 
-/// A parsed token. Registered claims are typed; the whole payload is kept for claim outputs.
+/// A parsed token. Registered claims are typed; the payload's JSON is kept, and read into a
+/// value only when something asks for [`Jwt::payload`].
 #[derive(Debug, Clone)]
 pub struct Jwt {
     /// Header `alg`.
@@ -92,8 +96,10 @@ pub struct Jwt {
     pub exp: u64,
     /// The payload's base64url text exactly as it stood in the token.
     pub payload_b64: String,
-    /// The payload JSON object.
-    pub payload: Map<String, Value>,
+    /// The payload's JSON text (decoded from base64).
+    payload_json: Vec<u8>,
+    /// The payload object, read from `payload_json` on first use.
+    payload: OnceCell<Map<String, Value>>,
     /// `header "." payload`, the bytes the signature covers.
     pub signing_input: String,
     /// The decoded signature.
@@ -117,64 +123,57 @@ impl Jwt {
             return Err(AuthnStatus::JwtBadFormat);
         };
 
-        let header = decode_object(
-            header_b64,
-            AuthnStatus::JwtHeaderParseErrorBadBase64,
-            AuthnStatus::JwtHeaderParseErrorBadJson,
-        )?;
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => {
-                Alg::from_name(name).ok_or(AuthnStatus::JwtHeaderNotImplementedAlg)?
+        let header_json =
+            b64::decode(header_b64).ok_or(AuthnStatus::JwtHeaderParseErrorBadBase64)?;
+        let mut header = [None, None];
+        json::scan_object(&header_json, &["alg", "kid"], &mut header)
+            .ok_or(AuthnStatus::JwtHeaderParseErrorBadJson)?;
+        let [alg, kid] = header;
+        let alg = match alg {
+            Some(Member::String(name)) => {
+                Alg::from_name(&decoded(name)?).ok_or(AuthnStatus::JwtHeaderNotImplementedAlg)?
             }
             _ => return Err(AuthnStatus::JwtHeaderBadAlg),
         };
-        let kid = optional_string(&header, "kid", AuthnStatus::JwtHeaderBadKid)?;
+        let kid = optional_string(kid, AuthnStatus::JwtHeaderBadKid)?;
 
-        let payload = decode_object(
-            payload_b64,
-            AuthnStatus::JwtPayloadParseErrorBadBase64,
-            AuthnStatus::JwtPayloadParseErrorBadJson,
-        )?;
-        let iss = optional_string(
-            &payload,
-            "iss",
-            AuthnStatus::JwtPayloadParseErrorIssNotString,
-        )?;
-        let sub = optional_string(
-            &payload,
-            "sub",
-            AuthnStatus::JwtPayloadParseErrorSubNotString,
-        )?;
+        let payload_json =
+            b64::decode(payload_b64).ok_or(AuthnStatus::JwtPayloadParseErrorBadBase64)?;
+        let mut payload = [None, None, None, None, None, None, None];
+        json::scan_object(
+            &payload_json,
+            &["iss", "sub", "iat", "nbf", "exp", "jti", "aud"],
+            &mut payload,
+        )
+        .ok_or(AuthnStatus::JwtPayloadParseErrorBadJson)?;
+        let [iss, sub, iat, nbf, exp, jti, aud] = payload;
+        let iss = optional_string(iss, AuthnStatus::JwtPayloadParseErrorIssNotString)?;
+        let sub = optional_string(sub, AuthnStatus::JwtPayloadParseErrorSubNotString)?;
         let iat = optional_u64(
-            &payload,
-            "iat",
+            iat,
             AuthnStatus::JwtPayloadParseErrorIatNotInteger,
             AuthnStatus::JwtPayloadParseErrorIatOutOfRange,
         )?;
         let nbf = optional_u64(
-            &payload,
-            "nbf",
+            nbf,
             AuthnStatus::JwtPayloadParseErrorNbfNotInteger,
             AuthnStatus::JwtPayloadParseErrorNbfOutOfRange,
         )?;
         let exp = optional_u64(
-            &payload,
-            "exp",
+            exp,
             AuthnStatus::JwtPayloadParseErrorExpNotInteger,
             AuthnStatus::JwtPayloadParseErrorExpOutOfRange,
         )?;
-        optional_string(
-            &payload,
-            "jti",
-            AuthnStatus::JwtPayloadParseErrorJtiNotString,
-        )?;
-        let audiences = match payload.get("aud") {
+        if !matches!(jti, None | Some(Member::String(_))) {
+            return Err(AuthnStatus::JwtPayloadParseErrorJtiNotString);
+        }
+        let audiences = match aud {
             None => Vec::new(),
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(list)) => list
-                .iter()
+            Some(Member::String(aud)) => vec![decoded(aud)?.into_owned()],
+            Some(Member::Array(list)) => list
+                .into_iter()
                 .map(|v| match v {
-                    Value::String(aud) => Ok(aud.clone()),
+                    Member::String(aud) => Ok(decoded(aud)?.into_owned()),
                     _ => Err(AuthnStatus::JwtPayloadParseErrorAudNotString),
                 })
                 .collect::<Result<_, _>>()?,
@@ -198,10 +197,20 @@ impl Jwt {
             nbf,
             exp,
             payload_b64: payload_b64.to_owned(),
-            payload,
+            payload_json,
+            payload: OnceCell::new(),
             signing_input,
             signature,
         })
+    }
+
+    /// The payload object, read on first use. The scanner that accepted the payload in
+    /// [`Jwt::parse`] accepts exactly the documents `json::parse_object` accepts (tested
+    /// differentially, tests/jwt_scan.rs and the `jwt_scan` fuzz target), so the empty object
+    /// in its place is never returned.
+    pub fn payload(&self) -> &Map<String, Value> {
+        self.payload
+            .get_or_init(|| json::parse_object(&self.payload_json).unwrap_or_default())
     }
 
     /// `nbf`/`exp` against `now` with `clock_skew` seconds of tolerance either way
@@ -217,23 +226,19 @@ impl Jwt {
     }
 }
 
-fn decode_object(
-    section: &str,
-    bad_base64: AuthnStatus,
-    bad_json: AuthnStatus,
-) -> Result<Map<String, Value>, AuthnStatus> {
-    let bytes = b64::decode(section).ok_or(bad_base64)?;
-    super::json::parse_object(&bytes).ok_or(bad_json)
+/// A string the scanner accepted, decoded. Decoding cannot fail on what the scanner checked;
+/// were it to, the token is refused as malformed.
+fn decoded(s: JsonStr<'_>) -> Result<std::borrow::Cow<'_, str>, AuthnStatus> {
+    s.decode().ok_or(AuthnStatus::JwtBadFormat)
 }
 
 fn optional_string(
-    object: &Map<String, Value>,
-    name: &str,
+    member: Option<Member<'_>>,
     wrong_type: AuthnStatus,
 ) -> Result<String, AuthnStatus> {
-    match object.get(name) {
+    match member {
         None => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Member::String(s)) => Ok(decoded(s)?.into_owned()),
         Some(_) => Err(wrong_type),
     }
 }
@@ -243,18 +248,17 @@ fn optional_string(
 /// double `< 0` or `>= 2^64` is out of range, any other is truncated to an integer. Going
 /// through the double for integers too gives the claim Envoy would use, not a closer one.
 fn optional_u64(
-    object: &Map<String, Value>,
-    name: &str,
+    member: Option<Member<'_>>,
     wrong_type: AuthnStatus,
     out_of_range: AuthnStatus,
 ) -> Result<u64, AuthnStatus> {
     /// `static_cast<double>(UINT64_MAX)`: 2^64, the first double out of range.
     const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-    match object.get(name) {
+    match member {
         None => Ok(0),
-        Some(Value::Number(n)) => {
-            // serde_json's `as_f64` rounds an integer to the nearest double, as strtod would.
-            let v = n.as_f64().ok_or(out_of_range)?;
+        Some(Member::Number(text)) => {
+            // serde_json rounds an integer to the nearest double, as strtod would.
+            let v = json::number_value(text).ok_or(out_of_range)?;
             // `-0.0 >= 0.0`: `-0` is 0, as in C++. (NaN, which JSON text cannot give, is out.)
             if !(0.0..TWO_POW_64).contains(&v) {
                 return Err(out_of_range);
