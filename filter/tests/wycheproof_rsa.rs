@@ -121,7 +121,14 @@ fn run(name: &str, alg_of: fn(&str) -> Alg) -> usize {
             let expected = match test["result"].as_str().unwrap() {
                 _ if wrong_salt => false,
                 "valid" => true,
-                "invalid" if test["comment"].as_str().unwrap_or("").starts_with("s_len changed to ") => true,
+                "invalid"
+                    if test["comment"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("s_len changed to ") =>
+                {
+                    true
+                }
                 "invalid" => false,
                 "acceptable" => acceptable_verdict(&flags),
                 other => panic!("{name}: result {other}"),

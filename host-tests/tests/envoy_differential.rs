@@ -1580,7 +1580,11 @@ fn mesh_authn_matches_native_jwt_authn_request_for_request() {
     };
     let tables: Vec<(&str, Vec<Policy>, Vec<Req>)> = vec![
         ("one rule, outputs", one_rule_policy(), one_rule_requests()),
-        ("PS256 salt lengths", pss_salt_lengths(), pss_salt_lengths_requests()),
+        (
+            "PS256 salt lengths",
+            pss_salt_lengths(),
+            pss_salt_lengths_requests(),
+        ),
         (
             "two rules, distinct headers",
             two_rules_distinct_headers(),
