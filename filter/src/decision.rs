@@ -34,25 +34,31 @@ pub struct Mutations {
 }
 
 impl Decision {
-    pub(crate) fn allow(state: &RequestState<'_>) -> Decision {
-        let mut remove_headers = state.removed_headers().to_vec();
+    /// The request goes on with what the rules took out of it and added (the state's lists
+    /// are moved, not copied: this runs on every allowed request).
+    pub(crate) fn allow(state: RequestState<'_>) -> Decision {
+        let path = state.rewritten_path();
+        let cookie = state.rewritten_cookie();
         // Only output headers the client actually sent need a host call to go.
-        for name in state.sanitized_headers() {
-            if state.request_has(name) && !remove_headers.contains(name) {
-                remove_headers.push(name.clone());
-            }
-        }
+        let sanitized: Vec<String> = state
+            .sanitized_headers()
+            .iter()
+            .filter(|name| state.request_has(name) && !state.removed_headers().contains(name))
+            .cloned()
+            .collect();
+        let (mut remove_headers, add_headers) = state.into_removed_and_added();
+        remove_headers.extend(sanitized);
         let mut set_headers = Vec::new();
-        match state.rewritten_cookie() {
+        match cookie {
             None => {}
             Some(Some(cookie)) => set_headers.push(("cookie".to_owned(), cookie)),
             Some(None) => remove_headers.push("cookie".to_owned()),
         }
         Decision::Allow(Mutations {
             remove_headers,
-            path: state.rewritten_path(),
+            path,
             set_headers,
-            add_headers: state.added_headers().to_vec(),
+            add_headers,
         })
     }
 }

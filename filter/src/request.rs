@@ -62,7 +62,11 @@ impl Request {
     fn lowercase_names(&mut self) {
         for (name, _) in &self.spans {
             if let Some(name) = self.bytes.get_mut(name.clone()) {
-                name.make_ascii_lowercase();
+                // Envoy hands filters lower-case names, so the check (a word at a time) is
+                // usually all there is to do.
+                if has_ascii_uppercase(name) {
+                    name.make_ascii_lowercase();
+                }
             }
         }
     }
@@ -95,6 +99,24 @@ impl Request {
     pub fn path(&self) -> &[u8] {
         self.first(":path").unwrap_or_default()
     }
+}
+
+/// Whether any byte is an ASCII capital letter, eight bytes at a time: a byte's high bit ends
+/// up set in `upper` only if it is below 0x80, at least `A` and at most `Z`.
+fn has_ascii_uppercase(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let w = u64::from_ne_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        let low = w & !HIGH;
+        let at_least_a = low + ONES * u64::from(0x80 - b'A');
+        let above_z = low + ONES * u64::from(0x80 - b'Z' - 1);
+        if at_least_a & !above_z & !w & HIGH != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(u8::is_ascii_uppercase)
 }
 
 /// The `(name, value)` byte ranges of a proxy-wasm map encoding (a u32 count, then
@@ -189,6 +211,29 @@ mod tests {
             );
         }
         assert_eq!(decode_map(&[255, 255, 255, 255]), None);
+    }
+
+    #[test]
+    fn uppercase_is_found_in_any_position_and_nothing_else_counts() {
+        // Against the byte-at-a-time definition, for every byte value at every position of
+        // words and remainders.
+        for len in [1, 7, 8, 9, 16, 17] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert_eq!(
+                        has_ascii_uppercase(&bytes),
+                        b.is_ascii_uppercase(),
+                        "byte {b:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        assert!(!has_ascii_uppercase(b""));
+        let mut request = Request::from_pairs(&[("X-Mixed", "V"), ("lower", "V")]);
+        request.lowercase_names();
+        assert_eq!(request.first("x-mixed"), Some(&b"V"[..]));
     }
 
     #[test]

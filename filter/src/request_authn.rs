@@ -160,7 +160,7 @@ impl RequestAuthn {
         if is_cors_preflight(request) {
             // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.
             tally.cors_preflight = true;
-            return Decision::allow(&state);
+            return Decision::allow(state);
         }
         let verdict = match self.providers.as_slice() {
             [] => Verdict::Verified,
@@ -172,7 +172,7 @@ impl RequestAuthn {
             many => self.any_of_all(many, &mut state, tally, env),
         };
         match verdict {
-            Verdict::Verified => Decision::allow(&state),
+            Verdict::Verified => Decision::allow(state),
             Verdict::Failed(status) => Decision::Deny(status),
             Verdict::Wait(wait) => Decision::NeedKeys(wait),
         }
@@ -270,7 +270,7 @@ fn verify_provider(
         return Verdict::Failed(AuthnStatus::JwtMissed);
     }
     for FoundToken { location, token } in tokens.iter().rev() {
-        let jwt = match check_token_cached(provider, token, env) {
+        let jwt = match check_token_cached(provider, token.as_ref(), env) {
             Ok(jwt) => jwt,
             Err(TokenFailure::Status(status)) => {
                 tally.failures.push((index, status));

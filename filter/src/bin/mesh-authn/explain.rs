@@ -467,14 +467,14 @@ fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
             state.sanitize(p.outputs.header_names());
             let mut tokens = Vec::new();
             for found in state.extract(&p.locations).iter().rev() {
-                let t = token_trace(p, &found.token, env, &render::location(&found.location));
+                let t = token_trace(p, &found.token, env, &render::location(found.location));
                 let verified = t.get("verified") == Some(&json!(true));
                 tokens.push(t);
                 if !verified {
                     break;
                 }
                 if !p.forward {
-                    state.remove(&found.location);
+                    state.remove(found.location);
                 }
             }
             json!({
