@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use crate::authz::{Attributes, Outcome, PeerIdentities, TokenClaims};
 use crate::config::FilterConfig;
 use crate::decision::Mutations;
+use crate::jwt::UnreadablePayload;
 use crate::request::Request;
 use crate::request_authn::Attribution;
 
@@ -36,13 +37,17 @@ pub struct Connection {
 /// The policies' verdict on a request RequestAuthentication allowed with `mutations`: they
 /// read the request after those changes (removed tokens, output headers), as Envoy's RBAC
 /// filter reads what `jwt_authn` left, and the last token that verified (`attribution`).
+///
+/// An error when that token's payload cannot be read into a map ([`crate::jwt::Jwt::payload`]):
+/// a policy on its claims could not be decided, so the request must be refused, never decided
+/// as if the token claimed nothing.
 pub fn authorize<'c>(
     config: &'c FilterConfig,
     request: &Request,
     mutations: &Mutations,
     attribution: &Attribution,
     conn: &Connection,
-) -> Outcome<'c> {
+) -> Result<Outcome<'c>, UnreadablePayload> {
     let effective;
     let headers = if mutations.is_empty() {
         request
@@ -50,13 +55,16 @@ pub fn authorize<'c>(
         effective = mutations.apply_to(request);
         &effective
     };
-    let token = attribution.token.as_ref().and_then(|t| {
-        let provider = config.request_authn.providers().get(t.provider)?;
-        Some(TokenClaims {
-            payload: t.jwt.payload(),
-            space_delimited: &provider.space_delimited_claims,
-        })
-    });
+    let token = match &attribution.token {
+        Some(t) => match config.request_authn.providers().get(t.provider) {
+            Some(provider) => Some(TokenClaims {
+                payload: t.jwt.payload()?,
+                space_delimited: &provider.space_delimited_claims,
+            }),
+            None => None,
+        },
+        None => None,
+    };
     let attrs = Attributes {
         headers,
         peer: PeerIdentities {
@@ -70,5 +78,5 @@ pub fn authorize<'c>(
         sni: conn.sni.as_deref(),
         token,
     };
-    config.authz.evaluate(&attrs)
+    Ok(config.authz.evaluate(&attrs))
 }

@@ -44,7 +44,11 @@ pub mod properties;
 pub mod remote_jwks;
 pub mod request;
 pub mod request_authn;
+#[cfg(test)]
+mod test_fixtures;
 pub mod token_cache;
+#[cfg(test)]
+mod unreadable_payload_tests;
 
 pub mod proxy;
 

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::jwt::Jwt;
+use crate::jwt::{AuthnStatus, Jwt};
 
 /// One `outputClaimToHeaders` entry, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,17 +53,23 @@ impl Outputs {
     }
 
     /// The headers to add for a verified token, in Envoy's order: payload first, then claims.
-    pub fn headers_for(&self, jwt: &Jwt) -> Vec<(String, Vec<u8>)> {
+    /// An error when the rule copies claims and the token's payload cannot be read into a map
+    /// ([`Jwt::payload`]): the token is then refused, never passed on without its headers.
+    pub fn headers_for(&self, jwt: &Jwt) -> Result<Vec<(String, Vec<u8>)>, AuthnStatus> {
         let mut out = Vec::with_capacity(self.claims.len() + 1);
         if let Some(name) = &self.payload_header {
             out.push((name.clone(), jwt.payload_b64.as_bytes().to_vec()));
         }
+        if self.claims.is_empty() {
+            return Ok(out);
+        }
+        let payload = jwt.payload().map_err(AuthnStatus::from)?;
         for claim in &self.claims {
-            if let Some(value) = claim_value(jwt.payload(), &claim.path) {
+            if let Some(value) = claim_value(payload, &claim.path) {
                 out.push((claim.header.clone(), value));
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -85,6 +85,25 @@ struct Inner {
     generation: u64,
 }
 
+/// A token as the cache files it: its exact text and [`token_hash`] of it, computed once, so a
+/// request's lookup and, on a miss, its insert read the token once. The fields are private:
+/// the hash is always the hash of this text.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenKey<'a> {
+    token: &'a str,
+    hash: u64,
+}
+
+impl<'a> TokenKey<'a> {
+    /// The key of `token`.
+    pub fn new(token: &'a str) -> TokenKey<'a> {
+        TokenKey {
+            token,
+            hash: token_hash(token),
+        }
+    }
+}
+
 /// The per-VM verified-token cache (see the module documentation).
 pub struct TokenCache {
     settings: Settings,
@@ -103,9 +122,9 @@ impl TokenCache {
     /// The verified token, if `token` verified under exactly `keys` and is inside its time
     /// window at `now` (Unix seconds). A stale entry (other keys, expired) is removed. The
     /// caller still checks issuer, time and audience for its provider.
-    pub fn get(&self, token: &str, keys: &Rc<Jwks>, now: u64) -> Option<Rc<Jwt>> {
+    pub fn get(&self, token: &TokenKey<'_>, keys: &Rc<Jwks>, now: u64) -> Option<Rc<Jwt>> {
         let mut inner = self.inner.try_borrow_mut().ok()?;
-        let hash = token_hash(token);
+        let TokenKey { token, hash } = *token;
         let entry = inner.find(hash, token)?;
         let same_keys = std::ptr::eq(entry.keys.as_ptr(), Rc::as_ptr(keys));
         if same_keys && entry.jwt.check_time(now, CLOCK_SKEW_SECS).is_ok() {
@@ -116,7 +135,8 @@ impl TokenCache {
     }
 
     /// Remembers that `token` verified under `keys` (call only after every check passed).
-    pub fn insert(&self, token: &str, keys: &Rc<Jwks>, jwt: Rc<Jwt>) {
+    pub fn insert(&self, token: &TokenKey<'_>, keys: &Rc<Jwks>, jwt: Rc<Jwt>) {
+        let TokenKey { token, hash } = *token;
         let bytes = token
             .len()
             .saturating_add(jwt.payload_b64.len().saturating_mul(2))
@@ -127,7 +147,6 @@ impl TokenCache {
         let Ok(mut inner) = self.inner.try_borrow_mut() else {
             return;
         };
-        let hash = token_hash(token);
         inner.remove(hash, token);
         while inner.len >= self.settings.max_entries
             || inner.bytes.saturating_add(bytes) > self.settings.max_bytes
@@ -249,6 +268,8 @@ impl Inner {
 /// Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket with
 /// texts of its choosing, and a collision costs one more comparison, never a wrong match.
 fn token_hash(token: &str) -> u64 {
+    #[cfg(test)]
+    tests::HASHES.with(|n| n.set(n.get() + 1));
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let bytes = token.as_bytes();
     let words = bytes.chunks_exact(8);
@@ -313,6 +334,33 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use crate::request_authn::check_token_cached;
+    use crate::test_fixtures::{env, provider, token};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many times this thread computed [`token_hash`].
+        pub(super) static HASHES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn hashes() -> u64 {
+        HASHES.with(Cell::get)
+    }
+
+    /// A request reads its token once: on a miss, the hash the lookup computed is the one
+    /// the insert files the entry under; on a hit, the lookup's alone.
+    #[test]
+    fn one_hash_per_token_on_a_miss_and_on_a_hit() {
+        let provider = provider(Default::default());
+        let cache = TokenCache::new(Settings::default());
+        let token = token("GoodToken");
+        let before = hashes();
+        check_token_cached(&provider, &token, &env(&cache)).unwrap();
+        assert_eq!(cache.len(), 1, "verified and remembered");
+        assert_eq!(hashes() - before, 1, "a miss hashes the token once");
+        check_token_cached(&provider, &token, &env(&cache)).unwrap();
+        assert_eq!(hashes() - before, 2, "a hit hashes it once");
+    }
 
     #[test]
     fn word_wise_equality_is_byte_equality() {

@@ -734,7 +734,7 @@ proptest! {
         let decide = |request: &Request, env: &Env<'_>| {
             let (decision, attribution) = authn.authenticate_attributed(request, env);
             let token = attribution.token.as_ref().map(|t| TokenClaims {
-                payload: t.jwt.payload(),
+                payload: t.jwt.payload().unwrap(),
                 space_delimited: &[],
             });
             let attrs = Attributes {

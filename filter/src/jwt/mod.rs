@@ -16,7 +16,7 @@ pub mod verify;
 pub use audience::Audiences;
 pub use jwks::{Jwks, JwksError};
 pub use status::AuthnStatus;
-pub use token::Jwt;
+pub use token::{Jwt, UnreadablePayload};
 
 /// Envoy's default clock skew for `nbf`/`exp` (`clock_skew_seconds`, which Istio never sets).
 pub const CLOCK_SKEW_SECS: u64 = 60;

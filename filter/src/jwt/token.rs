@@ -75,7 +75,7 @@ impl Alg {
 }
 
 /// A parsed token. Registered claims are typed; the payload's JSON is kept, and read into a
-/// value only when something asks for [`Jwt::payload`].
+/// map only when something asks for [`Jwt::payload`].
 #[derive(Debug, Clone)]
 pub struct Jwt {
     /// Header `alg`.
@@ -98,8 +98,8 @@ pub struct Jwt {
     pub payload_b64: String,
     /// The payload's JSON text (decoded from base64).
     payload_json: Vec<u8>,
-    /// The payload object, read from `payload_json` on first use.
-    payload: OnceCell<Map<String, Value>>,
+    /// The payload object, read from `payload_json` on first use (`None`: it could not be).
+    payload: OnceCell<Option<Map<String, Value>>>,
     /// `header "." payload`, the bytes the signature covers.
     pub signing_input: String,
     /// The decoded signature.
@@ -204,13 +204,24 @@ impl Jwt {
         })
     }
 
-    /// The payload object, read on first use. The scanner that accepted the payload in
-    /// [`Jwt::parse`] accepts exactly the documents `json::parse_object` accepts (tested
-    /// differentially, tests/jwt_scan.rs and the `jwt_scan` fuzz target), so the empty object
-    /// in its place is never returned.
-    pub fn payload(&self) -> &Map<String, Value> {
+    /// The payload object, read on first use; the outcome, failure included, is kept.
+    ///
+    /// The scanner that accepted the payload in [`Jwt::parse`] is meant to accept exactly the
+    /// documents `json::parse_object` accepts (tested differentially, tests/jwt_scan.rs and the
+    /// `jwt_scan` fuzz target), but nothing rests on it: where they differ, the answer is
+    /// [`UnreadablePayload`], and every reader refuses the request rather than read the token
+    /// as claiming nothing (which would let a DENY on a claim pass). Logged once per VM.
+    pub fn payload(&self) -> Result<&Map<String, Value>, UnreadablePayload> {
         self.payload
-            .get_or_init(|| json::parse_object(&self.payload_json).unwrap_or_default())
+            .get_or_init(|| {
+                let map = json::parse_object(&self.payload_json);
+                if map.is_none() {
+                    warn_unreadable_once();
+                }
+                map
+            })
+            .as_ref()
+            .ok_or(UnreadablePayload)
     }
 
     /// `nbf`/`exp` against `now` with `clock_skew` seconds of tolerance either way
@@ -223,6 +234,55 @@ impl Jwt {
             return Err(AuthnStatus::JwtExpired);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Jwt {
+    /// This token with a payload text the map builder refuses, as if the scanner had accepted
+    /// a document `json::parse_object` does not: the divergence every reader of
+    /// [`Jwt::payload`] must fail closed on. The two parsers agree on every input found so far
+    /// (tests/jwt_scan.rs, the `jwt_scan` fuzz target), so only a test can make one.
+    pub(crate) fn with_unreadable_payload(mut self) -> Jwt {
+        self.payload_json = b"{\"unterminated\":".to_vec();
+        self.payload = OnceCell::new();
+        self
+    }
+}
+
+/// A payload [`Jwt::parse`] accepted could not be read into a map of claims
+/// ([`Jwt::payload`]). RequestAuthentication refuses the token with the status a payload that
+/// is not JSON gets ([`AuthnStatus::JwtPayloadParseErrorBadJson`], as Envoy would); readers
+/// after it (AuthorizationPolicy, the claims export) refuse the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadablePayload;
+
+impl From<UnreadablePayload> for AuthnStatus {
+    fn from(_: UnreadablePayload) -> AuthnStatus {
+        AuthnStatus::JwtPayloadParseErrorBadJson
+    }
+}
+
+impl std::fmt::Display for UnreadablePayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot read the verified token's claims: {}",
+            AuthnStatus::from(*self)
+        )
+    }
+}
+
+/// Says once per VM that a payload the scanner accepted could not be read into a map: a
+/// disagreement between the two JSON readers, which is a bug to report, not a client error.
+fn warn_unreadable_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "a token payload the JSON scanner accepted could not be read into claims (a bug: \
+             please report it); such tokens are refused: {UnreadablePayload}"
+        );
     }
 }
 

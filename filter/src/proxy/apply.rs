@@ -81,7 +81,8 @@ pub(super) fn decide_current(state: &PerConfig, remote: &dyn RemoteKeys, now_ms:
 }
 
 /// AuthorizationPolicy's verdict on an authenticated request: `Ok(false)` when it denied (the
-/// 403 is sent and counted here), `Err` when a property it needs could not be read.
+/// 403 is sent and counted here), `Err` when a property it needs, or the verified token's
+/// claims, could not be read.
 fn authorize(
     state: &PerConfig,
     request: &Request,
@@ -90,7 +91,8 @@ fn authorize(
 ) -> Result<bool, String> {
     let config = &state.config;
     let conn = super::peer::authz_connection(config.authz.needs())?;
-    let outcome = authorize::authorize(config, request, mutations, attribution, &conn);
+    let outcome = authorize::authorize(config, request, mutations, attribution, &conn)
+        .map_err(|e| e.to_string())?;
     state.count(|c| c.record_authz(&config.authz, &outcome));
     let Some(reply) = LocalReply::authz_denied(&outcome) else {
         if let Some(m) = outcome.allowed_by {
@@ -139,7 +141,8 @@ pub(super) fn send(reply: &LocalReply) {
 /// this one and the access log.
 fn export(attribution: &Attribution) -> Result<(), String> {
     let san = super::peer::peer_uri_san()?;
-    for (key, value) in crate::export::exports(attribution, san.as_deref()) {
+    let exports = crate::export::exports(attribution, san.as_deref()).map_err(|e| e.to_string())?;
+    for (key, value) in exports {
         host::set_property(&[key], value.as_bytes())
             .map_err(|status| format!("cannot set property {key}: {status}"))?;
     }

@@ -221,7 +221,17 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                     destination_port: args.port,
                     sni: args.sni.clone(),
                 };
-                let outcome = authorize::authorize(&config, &request, &m, &attribution, &conn);
+                let outcome = match authorize::authorize(&config, &request, &m, &attribution, &conn)
+                {
+                    Ok(outcome) => outcome,
+                    // The filter refuses the request (`refuse` in proxy/apply.rs).
+                    Err(unreadable) => {
+                        render::set(&mut report, "verdict", json!("refused"));
+                        let refusal = LocalReply::internal_error(&unreadable.to_string());
+                        render::set(&mut report, "reply", reply(&refusal));
+                        return finish(&report, args.output);
+                    }
+                };
                 render::set(
                     &mut report,
                     "authorizationPolicy",
