@@ -84,7 +84,7 @@ pub enum PublicKey {
     /// `kty: OKP`, `crv: Ed25519`. `None` when the 32 bytes are not a curve point: BoringSSL
     /// accepts such a key and fails every verification with it, and so do we.
     Ed25519 {
-        /// The key with its precomputed multiples, if `x` decodes to a point.
+        /// The key (its multiples are built at its first verification), if `x` decodes to a point.
         key: Option<ed25519::Key>,
         /// Its SubjectPublicKeyInfo DER (id-Ed25519).
         spki: Box<[u8]>,
