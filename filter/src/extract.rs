@@ -151,11 +151,6 @@ impl<'r> RequestState<'r> {
         self.added.push((name, value));
     }
 
-    /// Output headers to add, in order, after the removals.
-    pub fn added_headers(&self) -> &[(String, Vec<u8>)] {
-        &self.added
-    }
-
     /// Whether the incoming request carries this header.
     pub fn request_has(&self, name: &str) -> bool {
         self.request.first(name).is_some()
