@@ -490,6 +490,49 @@ fn an_unknown_kid_refetches_at_most_once_per_refetch_interval() {
     assert_eq!(vm.fetches(), 3);
 }
 
+/// The `kid`s of the key set a worker would verify with at `now`.
+fn kids(vm: &Vm, now: u64) -> Vec<String> {
+    match vm.rt.view(now).keys(S) {
+        Keys::Ready(keys) => keys.keys().iter().map(|k| k.kid.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// README "Remote JWKS", rotation: a worker that did not refetch takes the rotated set at its
+/// next tick (idle: every second), without a fetch of its own and without a request; until
+/// that tick it still verifies with the set it holds.
+#[test]
+fn a_rotated_set_reaches_the_other_worker_at_its_next_tick() {
+    let store = store();
+    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
+    a.fetch_ok(T0);
+    b.tick(T0 + 1);
+    let first = kids(&b, T0 + 1);
+    assert!(!first.is_empty(), "b took a's first set from shared data");
+    assert_eq!(first, kids(&a, T0 + 1));
+    // The IdP rotated: a token of the new key reaches `a`, which refetches the ES256 set.
+    let rotated = common::fixture()["es256_public_key_jwks"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let now = T0 + REFETCH_INTERVAL_MS;
+    a.wait(7, unknown_kid(), now);
+    a.tick(now);
+    a.respond(Some("200"), &rotated, now + 10);
+    let second = kids(&a, now + 10);
+    assert!(!second.is_empty() && second != first, "a holds the new set");
+    assert_eq!(
+        kids(&b, now + 10),
+        first,
+        "before its tick, b still verifies with the old set"
+    );
+    assert_eq!(b.rt.tick_ms(), 1_000, "b's next tick is at most 1 s away");
+    b.tick(now + 1_000);
+    assert_eq!(kids(&b, now + 1_000), second, "b's tick took the new set");
+    assert_eq!((a.fetches(), b.fetches()), (2, 0));
+}
+
 #[test]
 fn failed_fetches_back_off_from_1s_doubling_to_60s() {
     let store = store();
