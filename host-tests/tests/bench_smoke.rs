@@ -93,8 +93,10 @@ fn the_instruction_mode_counts_every_setup_and_a_filter_adds_instructions() {
             c[0] > 0.0 && c[1] > 0.0 && c[3] > 0.0,
             "{setup}: {c:?}\n{out}"
         );
+        // Each column is rounded to a whole instruction on its own, so the three parts may
+        // exceed the rounded total by up to 1.5 (CI once saw 131,565 against 131,564).
         assert!(
-            c[1] + c[3] + c[4] <= c[0],
+            c[1] + c[3] + c[4] <= c[0] + 1.5,
             "{setup}: the parts exceed the whole: {c:?}"
         );
     }
