@@ -1,7 +1,9 @@
 //! The benchmark's test-only no-op wasm filter (`host-tests/noop-filter`) does what the README
 //! ("The side-by-side benchmark") says: by default it lets `Authorization` through; with the
 //! plugin configuration `remove` it removes it (the floor of reading the header and removing
-//! it, in `make bench-instructions`). The upstream echoes what reached it.
+//! it, in `make bench-instructions`); with `host-calls` it removes it too and increments its
+//! two counters once per request (the floor of mesh-authn's host calls for a cached token).
+//! The upstream echoes what reached it.
 
 use host_tests::envoy::{Envoy, Options};
 use host_tests::http;
@@ -12,20 +14,31 @@ use serde_json::json;
 /// The `authorization` values that reached the upstream through the no-op filter configured
 /// with `configuration`.
 fn authorization_upstream(configuration: &str) -> Vec<String> {
+    through_noop(configuration, 1).0
+}
+
+/// Sends `requests` requests with `Authorization` through the no-op filter configured with
+/// `configuration`: the `authorization` values of the last that reached the upstream, and
+/// Envoy's stats text afterwards.
+fn through_noop(configuration: &str, requests: usize) -> (Vec<String>, String) {
     let upstream = EchoUpstream::start();
     let wasm = host_tests::built_wasm("noop-filter");
     let filter = wasm_filter("noop", &wasm.to_string_lossy(), configuration);
     let config = bootstrap(vec![filter], json!({"cluster": "upstream"}), upstream.port);
     let envoy = Envoy::start_config(&config, &Options::default()).unwrap();
-    let r = http::get(envoy.port(), "/", &[("authorization", "Bearer abc")]);
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json()["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0] == "authorization")
-        .map(|h| h[1].as_str().unwrap().to_owned())
-        .collect()
+    let mut seen = Vec::new();
+    for _ in 0..requests {
+        let r = http::get(envoy.port(), "/", &[("authorization", "Bearer abc")]);
+        assert_eq!(r.status, 200, "{r:?}");
+        seen = r.json()["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h[0] == "authorization")
+            .map(|h| h[1].as_str().unwrap().to_owned())
+            .collect();
+    }
+    (seen, envoy.stats())
 }
 
 #[test]
@@ -36,4 +49,18 @@ fn by_default_the_no_op_filter_lets_authorization_through() {
 #[test]
 fn configured_remove_the_no_op_filter_removes_authorization() {
     assert_eq!(authorization_upstream("remove"), Vec::<String>::new());
+}
+
+#[test]
+fn configured_host_calls_the_no_op_filter_removes_authorization_and_counts_twice_a_request() {
+    let (seen, stats) = through_noop("host-calls", 3);
+    assert_eq!(seen, Vec::<String>::new());
+    for counter in ["noop_host_calls_a", "noop_host_calls_b"] {
+        assert!(
+            stats.lines().any(|l| l.ends_with(&format!("{counter}: 3"))),
+            "{counter} counted 3 requests: {stats}"
+        );
+    }
+    let (_, stats) = through_noop("remove", 1);
+    assert!(!stats.contains("noop_host_calls"), "only host-calls counts");
 }

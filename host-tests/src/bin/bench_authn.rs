@@ -23,7 +23,9 @@
 //! `BENCH_ONLY` (run only scenarios whose name contains it, or one of its comma-separated parts), `BENCH_MEMORY=<n>` (instead:
 //! send n distinct tokens through mesh-authn and report Envoy's memory before and after),
 //! `BENCH_PROFILE=1` (instead: `perf` profiles of native jwt_authn and mesh-authn per
-//! scenario), `BENCH_VARIANT=<path to a .wasm>` (another build of mesh-authn as a sixth setup),
+//! scenario), `BENCH_VARIANT=<path to a .wasm>` (another build of mesh-authn as one more setup),
+//! `BENCH_VARIANT_CONFIG=<JSON object>` (its top-level fields set over the plugin configuration
+//! of that setup, which is this build's when `BENCH_VARIANT` is not set),
 //! `BENCH_INSTRUCTIONS=1` (`make bench-instructions`; instead: instructions per request under
 //! callgrind, [`instructions`], with `BENCH_REQUESTS` (default 1000) and `BENCH_SETUPS`).
 
@@ -139,8 +141,13 @@ fn start(spec: &SetupSpec, options: &Options) -> Setup {
 /// the floor of "reading the header and removing it". Only in the instruction mode.
 const NOOP_REMOVES: &str = "wasm no-op (removes header)";
 
+/// The no-op wasm filter's row that makes mesh-authn's host calls for a cached token and no
+/// decision (its configuration `host-calls`): the floor of a cache hit while mesh-authn makes
+/// those calls. Only in the instruction mode.
+const NOOP_HOST_CALLS: &str = "wasm no-op (mesh-authn's hit host calls)";
+
 /// The setups, in the order of [`NO_AUTH`], [`NATIVE`], [`NOOP`], [`OURS`]; the instruction
-/// mode adds [`NOOP_REMOVES`]; `BENCH_VARIANT` adds another build of mesh-authn at the end.
+/// mode adds [`NOOP_REMOVES`] and [`NOOP_HOST_CALLS`]; `BENCH_VARIANT` and `BENCH_VARIANT_CONFIG` add another build or configuration of mesh-authn at the end.
 fn setup_specs(native: &Value, ours_config: &str, instructions: bool) -> Vec<SetupSpec> {
     let spec = |name, filters, authenticates| SetupSpec {
         name,
@@ -169,17 +176,42 @@ fn setup_specs(native: &Value, ours_config: &str, instructions: bool) -> Vec<Set
     if instructions {
         let noop_removes = wasm_filter("noop", &wasm("noop-filter"), "remove");
         specs.push(spec(NOOP_REMOVES, vec![noop_removes], false));
+        let host_calls = wasm_filter("noop", &wasm("noop-filter"), "host-calls");
+        specs.push(spec(NOOP_HOST_CALLS, vec![host_calls], false));
     }
-    if let Ok(variant) = std::env::var("BENCH_VARIANT") {
-        // Another build of mesh-authn (a path to its .wasm), measured as a sixth setup: how a
-        // change is weighed before it is made.
+    let variant = std::env::var("BENCH_VARIANT").ok();
+    let variant_config = std::env::var("BENCH_VARIANT_CONFIG").ok();
+    if variant.is_some() || variant_config.is_some() {
+        // Another build of mesh-authn (a path to its .wasm) or another plugin configuration
+        // of this build, measured as one more setup: how a change is weighed before it is made.
+        let path = variant.unwrap_or_else(|| wasm("mesh-authn"));
+        let config = variant_config.map_or_else(
+            || ours_config.to_owned(),
+            |extra| merged_config(ours_config, &extra),
+        );
         specs.push(spec(
             "mesh-authn variant",
-            vec![wasm_filter("mesh-authn", &variant, ours_config)],
+            vec![wasm_filter("mesh-authn", &path, &config)],
             true,
         ));
     }
     specs
+}
+
+/// `config` (a JSON object) with the top-level fields of `extra` (a JSON object) set over it:
+/// `BENCH_VARIANT_CONFIG='{"tokenCache":{"maxEntries":0}}'` measures the build without its cache.
+fn merged_config(config: &str, extra: &str) -> String {
+    let mut config: Value = serde_json::from_str(config).expect("the plugin config is JSON");
+    let extra: Value = serde_json::from_str(extra)
+        .unwrap_or_else(|e| panic!("BENCH_VARIANT_CONFIG is not JSON: {e}"));
+    let (Some(config_fields), Some(extra_fields)) = (config.as_object_mut(), extra.as_object())
+    else {
+        panic!("BENCH_VARIANT_CONFIG must be a JSON object: {extra}");
+    };
+    for (key, value) in extra_fields {
+        config_fields.insert(key.clone(), value.clone());
+    }
+    config.to_string()
 }
 
 /// Asserts that `s` answers the first requests of `sc` as expected (every request passes a
@@ -563,33 +595,47 @@ fn print_ratios(
         scenarios,
         &|si, a, b| Some(median(paired(si, a, b))),
         "",
-        None,
+        Floors::default(),
     );
 }
 
 /// Issue 17's targets, each met or not. `ratio(scenario, a, b)` is setup a's throughput over
 /// setup b's (or what stands for it), `None` when one of them was not measured; `label` follows
-/// the name of the reference in each line (what the ratio is). With `noop_removes`, a cache hit
-/// is also weighed against that setup.
+/// the name of the reference in each line (what the ratio is). A cache hit is also weighed
+/// against the `floors` that were measured.
 fn print_targets(
     scenarios: &[Scenario],
     ratio: &dyn Fn(usize, usize, usize) -> Option<f64>,
     label: &str,
-    noop_removes: Option<usize>,
+    floors: Floors,
 ) {
     let find = |name: &str| scenarios.iter().position(|s| s.name == name);
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
-    let floors: Vec<(usize, &str)> = [(NOOP, "the no-op wasm filter")]
+    let targets: Vec<(usize, &str)> = [(NOOP, "the no-op wasm filter")]
         .into_iter()
-        .chain(noop_removes.map(|i| (i, "the no-op wasm filter that also removes Authorization")))
+        .chain(
+            floors
+                .removes
+                .map(|i| (i, "the no-op wasm filter that also removes Authorization")),
+        )
         .collect();
     for alg in ["RS256", "ES256"] {
         if let Some(si) = find(&format!("{alg} same token")) {
-            for (floor, what) in &floors {
+            for (floor, what) in &targets {
                 if let Some(v) = ratio(si, OURS, *floor) {
                     println!(
                         "- {alg} same token, mesh-authn >= 0.95x {what}{label}: {v:.2}x, {}",
                         met(v >= 0.95)
+                    );
+                }
+            }
+            // Not a target: how far the target is from the host calls alone, and what the
+            // decision itself costs on top of them.
+            if let Some(calls) = floors.host_calls {
+                if let (Some(floor), Some(ours)) = (ratio(si, calls, NOOP), ratio(si, OURS, calls))
+                {
+                    println!(
+                        "  ({alg} same token: a no-op making mesh-authn's hit host calls is {floor:.2}x the no-op wasm filter{label}; mesh-authn is {ours:.2}x that no-op)"
                     );
                 }
             }
@@ -798,13 +844,20 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
     }
     println!();
     println!("Issue 17 targets judged on instruction counts (instruction-count ratios, not measured throughput):");
-    let noop_removes = specs.iter().position(|s| s.name == NOOP_REMOVES);
-    print_targets(
-        scenarios,
-        &ratio,
-        " (instruction-count ratio)",
-        noop_removes,
-    );
+    let floors = Floors {
+        removes: specs.iter().position(|s| s.name == NOOP_REMOVES),
+        host_calls: specs.iter().position(|s| s.name == NOOP_HOST_CALLS),
+    };
+    print_targets(scenarios, &ratio, " (instruction-count ratio)", floors);
+}
+
+/// The setups a cache hit is also weighed against, when they were measured (their index).
+#[derive(Clone, Copy, Default)]
+struct Floors {
+    /// [`NOOP_REMOVES`]: a target line.
+    removes: Option<usize>,
+    /// [`NOOP_HOST_CALLS`]: a line for information.
+    host_calls: Option<usize>,
 }
 
 /// One scenario on one setup under callgrind: the cost of `requests` requests.
