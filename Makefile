@@ -154,7 +154,8 @@ bench: setup wasm
 
 ## bench-instructions: the same setups and scenarios, each Envoy under valgrind's callgrind:
 ## instructions per request (deterministic, unlike throughput on a shared VM), split by object.
-## ~11 min on 2 cores; BENCH_REQUESTS (default 1000), BENCH_ONLY, BENCH_SETUPS, BENCH_VARIANT.
+## ~11 min on 2 cores; BENCH_REQUESTS (default 1000), BENCH_ONLY, BENCH_SETUPS, BENCH_VARIANT,
+## BENCH_VARIANT_CONFIG.
 bench-instructions: setup wasm
 	BENCH_INSTRUCTIONS=1 $(CARGO) run --quiet --release -p host-tests --bin bench_authn
 
