@@ -22,7 +22,8 @@ fn run(bin: &str, env: &[(&str, &str)]) -> String {
 }
 
 /// `make bench` (README "The side-by-side benchmark"): five Envoys (six with a variant
-/// configuration) driven by wrk, the table of every setup with Envoy's CPU per request, the ratios, and the targets.
+/// configuration) driven by wrk, the table of every setup with Envoy's CPU per request, the
+/// ratios, and the targets.
 #[test]
 fn the_side_by_side_benchmark_prints_every_setup_the_ratios_and_the_targets() {
     let out = run(

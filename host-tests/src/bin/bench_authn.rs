@@ -147,7 +147,8 @@ const NOOP_REMOVES: &str = "wasm no-op (removes header)";
 const NOOP_HOST_CALLS: &str = "wasm no-op (mesh-authn's hit host calls)";
 
 /// The setups, in the order of [`NO_AUTH`], [`NATIVE`], [`NOOP`], [`OURS`]; the instruction
-/// mode adds [`NOOP_REMOVES`] and [`NOOP_HOST_CALLS`]; `BENCH_VARIANT` and `BENCH_VARIANT_CONFIG` add another build or configuration of mesh-authn at the end.
+/// mode adds [`NOOP_REMOVES`] and [`NOOP_HOST_CALLS`]; `BENCH_VARIANT` and
+/// `BENCH_VARIANT_CONFIG` add another build or configuration of mesh-authn at the end.
 fn setup_specs(native: &Value, ours_config: &str, instructions: bool) -> Vec<SetupSpec> {
     let spec = |name, filters, authenticates| SetupSpec {
         name,
