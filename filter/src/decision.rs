@@ -8,9 +8,9 @@ use crate::request::Request;
 
 /// The verdict on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum Decision<'c> {
     /// Let it through after these changes.
-    Allow(Mutations),
+    Allow(Mutations<'c>),
     /// Answer locally with Envoy's reply for this status.
     Deny(AuthnStatus),
     /// A token needs remote keys that are being fetched: pause, decide again when they are
@@ -20,9 +20,10 @@ pub enum Decision {
 
 /// Changes to the request before it goes upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mutations {
-    /// Headers to remove (verified tokens not forwarded).
-    pub remove_headers: Vec<String>,
+pub struct Mutations<'c> {
+    /// Headers to remove (verified tokens not forwarded, output headers the client sent, a
+    /// `cookie` left empty), named as the configuration names them.
+    pub remove_headers: Vec<&'c str>,
     /// A new `:path` (a verified token removed from the query).
     pub path: Option<Vec<u8>>,
     /// Headers to set to one value, after the removals (`cookie` without a verified token's
@@ -33,18 +34,18 @@ pub struct Mutations {
     pub add_headers: Vec<(String, Vec<u8>)>,
 }
 
-impl Decision {
+impl<'c> Decision<'c> {
     /// The request goes on with what the rules took out of it and added (the state's lists
     /// are moved, not copied: this runs on every allowed request).
-    pub(crate) fn allow(state: RequestState<'_>) -> Decision {
+    pub(crate) fn allow(state: RequestState<'_, 'c>) -> Decision<'c> {
         let path = state.rewritten_path();
         let cookie = state.rewritten_cookie();
         // Only output headers the client actually sent need a host call to go.
-        let sanitized: Vec<String> = state
+        let sanitized: Vec<&str> = state
             .sanitized_headers()
             .iter()
             .filter(|name| state.request_has(name) && !state.removed_headers().contains(name))
-            .cloned()
+            .copied()
             .collect();
         let (mut remove_headers, add_headers) = state.into_removed_and_added();
         remove_headers.extend(sanitized);
@@ -52,7 +53,7 @@ impl Decision {
         match cookie {
             None => {}
             Some(Some(cookie)) => set_headers.push(("cookie".to_owned(), cookie)),
-            Some(None) => remove_headers.push("cookie".to_owned()),
+            Some(None) => remove_headers.push("cookie"),
         }
         Decision::Allow(Mutations {
             remove_headers,
@@ -63,7 +64,7 @@ impl Decision {
     }
 }
 
-impl Mutations {
+impl Mutations<'_> {
     /// Whether the request goes upstream unchanged.
     pub fn is_empty(&self) -> bool {
         self.remove_headers.is_empty()
@@ -126,7 +127,7 @@ mod tests {
             ("x-jwt-sub", "forged"),
         ]);
         let m = Mutations {
-            remove_headers: vec!["authorization".into(), "x-jwt-sub".into()],
+            remove_headers: vec!["authorization", "x-jwt-sub"],
             path: Some(b"/a".to_vec()),
             set_headers: vec![("cookie".into(), b"b=2".to_vec())],
             add_headers: vec![("x-jwt-sub".into(), b"alice".to_vec())],

@@ -57,33 +57,36 @@ impl Location {
 /// The request while rules run over it: verified tokens may be removed, and later rules must
 /// not see them (Envoy's order-dependence, which Istio's multi-rule requirement relies on).
 #[derive(Debug, Clone)]
-pub struct RequestState<'r> {
+pub struct RequestState<'r, 'c> {
     request: &'r Request,
-    removed_headers: Vec<String>,
-    removed_params: Vec<String>,
+    // Names are borrowed from the configuration, which outlives the decision: a verified
+    // token's header is removed on nearly every request, and a copy of its name would be an
+    // allocation each time.
+    removed_headers: Vec<&'c str>,
+    removed_params: Vec<&'c str>,
     /// Cookies of verified tokens, taken out of `Cookie` at the end only: Envoy never removes
     /// them, so later rules still see them, as in Envoy.
-    removed_cookies: Vec<String>,
+    removed_cookies: Vec<&'c str>,
     /// Output header names removed from the incoming request.
-    sanitized: Vec<String>,
+    sanitized: Vec<&'c str>,
     /// Output headers added by verified tokens, in order.
     added: Vec<(String, Vec<u8>)>,
 }
 
-/// A token found at a location: borrowed from the rule and, when it is one valid UTF-8 value
-/// read as it is (the common case), from the request (a cache hit then allocates nothing for
-/// it).
+/// A token found at a location: the location borrowed from the rule and, when the token is one
+/// valid UTF-8 value read as it is (the common case), the text from the request (a cache hit
+/// then allocates nothing for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundToken<'a> {
+pub struct FoundToken<'c, 'r> {
     /// Where it was found.
-    pub location: &'a Location,
+    pub location: &'c Location,
     /// The token text.
-    pub token: Cow<'a, str>,
+    pub token: Cow<'r, str>,
 }
 
-impl<'r> RequestState<'r> {
+impl<'r, 'c> RequestState<'r, 'c> {
     /// The untouched request.
-    pub fn new(request: &'r Request) -> RequestState<'r> {
+    pub fn new(request: &'r Request) -> RequestState<'r, 'c> {
         RequestState {
             request,
             removed_headers: Vec::new(),
@@ -98,10 +101,7 @@ impl<'r> RequestState<'r> {
     /// each kind in the order of `locations` ([`Location::envoy_order`] sorts them as Envoy
     /// does). A cookie location gives one token per cookie read under its name, in request
     /// order.
-    pub fn extract<'a>(&self, locations: &'a [Location]) -> Vec<FoundToken<'a>>
-    where
-        'r: 'a,
-    {
+    pub fn extract<'l>(&self, locations: &'l [Location]) -> Vec<FoundToken<'l, 'r>> {
         let mut found = Vec::new();
         for kind in 0..3 {
             for location in locations {
@@ -126,7 +126,7 @@ impl<'r> RequestState<'r> {
     /// Takes a verified token out of the request: the whole header, or every occurrence of
     /// the query parameter. A cookie stays visible to later rules, as in Envoy, and is taken
     /// out of `Cookie` only when the request goes upstream (Envoy leaves it there).
-    pub fn remove(&mut self, location: &Location) {
+    pub fn remove(&mut self, location: &'c Location) {
         match location {
             Location::Header { name, .. } => {
                 push_unique(&mut self.removed_headers, name);
@@ -139,7 +139,7 @@ impl<'r> RequestState<'r> {
 
     /// Envoy's `sanitizeHeaders`: removes these output headers, the client's copies and any
     /// an earlier rule added in this request.
-    pub fn sanitize<'n>(&mut self, names: impl Iterator<Item = &'n str>) {
+    pub fn sanitize(&mut self, names: impl Iterator<Item = &'c str>) {
         for name in names {
             push_unique(&mut self.sanitized, name);
             self.added.retain(|(n, _)| n != name);
@@ -157,7 +157,7 @@ impl<'r> RequestState<'r> {
     }
 
     /// Output header names removed from the incoming request.
-    pub fn sanitized_headers(&self) -> &[String] {
+    pub fn sanitized_headers(&self) -> &[&'c str] {
         &self.sanitized
     }
 
@@ -189,12 +189,12 @@ impl<'r> RequestState<'r> {
     }
 
     /// Headers to remove before the request goes upstream.
-    pub fn removed_headers(&self) -> &[String] {
+    pub fn removed_headers(&self) -> &[&'c str] {
         &self.removed_headers
     }
 
     /// The headers to remove and the output headers to add, moved out at the end.
-    pub fn into_removed_and_added(self) -> (Vec<String>, Vec<(String, Vec<u8>)>) {
+    pub fn into_removed_and_added(self) -> (Vec<&'c str>, Vec<(String, Vec<u8>)>) {
         (self.removed_headers, self.added)
     }
 
@@ -226,14 +226,11 @@ impl<'r> RequestState<'r> {
         Some(out)
     }
 
-    fn header_token<'a>(&self, name: &'a str, prefix: &str) -> Option<Cow<'a, str>>
-    where
-        'r: 'a,
-    {
-        if self.removed_headers.iter().any(|h| h == name) {
+    fn header_token(&self, name: &str, prefix: &str) -> Option<Cow<'r, str>> {
+        if self.removed_headers.contains(&name) {
             return None;
         }
-        let request: &'a Request = self.request;
+        let request: &'r Request = self.request;
         let mut values = request.values(name);
         let first = values.next()?;
         // One value (the common case) is read in place; repeated ones are joined with `,`.
@@ -251,7 +248,7 @@ impl<'r> RequestState<'r> {
         // `from_utf8` checks ASCII a word at a time; the lossy decoder, a byte at a time (a
         // third of a cache hit's instructions, measured with `make profile`), runs only for
         // bytes that are not UTF-8.
-        let joined: Cow<'a, str> = match joined {
+        let joined: Cow<'r, str> = match joined {
             Cow::Borrowed(bytes) => text(bytes),
             Cow::Owned(bytes) => Cow::Owned(text(&bytes).into_owned()),
         };
@@ -279,7 +276,7 @@ impl<'r> RequestState<'r> {
     }
 
     fn param_token(&self, name: &str) -> Option<Cow<'static, str>> {
-        if self.removed_params.iter().any(|p| p == name) {
+        if self.removed_params.contains(&name) {
             return None;
         }
         let path = self.request.path();
@@ -298,11 +295,8 @@ impl<'r> RequestState<'r> {
         })
     }
 
-    fn cookie_tokens<'a>(&self, name: &str, mut push: impl FnMut(Cow<'a, str>))
-    where
-        'r: 'a,
-    {
-        let request: &'a Request = self.request;
+    fn cookie_tokens(&self, name: &str, mut push: impl FnMut(Cow<'r, str>)) {
+        let request: &'r Request = self.request;
         for header in request.values("cookie") {
             for segment in header.split(|&b| b == b';') {
                 if let Some(value) = cookie_in_segment(segment, name.as_bytes()) {
@@ -447,9 +441,9 @@ fn unquote(value: &[u8]) -> &[u8] {
     }
 }
 
-fn push_unique(list: &mut Vec<String>, item: &str) {
-    if !list.iter().any(|i| i == item) {
-        list.push(item.to_owned());
+fn push_unique<'a>(list: &mut Vec<&'a str>, item: &'a str) {
+    if !list.contains(&item) {
+        list.push(item);
     }
 }
 
@@ -656,8 +650,9 @@ mod tests {
             ("cookie", "a=1; session=t1; session =t2;b=2"),
             ("cookie", "Sess%69on=t3; c=3 session=t4; d=4"),
         ]);
+        let session = Location::Cookie("session".into());
         let mut state = RequestState::new(&req);
-        state.remove(&Location::Cookie("session".into()));
+        state.remove(&session);
         assert_eq!(
             state.rewritten_cookie(),
             Some(Some(b"a=1; b=2; d=4".to_vec()))
@@ -699,16 +694,20 @@ mod tests {
             (":path", "/p?b=%2F&access_token=A&z&access_token=B&c=1"),
             ("authorization", "Bearer H"),
         ]);
+        let (authorization, param) = (
+            header("authorization", "Bearer "),
+            Location::Param("access_token".into()),
+        );
         let mut state = RequestState::new(&req);
-        state.remove(&header("authorization", "Bearer "));
-        state.remove(&Location::Param("access_token".into()));
+        state.remove(&authorization);
+        state.remove(&param);
         assert!(state.extract(&Location::defaults()).is_empty());
         assert_eq!(state.removed_headers(), ["authorization"]);
         assert_eq!(state.rewritten_path().unwrap(), b"/p?b=%2F&z&c=1");
 
         let req = Request::from_pairs(&[(":path", "/p?access_token=A")]);
         let mut state = RequestState::new(&req);
-        state.remove(&Location::Param("access_token".into()));
+        state.remove(&param);
         assert_eq!(state.rewritten_path().unwrap(), b"/p");
     }
 }

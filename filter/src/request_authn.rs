@@ -135,7 +135,7 @@ impl RequestAuthn {
     }
 
     /// Decides the request.
-    pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision {
+    pub fn authenticate(&self, request: &Request, env: &Env<'_>) -> Decision<'_> {
         self.authenticate_attributed(request, env).0
     }
 
@@ -144,7 +144,7 @@ impl RequestAuthn {
         &self,
         request: &Request,
         env: &Env<'_>,
-    ) -> (Decision, Attribution) {
+    ) -> (Decision<'_>, Attribution) {
         let mut tally = Attribution::default();
         let decision = self.decide(request, env, &mut tally);
         if let Decision::Deny(status) = decision {
@@ -158,7 +158,7 @@ impl RequestAuthn {
         (decision, tally)
     }
 
-    fn decide(&self, request: &Request, env: &Env<'_>, tally: &mut Attribution) -> Decision {
+    fn decide(&self, request: &Request, env: &Env<'_>, tally: &mut Attribution) -> Decision<'_> {
         let mut state = RequestState::new(request);
         // Every rule's output headers go first, whatever happens next, CORS preflight
         // included: a client cannot supply them (measured: Envoy does the same).
@@ -188,9 +188,9 @@ impl RequestAuthn {
     /// `requires_any` and emits `requires_all[R, any(O, allow_missing), …]`: a required rule is
     /// a bare provider (missing ⇒ `Jwt is missing`), an optional one may be missing, and the
     /// first failure, in rule order, is the answer.
-    fn all_of(
-        providers: &[Provider],
-        state: &mut RequestState<'_>,
+    fn all_of<'c>(
+        providers: &'c [Provider],
+        state: &mut RequestState<'_, 'c>,
         tally: &mut Attribution,
         env: &Env<'_>,
     ) -> Verdict {
@@ -207,10 +207,10 @@ impl RequestAuthn {
 
     /// `requires_any[P0..Pn-1, requires_all[any(Pi, allow_missing)...]]`, with Envoy's error
     /// aggregation (`verifier.cc#AnyVerifierImpl`).
-    fn any_of_all(
+    fn any_of_all<'c>(
         &self,
-        providers: &[Provider],
-        state: &mut RequestState<'_>,
+        providers: &'c [Provider],
+        state: &mut RequestState<'_, 'c>,
         tally: &mut Attribution,
         env: &Env<'_>,
     ) -> Verdict {
@@ -260,10 +260,10 @@ impl RequestAuthn {
 /// Envoy's `ProviderVerifier`: every token at the provider's locations must verify, the last
 /// extracted first; the first failure ends it. A verified token is removed at once unless the
 /// rule forwards it.
-fn verify_provider(
+fn verify_provider<'c>(
     index: usize,
-    provider: &Provider,
-    state: &mut RequestState<'_>,
+    provider: &'c Provider,
+    state: &mut RequestState<'_, 'c>,
     tally: &mut Attribution,
     env: &Env<'_>,
 ) -> Verdict {

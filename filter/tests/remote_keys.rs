@@ -42,10 +42,11 @@ impl RemoteKeys for Fixed {
 
 const SOURCE: SourceId = SourceId(0);
 
-fn decide(token: Option<&str>, keys: Keys, refetch: bool) -> Decision {
+fn decide(token: Option<&str>, keys: Keys, refetch: bool) -> Decision<'static> {
     let mut provider = example_provider();
     provider.jwks = KeySource::Remote(SOURCE);
-    let authn = RequestAuthn::new(vec![provider]);
+    // A decision borrows the names it removes from the rules; leaked so it can be returned.
+    let authn: &'static RequestAuthn = Box::leak(Box::new(RequestAuthn::new(vec![provider])));
     let bearer = token.map(|t| format!("Bearer {t}"));
     let mut pairs = vec![(":path", "/")];
     if let Some(b) = &bearer {
@@ -61,7 +62,7 @@ fn decide(token: Option<&str>, keys: Keys, refetch: bool) -> Decision {
     authn.authenticate(&Request::from_pairs(&pairs), &env)
 }
 
-fn wait(reason: FetchReason) -> Decision {
+fn wait(reason: FetchReason) -> Decision<'static> {
     Decision::NeedKeys(KeyWait {
         source: SOURCE,
         reason,
@@ -239,7 +240,8 @@ fn any_of_goes_through_at_once_when_another_rule_verifies_while_keys_are_fetched
             remote: &remote,
             cache: None,
         };
-        RequestAuthn::new(rules).authenticate(&Request::from_pairs(pairs), &env)
+        let authn: &'static RequestAuthn = Box::leak(Box::new(RequestAuthn::new(rules)));
+        authn.authenticate(&Request::from_pairs(pairs), &env)
     };
     let both = [
         ("x-a", a_token.as_str()),

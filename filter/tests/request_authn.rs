@@ -18,9 +18,9 @@ use mesh_authn::extract::Location;
 use mesh_authn::jwt::AuthnStatus;
 use mesh_authn::request_authn::RequestAuthn;
 
-fn allowed(remove: &[&str], path: Option<&str>) -> Decision {
+fn allowed<'c>(remove: &[&'c str], path: Option<&str>) -> Decision<'c> {
     Decision::Allow(Mutations {
-        remove_headers: remove.iter().map(|s| s.to_string()).collect(),
+        remove_headers: remove.to_vec(),
         path: path.map(|p| p.as_bytes().to_vec()),
         ..Default::default()
     })
@@ -213,8 +213,8 @@ fn a_cookie_any_common_parser_reads_as_the_name_must_verify_too() {
         "a=1; session={good}; Sess%69on={}; b=2",
         token("GoodTokenWithSpaces")
     );
-    let Decision::Allow(m) = run(&cookie_rule(false), &[(":path", "/"), ("cookie", &cookie)])
-    else {
+    let rule = cookie_rule(false);
+    let Decision::Allow(m) = run(&rule, &[(":path", "/"), ("cookie", &cookie)]) else {
         panic!("denied")
     };
     assert_eq!(

@@ -22,7 +22,7 @@ use mesh_authn::request_authn::{Env, KeySource, Provider, RequestAuthn};
 use serde_json::Value;
 
 /// The decision on a request made of `pairs`, in [`ENV`].
-pub fn run(authn: &RequestAuthn, pairs: &[(&str, &str)]) -> Decision {
+pub fn run<'c>(authn: &'c RequestAuthn, pairs: &[(&str, &str)]) -> Decision<'c> {
     authn.authenticate(&Request::from_pairs(pairs), &ENV)
 }
 
