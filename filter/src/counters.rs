@@ -270,7 +270,7 @@ mod tests {
         use crate::decision::Mutations;
         let issuers = ["https://a.example", "", "https://a.example"];
         let mut attribution = Attribution::default();
-        attribution.verified = vec![0, 1];
+        attribution.verified = smallvec::smallvec![0, 1];
         assert_eq!(
             incremented(
                 &issuers,

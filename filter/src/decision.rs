@@ -1,7 +1,7 @@
 //! What the filter does with a request: the verdict and the changes the adapter applies
 //! (the replies it sends for a denial are [`crate::local_reply`]'s).
 
-use crate::extract::RequestState;
+use crate::extract::{Names, RequestState};
 use crate::jwt::AuthnStatus;
 use crate::remote_jwks::KeyWait;
 use crate::request::Request;
@@ -23,7 +23,7 @@ pub enum Decision<'c> {
 pub struct Mutations<'c> {
     /// Headers to remove (verified tokens not forwarded, output headers the client sent, a
     /// `cookie` left empty), named as the configuration names them.
-    pub remove_headers: Vec<&'c str>,
+    pub remove_headers: Names<'c>,
     /// A new `:path` (a verified token removed from the query).
     pub path: Option<Vec<u8>>,
     /// Headers to set to one value, after the removals (`cookie` without a verified token's
@@ -41,7 +41,7 @@ impl<'c> Decision<'c> {
         let path = state.rewritten_path();
         let cookie = state.rewritten_cookie();
         // Only output headers the client actually sent need a host call to go.
-        let sanitized: Vec<&str> = state
+        let sanitized: Names<'c> = state
             .sanitized_headers()
             .iter()
             .filter(|name| state.request_has(name) && !state.removed_headers().contains(name))
@@ -127,7 +127,7 @@ mod tests {
             ("x-jwt-sub", "forged"),
         ]);
         let m = Mutations {
-            remove_headers: vec!["authorization", "x-jwt-sub"],
+            remove_headers: smallvec::smallvec!["authorization", "x-jwt-sub"],
             path: Some(b"/a".to_vec()),
             set_headers: vec![("cookie".into(), b"b=2".to_vec())],
             add_headers: vec![("x-jwt-sub".into(), b"alice".to_vec())],

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::request::Request;
 
 /// One place a rule looks for its token (`fromHeaders`, `fromParams`, `fromCookies`).
@@ -62,13 +64,13 @@ pub struct RequestState<'r, 'c> {
     // Names are borrowed from the configuration, which outlives the decision: a verified
     // token's header is removed on nearly every request, and a copy of its name would be an
     // allocation each time.
-    removed_headers: Vec<&'c str>,
-    removed_params: Vec<&'c str>,
+    removed_headers: Names<'c>,
+    removed_params: Names<'c>,
     /// Cookies of verified tokens, taken out of `Cookie` at the end only: Envoy never removes
     /// them, so later rules still see them, as in Envoy.
-    removed_cookies: Vec<&'c str>,
+    removed_cookies: Names<'c>,
     /// Output header names removed from the incoming request.
-    sanitized: Vec<&'c str>,
+    sanitized: Names<'c>,
     /// Output headers added by verified tokens, in order.
     added: Vec<(String, Vec<u8>)>,
 }
@@ -84,15 +86,22 @@ pub struct FoundToken<'c, 'r> {
     pub token: Cow<'r, str>,
 }
 
+/// The tokens found at a rule's locations: usually one, held inline.
+pub type Found<'c, 'r> = SmallVec<[FoundToken<'c, 'r>; 2]>;
+
+/// Names from the rules (headers, params, cookies), at most two held inline: a typical request
+/// removes one, its verified token's header.
+pub type Names<'c> = SmallVec<[&'c str; 2]>;
+
 impl<'r, 'c> RequestState<'r, 'c> {
     /// The untouched request.
     pub fn new(request: &'r Request) -> RequestState<'r, 'c> {
         RequestState {
             request,
-            removed_headers: Vec::new(),
-            removed_params: Vec::new(),
-            removed_cookies: Vec::new(),
-            sanitized: Vec::new(),
+            removed_headers: Names::new(),
+            removed_params: Names::new(),
+            removed_cookies: Names::new(),
+            sanitized: Names::new(),
             added: Vec::new(),
         }
     }
@@ -101,8 +110,8 @@ impl<'r, 'c> RequestState<'r, 'c> {
     /// each kind in the order of `locations` ([`Location::envoy_order`] sorts them as Envoy
     /// does). A cookie location gives one token per cookie read under its name, in request
     /// order.
-    pub fn extract<'l>(&self, locations: &'l [Location]) -> Vec<FoundToken<'l, 'r>> {
-        let mut found = Vec::new();
+    pub fn extract<'l>(&self, locations: &'l [Location]) -> Found<'l, 'r> {
+        let mut found = Found::new();
         for kind in 0..3 {
             for location in locations {
                 let mut push = |token| found.push(FoundToken { location, token });
@@ -194,7 +203,7 @@ impl<'r, 'c> RequestState<'r, 'c> {
     }
 
     /// The headers to remove and the output headers to add, moved out at the end.
-    pub fn into_removed_and_added(self) -> (Vec<&'c str>, Vec<(String, Vec<u8>)>) {
+    pub fn into_removed_and_added(self) -> (Names<'c>, Vec<(String, Vec<u8>)>) {
         (self.removed_headers, self.added)
     }
 
@@ -441,7 +450,7 @@ fn unquote(value: &[u8]) -> &[u8] {
     }
 }
 
-fn push_unique<'a>(list: &mut Vec<&'a str>, item: &'a str) {
+fn push_unique<'a>(list: &mut Names<'a>, item: &'a str) {
     if !list.contains(&item) {
         list.push(item);
     }

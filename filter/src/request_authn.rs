@@ -11,6 +11,8 @@
 
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use crate::decision::Decision;
 use crate::extract::{FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
@@ -76,7 +78,7 @@ pub struct Attribution {
     /// The request was a CORS preflight, let through unauthenticated.
     pub cors_preflight: bool,
     /// Rules that verified at least one token (on an allowed request, the rules it passed by).
-    pub verified: Vec<usize>,
+    pub verified: SmallVec<[usize; 2]>,
     /// On a denied request, the rule whose failure is the reply.
     pub denied_by: Option<usize>,
     /// The token AuthorizationPolicy reads: the last one that verified. Envoy `jwt_authn`

@@ -380,8 +380,8 @@ proptest! {
         path.push(b'?');
         path.extend_from_slice(&query.join(&b'&'));
         let request = Request::new(vec![(b":path".to_vec(), path.clone())]);
-        let mut state = RequestState::new(&request);
         let token = Location::Param("access_token".into());
+        let mut state = RequestState::new(&request);
         let has_token = pairs.iter().any(|(_, t)| *t);
         prop_assert_eq!(!state.extract(std::slice::from_ref(&token)).is_empty(), has_token);
         state.remove(&token);
@@ -411,8 +411,8 @@ proptest! {
             pairs.push((b"cookie".to_vec(), value.join(&b"; "[..])));
         }
         let request = Request::new(pairs);
-        let mut state = RequestState::new(&request);
         let session = Location::Cookie("session".into());
+        let mut state = RequestState::new(&request);
         let has_token = headers.iter().flatten().any(|(_, t)| *t);
         prop_assert_eq!(!state.extract(std::slice::from_ref(&session)).is_empty(), has_token);
         state.remove(&session);

@@ -181,7 +181,7 @@ fn who_waits_for_keys() {
     }
     // With the keys there, the good token is allowed (and removed), like an inline set.
     assert!(
-        matches!(decide(Some(&good), ready(), true), Decision::Allow(m) if m.remove_headers == ["authorization"])
+        matches!(decide(Some(&good), ready(), true), Decision::Allow(m) if *m.remove_headers == ["authorization"])
     );
     // A bad signature under a key that has the token's kid never refetches.
     let (head, sig) = good.rsplit_once('.').unwrap();
@@ -250,7 +250,7 @@ fn any_of_goes_through_at_once_when_another_rule_verifies_while_keys_are_fetched
     // B verifies: through at once, B's token removed, A's left alone (it was not verified).
     let d = run(vec![a.clone(), b.clone()], &both);
     assert!(
-        matches!(&d, Decision::Allow(m) if m.remove_headers == ["authorization"]),
+        matches!(&d, Decision::Allow(m) if *m.remove_headers == ["authorization"]),
         "{d:?}"
     );
     // Nothing else verifies: A's keys may still verify it, so the request waits.

@@ -20,7 +20,7 @@ use mesh_authn::request_authn::RequestAuthn;
 
 fn allowed<'c>(remove: &[&'c str], path: Option<&str>) -> Decision<'c> {
     Decision::Allow(Mutations {
-        remove_headers: remove.to_vec(),
+        remove_headers: remove.into(),
         path: path.map(|p| p.as_bytes().to_vec()),
         ..Default::default()
     })

@@ -284,7 +284,7 @@ fn attribution_names_the_rules_behind_a_decision() {
         |pairs: &[(&str, &str)]| authn.authenticate_attributed(&Request::from_pairs(pairs), &ENV);
     let (d, at) = req(&[(":path", "/"), ("x-b", &token("OtherGoodToken"))]);
     assert!(matches!(d, Decision::Allow(_)));
-    assert_eq!(at.verified, [1]);
+    assert_eq!(*at.verified, [1]);
     assert_eq!(at.denied_by, None);
     let (d, at) = req(&[(":path", "/"), ("x-a", &token("ExpiredToken"))]);
     assert_eq!(d, Decision::Deny(AuthnStatus::JwtExpired));

@@ -252,7 +252,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 &mut report,
                 "requestChanges",
                 json!({
-                    "removeHeaders": m.remove_headers,
+                    "removeHeaders": m.remove_headers.as_slice(),
                     "path": m.path.map(|p| String::from_utf8_lossy(&p).into_owned()),
                     "setHeaders": pairs(&m.set_headers),
                     "addHeaders": pairs(&m.add_headers),
