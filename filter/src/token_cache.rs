@@ -3,9 +3,10 @@
 //! (`jwt_authn/jwt_cache.cc`) does the same per provider; Istio does not turn it on.
 //!
 //! Why a hit is as good as a verification:
-//! - the key is the token's exact bytes: entries are found by a hash of the whole token and
-//!   then compared with it in full (no hash-only match), so a different token — a forged
-//!   signature sharing every other byte included — is a miss and is verified;
+//! - the key is the token's exact bytes: entries are found by a hash (of the length and the
+//!   signature's last bytes) and then compared with the whole token (no hash-only match), so
+//!   a different token — a forged one sharing every byte but one included — is a miss and is
+//!   verified;
 //! - an entry records the key set that verified it, by identity (`Rc` allocation, held weakly
 //!   so the address cannot be reused while the entry exists): when a JWKS changes (a new
 //!   configuration, a remote refresh or a rotation) the provider's current set is another
@@ -71,8 +72,8 @@ struct Entry {
 ///
 /// Why not an ordered map keyed by the text: tokens from one issuer share their first few
 /// hundred bytes (header, issuer, audience), so every comparison on the way down a tree scans
-/// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token
-/// once; the one full comparison is made a word at a time ([`same_bytes`]).
+/// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token's
+/// tail once; the one full comparison is made a word at a time ([`same_bytes`]).
 type Buckets = HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>;
 
 #[derive(Default)]
@@ -264,26 +265,38 @@ impl Inner {
     }
 }
 
-/// A 64-bit hash of a token's bytes, a word at a time (FxHash's rotate-xor-multiply step).
-/// Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket with
-/// texts of its choosing, and a collision costs one more comparison, never a wrong match.
+/// A 64-bit hash of a token: its length and its last [`HASHED_TAIL`] bytes, a word at a time
+/// (FxHash's rotate-xor-multiply step). A JWT ends with its signature (43 base64url characters
+/// for HS256, 86 for ES256 and EdDSA, 342 for RS256-2048), so the tail is signature bytes,
+/// which differ between any two tokens that verified; reading only the tail keeps the hash
+/// off the few hundred bytes of header, issuer and audience that every token of an issuer
+/// shares. Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket
+/// with texts of its choosing, and a token that shares an entry's tail costs one more
+/// comparison ([`same_bytes`], of the whole token), never a wrong match.
 fn token_hash(token: &str) -> u64 {
     #[cfg(test)]
     tests::HASHES.with(|n| n.set(n.get() + 1));
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let bytes = token.as_bytes();
-    let words = bytes.chunks_exact(8);
-    let mut tail = [0u8; 8];
-    for (t, b) in tail.iter_mut().zip(words.remainder()) {
+    let tail = bytes
+        .get(bytes.len().saturating_sub(HASHED_TAIL)..)
+        .unwrap_or(bytes);
+    let words = tail.chunks_exact(8);
+    let mut last = [0u8; 8];
+    for (t, b) in last.iter_mut().zip(words.remainder()) {
         *t = *b;
     }
     words
         .map(word)
-        .chain([u64::from_le_bytes(tail)])
+        .chain([u64::from_le_bytes(last)])
         .fold(bytes.len() as u64, |hash, w| {
             (hash.rotate_left(5) ^ w).wrapping_mul(K)
         })
 }
+
+/// How many bytes at the end of a token [`token_hash`] reads: within the shortest signature
+/// the filter verifies (HS256's 43 characters).
+const HASHED_TAIL: usize = 32;
 
 /// An 8-byte chunk as a little-endian word.
 fn word(chunk: &[u8]) -> u64 {
@@ -421,18 +434,42 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_reads_every_byte() {
-        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJl";
+    fn the_hash_reads_the_length_and_every_byte_of_the_tail() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJlIG9mIGF0IGxlYXN0IDMyIGJ5dGVz";
         let h = token_hash(token);
+        let tail_at = token.len() - HASHED_TAIL;
         for at in 0..token.len() {
             let mut other = token.as_bytes().to_vec();
             other[at] ^= 0x01;
-            assert_ne!(
-                token_hash(std::str::from_utf8(&other).unwrap()),
-                h,
-                "byte {at}"
-            );
+            let other_hash = token_hash(std::str::from_utf8(&other).unwrap());
+            if at >= tail_at {
+                assert_ne!(other_hash, h, "byte {at}");
+            } else {
+                // Told apart by the comparison of the whole token, not by the hash.
+                assert_eq!(other_hash, h, "byte {at}");
+            }
         }
         assert_ne!(token_hash(&token[..token.len() - 1]), h);
+        // A token shorter than the tail is read whole.
+        assert_ne!(token_hash("a.b.c"), token_hash("a.b.d"));
+        assert_ne!(token_hash("a.b.c"), token_hash("b.b.c"));
+    }
+
+    /// A token that shares a cached token's tail (a forged header or payload, the signature
+    /// copied) is a miss: the hash finds the entry's bucket, the comparison refuses it.
+    #[test]
+    fn a_token_sharing_only_the_tail_is_not_found() {
+        let sig = "c2lnbmF0dXJlIG9mIGF0IGxlYXN0IDMyIGJ5dGVz";
+        let (real, forged) = (
+            format!("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.{sig}"),
+            format!("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJiIn0.{sig}"),
+        );
+        let jwt = Rc::new(Jwt::parse(&real).unwrap());
+        let keys = Rc::new(Jwks::parse(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap());
+        let cache = TokenCache::new(Settings::default());
+        cache.insert(&TokenKey::new(&real), &keys, jwt);
+        assert_eq!(token_hash(&real), token_hash(&forged));
+        assert!(cache.get(&TokenKey::new(&forged), &keys, 0).is_none());
+        assert!(cache.get(&TokenKey::new(&real), &keys, 0).is_some());
     }
 }
