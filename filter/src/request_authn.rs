@@ -14,7 +14,7 @@ use std::rc::Rc;
 use smallvec::SmallVec;
 
 use crate::decision::Decision;
-use crate::extract::{FoundToken, Location, RequestState};
+use crate::extract::{text, FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
 use crate::jwt::{Audiences, AuthnStatus, Jwks, Jwt, CLOCK_SKEW_SECS};
 use crate::outputs::Outputs;
@@ -348,16 +348,18 @@ pub fn check_token(provider: &Provider, token: &str, env: &Env<'_>) -> Result<Jw
     check_token_with(provider, token, env).map(|(jwt, _)| jwt)
 }
 
-/// [`check_token`] through the verified-token cache (`env.cache`): a hit skips the signature
-/// but not issuer, time and audience, which [`check_claims`] checks again for this provider;
-/// only a token that passed everything is remembered, with the key set that verified it.
+/// [`check_token`] through the verified-token cache (`env.cache`), for a token as the request
+/// carries it: a hit skips the signature but not issuer, time and audience, which
+/// [`check_claims`] checks again for this provider; only a token that passed everything is
+/// remembered, with the key set that verified it. The bytes are read as text ([`text`]) only
+/// on a miss: a cached token is ASCII, so bytes that are not UTF-8 never hit.
 pub fn check_token_cached(
     provider: &Provider,
-    token: &str,
+    token: &[u8],
     env: &Env<'_>,
 ) -> Result<Rc<Jwt>, TokenFailure> {
     let Some(cache) = env.cache else {
-        return check_token(provider, token, env).map(Rc::new);
+        return check_token(provider, &text(token), env).map(Rc::new);
     };
     // Hashed once: the lookup's key is the insert's on a miss.
     let key = TokenKey::new(token);
@@ -367,7 +369,7 @@ pub fn check_token_cached(
             return Ok(jwt);
         }
     }
-    let (mut jwt, keys) = check_token_with(provider, token, env)?;
+    let (mut jwt, keys) = check_token_with(provider, &text(token), env)?;
     // What the cache keeps: the claims, not the signed bytes.
     jwt.signing_input = String::new();
     jwt.signature = Vec::new();

@@ -58,8 +58,8 @@ impl Default for Settings {
 }
 
 struct Entry {
-    /// The token's exact text.
-    token: Rc<str>,
+    /// The token's exact bytes.
+    token: Rc<[u8]>,
     jwt: Rc<Jwt>,
     /// The key set that verified the signature.
     keys: Weak<Jwks>,
@@ -81,23 +81,23 @@ struct Inner {
     entries: Buckets,
     len: usize,
     /// Insertion order: `(hash, token, generation)`.
-    order: VecDeque<(u64, Rc<str>, u64)>,
+    order: VecDeque<(u64, Rc<[u8]>, u64)>,
     bytes: usize,
     generation: u64,
 }
 
-/// A token as the cache files it: its exact text and [`token_hash`] of it, computed once, so a
-/// request's lookup and, on a miss, its insert read the token once. The fields are private:
-/// the hash is always the hash of this text.
+/// A token as the cache files it: its exact bytes and [`token_hash`] of them, computed once, so
+/// a request's lookup and, on a miss, its insert read the token once. The fields are private:
+/// the hash is always the hash of these bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenKey<'a> {
-    token: &'a str,
+    token: &'a [u8],
     hash: u64,
 }
 
 impl<'a> TokenKey<'a> {
     /// The key of `token`.
-    pub fn new(token: &'a str) -> TokenKey<'a> {
+    pub fn new(token: &'a [u8]) -> TokenKey<'a> {
         TokenKey {
             token,
             hash: token_hash(token),
@@ -158,7 +158,7 @@ impl TokenCache {
         }
         inner.generation = inner.generation.wrapping_add(1);
         let generation = inner.generation;
-        let key: Rc<str> = Rc::from(token);
+        let key: Rc<[u8]> = Rc::from(token);
         inner.order.push_back((hash, Rc::clone(&key), generation));
         inner.compact(self.settings.max_entries);
         inner.bytes = inner.bytes.saturating_add(bytes);
@@ -194,16 +194,16 @@ impl TokenCache {
 }
 
 impl Inner {
-    fn find(&self, hash: u64, token: &str) -> Option<&Entry> {
+    fn find(&self, hash: u64, token: &[u8]) -> Option<&Entry> {
         self.entries
             .get(&hash)?
             .iter()
-            .find(|e| same_bytes(e.token.as_bytes(), token.as_bytes()))
+            .find(|e| same_bytes(&e.token, token))
     }
 
     /// Whether the entry for this queue record is still the one it recorded: the record
     /// shares the entry's `token` allocation, so identity is enough (no byte comparison).
-    fn is_live(&self, hash: u64, token: &Rc<str>, generation: u64) -> bool {
+    fn is_live(&self, hash: u64, token: &Rc<[u8]>, generation: u64) -> bool {
         self.entries.get(&hash).is_some_and(|bucket| {
             bucket
                 .iter()
@@ -227,8 +227,8 @@ impl Inner {
         self.len = self.len.saturating_sub(1);
     }
 
-    fn remove(&mut self, hash: u64, token: &str) {
-        self.take(hash, |e| same_bytes(e.token.as_bytes(), token.as_bytes()));
+    fn remove(&mut self, hash: u64, token: &[u8]) {
+        self.take(hash, |e| same_bytes(&e.token, token));
         // Its queue record goes stale (generation mismatch); trim stale records at the front
         // so the queue stays proportional to the map.
         self.trim_front();
@@ -273,11 +273,10 @@ impl Inner {
 /// shares. Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket
 /// with texts of its choosing, and a token that shares an entry's tail costs one more
 /// comparison ([`same_bytes`], of the whole token), never a wrong match.
-fn token_hash(token: &str) -> u64 {
+fn token_hash(bytes: &[u8]) -> u64 {
     #[cfg(test)]
     tests::HASHES.with(|n| n.set(n.get() + 1));
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let bytes = token.as_bytes();
     let tail = bytes
         .get(bytes.len().saturating_sub(HASHED_TAIL)..)
         .unwrap_or(bytes);
@@ -368,10 +367,10 @@ mod tests {
         let cache = TokenCache::new(Settings::default());
         let token = token("GoodToken");
         let before = hashes();
-        check_token_cached(&provider, &token, &env(&cache)).unwrap();
+        check_token_cached(&provider, token.as_bytes(), &env(&cache)).unwrap();
         assert_eq!(cache.len(), 1, "verified and remembered");
         assert_eq!(hashes() - before, 1, "a miss hashes the token once");
-        check_token_cached(&provider, &token, &env(&cache)).unwrap();
+        check_token_cached(&provider, token.as_bytes(), &env(&cache)).unwrap();
         assert_eq!(hashes() - before, 2, "a hit hashes it once");
     }
 
@@ -403,7 +402,7 @@ mod tests {
             ))
             .unwrap(),
         );
-        let entry = |token: &str, generation| Entry {
+        let entry = |token: &[u8], generation| Entry {
             token: Rc::from(token),
             jwt: Rc::clone(&jwt),
             keys: Weak::new(),
@@ -411,37 +410,38 @@ mod tests {
             generation,
         };
         let mut inner = Inner::default();
-        for (token, generation) in [("token-a", 1), ("token-b", 2)] {
+        for (token, generation) in [(&b"token-a"[..], 1), (b"token-b", 2)] {
             let e = entry(token, generation);
             inner.order.push_back((7, Rc::clone(&e.token), generation));
             inner.entries.entry(7).or_default().push(e);
             inner.len += 1;
             inner.bytes += 10;
         }
-        assert_eq!(inner.find(7, "token-a").unwrap().generation, 1);
-        assert_eq!(inner.find(7, "token-b").unwrap().generation, 2);
-        assert!(inner.find(7, "token-c").is_none());
-        assert!(inner.find(8, "token-a").is_none());
-        inner.remove(7, "token-a");
-        assert!(inner.find(7, "token-a").is_none());
-        assert_eq!(inner.find(7, "token-b").unwrap().generation, 2);
+        assert_eq!(inner.find(7, b"token-a").unwrap().generation, 1);
+        assert_eq!(inner.find(7, b"token-b").unwrap().generation, 2);
+        assert!(inner.find(7, b"token-c").is_none());
+        assert!(inner.find(8, b"token-a").is_none());
+        inner.remove(7, b"token-a");
+        assert!(inner.find(7, b"token-a").is_none());
+        assert_eq!(inner.find(7, b"token-b").unwrap().generation, 2);
         assert_eq!((inner.len, inner.bytes), (1, 10));
         // token-a's queue record was stale and trimmed; token-b's is next to evict.
         assert!(inner.evict_oldest());
-        assert!(inner.find(7, "token-b").is_none());
+        assert!(inner.find(7, b"token-b").is_none());
         assert_eq!((inner.len, inner.bytes, inner.entries.len()), (0, 0, 0));
         assert!(!inner.evict_oldest());
     }
 
     #[test]
     fn the_hash_reads_the_length_and_every_byte_of_the_tail() {
-        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJlIG9mIGF0IGxlYXN0IDMyIGJ5dGVz";
+        let token =
+            b"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJlIG9mIGF0IGxlYXN0IDMyIGJ5dGVz";
         let h = token_hash(token);
         let tail_at = token.len() - HASHED_TAIL;
         for at in 0..token.len() {
-            let mut other = token.as_bytes().to_vec();
+            let mut other = token.to_vec();
             other[at] ^= 0x01;
-            let other_hash = token_hash(std::str::from_utf8(&other).unwrap());
+            let other_hash = token_hash(&other);
             if at >= tail_at {
                 assert_ne!(other_hash, h, "byte {at}");
             } else {
@@ -451,8 +451,8 @@ mod tests {
         }
         assert_ne!(token_hash(&token[..token.len() - 1]), h);
         // A token shorter than the tail is read whole.
-        assert_ne!(token_hash("a.b.c"), token_hash("a.b.d"));
-        assert_ne!(token_hash("a.b.c"), token_hash("b.b.c"));
+        assert_ne!(token_hash(b"a.b.c"), token_hash(b"a.b.d"));
+        assert_ne!(token_hash(b"a.b.c"), token_hash(b"b.b.c"));
     }
 
     /// A token that shares a cached token's tail (a forged header or payload, the signature
@@ -467,9 +467,10 @@ mod tests {
         let jwt = Rc::new(Jwt::parse(&real).unwrap());
         let keys = Rc::new(Jwks::parse(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap());
         let cache = TokenCache::new(Settings::default());
-        cache.insert(&TokenKey::new(&real), &keys, jwt);
-        assert_eq!(token_hash(&real), token_hash(&forged));
-        assert!(cache.get(&TokenKey::new(&forged), &keys, 0).is_none());
-        assert!(cache.get(&TokenKey::new(&real), &keys, 0).is_some());
+        let (real, forged) = (real.as_bytes(), forged.as_bytes());
+        cache.insert(&TokenKey::new(real), &keys, jwt);
+        assert_eq!(token_hash(real), token_hash(forged));
+        assert!(cache.get(&TokenKey::new(forged), &keys, 0).is_none());
+        assert!(cache.get(&TokenKey::new(real), &keys, 0).is_some());
     }
 }

@@ -74,7 +74,11 @@ fn a_claim_header_rule_refuses_the_token() {
     let authn = RequestAuthn::new(vec![provider]);
     let decide = |readable| {
         let cache = TokenCache::new(Settings::default());
-        cache.insert(&TokenKey::new(&good_token()), &keys, cached(readable));
+        cache.insert(
+            &TokenKey::new(good_token().as_bytes()),
+            &keys,
+            cached(readable),
+        );
         authn.authenticate(&request(), &env(&cache))
     };
 
@@ -118,9 +122,11 @@ fn a_deny_on_a_claim_refuses_the_request() {
     let outcome = |readable| {
         let config = FilterConfig::parse(policies.to_string().as_bytes()).unwrap();
         let keys = inline_keys(&config.request_authn.providers()[0]);
-        config
-            .token_cache
-            .insert(&TokenKey::new(&good_token()), &keys, cached(readable));
+        config.token_cache.insert(
+            &TokenKey::new(good_token().as_bytes()),
+            &keys,
+            cached(readable),
+        );
         let request = request();
         let (decision, attribution) = config
             .request_authn

@@ -60,7 +60,11 @@ fn checked(
     crypto: &Counting,
     cache: &TokenCache,
 ) -> AuthnStatus {
-    status(check_token_cached(p, token, &env(now, crypto, cache)))
+    status(check_token_cached(
+        p,
+        token.as_bytes(),
+        &env(now, crypto, cache),
+    ))
 }
 
 fn cache() -> TokenCache {
@@ -223,15 +227,15 @@ fn bounds_evict_the_oldest_entries() {
         max_bytes: 1 << 20,
     });
     for t in &valid[..4] {
-        check_token_cached(&p, t, &env(NOW, &c, &small)).unwrap();
+        check_token_cached(&p, t.as_bytes(), &env(NOW, &c, &small)).unwrap();
     }
     assert_eq!(small.len(), 3);
     let before = c.0.get();
     for t in &valid[1..4] {
-        check_token_cached(&p, t, &env(NOW, &c, &small)).unwrap();
+        check_token_cached(&p, t.as_bytes(), &env(NOW, &c, &small)).unwrap();
     }
     assert_eq!(c.0.get(), before, "the three newest are hits");
-    check_token_cached(&p, &valid[0], &env(NOW, &c, &small)).unwrap();
+    check_token_cached(&p, valid[0].as_bytes(), &env(NOW, &c, &small)).unwrap();
     assert_eq!(c.0.get(), before + 1, "the oldest was evicted");
 
     // By bytes: room for two entries.
@@ -241,7 +245,7 @@ fn bounds_evict_the_oldest_entries() {
         max_bytes: 2 * one + one / 2,
     });
     for t in &valid {
-        check_token_cached(&p, t, &env(NOW, &c, &tight)).unwrap();
+        check_token_cached(&p, t.as_bytes(), &env(NOW, &c, &tight)).unwrap();
         assert!(tight.len() <= 2 && tight.bytes() <= 2 * one + one / 2);
     }
     assert_eq!(tight.len(), 2);
@@ -251,7 +255,7 @@ fn bounds_evict_the_oldest_entries() {
         max_entries: 0,
         max_bytes: 1 << 20,
     });
-    check_token_cached(&p, &valid[0], &env(NOW, &c, &off)).unwrap();
+    check_token_cached(&p, valid[0].as_bytes(), &env(NOW, &c, &off)).unwrap();
     assert!(off.is_empty());
 
     // Many inserts, re-inserts under new keys included, keep the bound.
@@ -265,7 +269,7 @@ fn bounds_evict_the_oldest_entries() {
             q.jwks = p.jwks.clone();
         }
         for t in valid.iter().take(2 + round % 5) {
-            check_token_cached(&q, t, &env(NOW, &c, &bounded)).unwrap();
+            check_token_cached(&q, t.as_bytes(), &env(NOW, &c, &bounded)).unwrap();
         }
         assert!(bounded.len() <= 3, "round {round}");
     }

@@ -16,7 +16,7 @@ use mesh_authn::authorize::{self, Connection};
 use mesh_authn::authz::{EngineResult, Matched, Outcome};
 use mesh_authn::config::FilterConfig;
 use mesh_authn::decision::Decision;
-use mesh_authn::extract::RequestState;
+use mesh_authn::extract::{text, RequestState};
 use mesh_authn::jwt::verify::{self, PureRust};
 use mesh_authn::jwt::{AuthnStatus, Jwks, Jwt};
 use mesh_authn::local_reply::LocalReply;
@@ -477,7 +477,12 @@ fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
             state.sanitize(p.outputs.header_names());
             let mut tokens = Vec::new();
             for found in state.extract(&p.locations).iter().rev() {
-                let t = token_trace(p, &found.token, env, &render::location(found.location));
+                let t = token_trace(
+                    p,
+                    &text(&found.token),
+                    env,
+                    &render::location(found.location),
+                );
                 let verified = t.get("verified") == Some(&json!(true));
                 tokens.push(t);
                 if !verified {
