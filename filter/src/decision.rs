@@ -41,14 +41,16 @@ impl<'c> Decision<'c> {
         let path = state.rewritten_path();
         let cookie = state.rewritten_cookie();
         // Only output headers the client actually sent need a host call to go.
-        let sanitized: Names<'c> = state
-            .sanitized_headers()
-            .iter()
-            .filter(|name| state.request_has(name) && !state.removed_headers().contains(name))
-            .copied()
-            .collect();
+        let mut sent = Names::new();
+        for &name in state.sanitized_headers() {
+            if state.request_has(name) && !state.removed_headers().contains(&name) {
+                sent.push(name);
+            }
+        }
         let (mut remove_headers, add_headers) = state.into_removed_and_added();
-        remove_headers.extend(sanitized);
+        if !sent.is_empty() {
+            remove_headers.extend(sent);
+        }
         let mut set_headers = Vec::new();
         match cookie {
             None => {}

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use smallvec::SmallVec;
 
+use crate::outputs::Outputs;
 use crate::request::Request;
 
 /// One place a rule looks for its token (`fromHeaders`, `fromParams`, `fromCookies`).
@@ -147,10 +148,14 @@ impl<'r, 'c> RequestState<'r, 'c> {
         }
     }
 
-    /// Envoy's `sanitizeHeaders`: removes these output headers, the client's copies and any
+    /// Envoy's `sanitizeHeaders`: removes a rule's output headers, the client's copies and any
     /// an earlier rule added in this request.
-    pub fn sanitize(&mut self, names: impl Iterator<Item = &'c str>) {
-        for name in names {
+    pub fn sanitize(&mut self, outputs: &'c Outputs) {
+        // Most rules write no header; this runs for every rule on every request.
+        if outputs.is_empty() {
+            return;
+        }
+        for name in outputs.header_names() {
             push_unique(&mut self.sanitized, name);
             self.added.retain(|(n, _)| n != name);
         }

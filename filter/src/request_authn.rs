@@ -164,7 +164,9 @@ impl RequestAuthn {
         let mut state = RequestState::new(request);
         // Every rule's output headers go first, whatever happens next, CORS preflight
         // included: a client cannot supply them (measured: Envoy does the same).
-        state.sanitize(self.providers.iter().flat_map(|p| p.outputs.header_names()));
+        for p in &self.providers {
+            state.sanitize(&p.outputs);
+        }
         if is_cors_preflight(request) {
             // Istio sets `bypass_cors_preflight`: a preflight carries no credentials.
             tally.cors_preflight = true;
@@ -271,7 +273,7 @@ fn verify_provider<'c>(
 ) -> Verdict {
     // Envoy sanitizes at every provider verification, which also drops what an earlier pass
     // of the same provider added.
-    state.sanitize(provider.outputs.header_names());
+    state.sanitize(&provider.outputs);
     let tokens = state.extract(&provider.locations);
     if tokens.is_empty() {
         tally.failures.push((index, AuthnStatus::JwtMissed));

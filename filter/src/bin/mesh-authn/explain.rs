@@ -469,12 +469,14 @@ fn remote_keys(config: &FilterConfig, given: &[String]) -> Result<(FileKeys, Vec
 fn trace(config: &FilterConfig, request: &Request, env: &Env<'_>) -> Value {
     let providers = config.request_authn.providers();
     let mut state = RequestState::new(request);
-    state.sanitize(providers.iter().flat_map(|p| p.outputs.header_names()));
+    for p in providers {
+        state.sanitize(&p.outputs);
+    }
     providers
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            state.sanitize(p.outputs.header_names());
+            state.sanitize(&p.outputs);
             let mut tokens = Vec::new();
             for found in state.extract(&p.locations).iter().rev() {
                 let t = token_trace(
