@@ -298,8 +298,10 @@ fn verify_provider<'c>(
             provider: index,
             jwt: Rc::clone(&jwt),
         });
-        for (name, value) in headers {
-            state.add_header(name, value);
+        if !headers.is_empty() {
+            for (name, value) in headers {
+                state.add_header(name, value);
+            }
         }
         if !provider.forward {
             state.remove(location);
