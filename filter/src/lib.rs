@@ -20,6 +20,7 @@
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
 //!   the runtime (fetches, shared records, paused requests) over a host seam;
 //! - [`request`]: the request as bytes, and the proxy-wasm map encoding;
+//! - [`bytes`]: byte-slice comparison a word at a time (the token cache);
 //! - [`host_abi`]: the proxy-wasm ABI's statuses, log levels and property paths;
 //! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
@@ -30,6 +31,7 @@
 
 pub mod authorize;
 pub mod authz;
+pub mod bytes;
 pub mod config;
 pub mod counters;
 pub mod decision;

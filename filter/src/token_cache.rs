@@ -28,6 +28,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
+use crate::bytes;
 use crate::jwt::{Jwks, Jwt, CLOCK_SKEW_SECS};
 
 /// Default bound on entries per VM.
@@ -73,7 +74,7 @@ struct Entry {
 /// Why not an ordered map keyed by the text: tokens from one issuer share their first few
 /// hundred bytes (header, issuer, audience), so every comparison on the way down a tree scans
 /// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token's
-/// tail once; the one full comparison is made a word at a time ([`same_bytes`]).
+/// tail once; the one full comparison is made a word at a time ([`bytes::same`]).
 type Buckets = HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>;
 
 #[derive(Default)]
@@ -198,7 +199,7 @@ impl Inner {
         self.entries
             .get(&hash)?
             .iter()
-            .find(|e| same_bytes(&e.token, token))
+            .find(|e| bytes::same(&e.token, token))
     }
 
     /// Whether the entry for this queue record is still the one it recorded: the record
@@ -228,7 +229,7 @@ impl Inner {
     }
 
     fn remove(&mut self, hash: u64, token: &[u8]) {
-        self.take(hash, |e| same_bytes(&e.token, token));
+        self.take(hash, |e| bytes::same(&e.token, token));
         // Its queue record goes stale (generation mismatch); trim stale records at the front
         // so the queue stays proportional to the map.
         self.trim_front();
@@ -272,23 +273,20 @@ impl Inner {
 /// off the few hundred bytes of header, issuer and audience that every token of an issuer
 /// shares. Not keyed: only tokens that verified are inserted, so a client cannot fill a bucket
 /// with texts of its choosing, and a token that shares an entry's tail costs one more
-/// comparison ([`same_bytes`], of the whole token), never a wrong match.
-fn token_hash(bytes: &[u8]) -> u64 {
+/// comparison ([`bytes::same`], of the whole token), never a wrong match.
+fn token_hash(token: &[u8]) -> u64 {
     #[cfg(test)]
     tests::HASHES.with(|n| n.set(n.get() + 1));
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let tail = bytes
-        .get(bytes.len().saturating_sub(HASHED_TAIL)..)
-        .unwrap_or(bytes);
+    let tail = token
+        .get(token.len().saturating_sub(HASHED_TAIL)..)
+        .unwrap_or(token);
     let words = tail.chunks_exact(8);
-    let mut last = [0u8; 8];
-    for (t, b) in last.iter_mut().zip(words.remainder()) {
-        *t = *b;
-    }
+    let last = bytes::padded_word(words.remainder());
     words
-        .map(word)
-        .chain([u64::from_le_bytes(last)])
-        .fold(bytes.len() as u64, |hash, w| {
+        .map(bytes::word)
+        .chain([last])
+        .fold(token.len() as u64, |hash, w| {
             (hash.rotate_left(5) ^ w).wrapping_mul(K)
         })
 }
@@ -296,36 +294,6 @@ fn token_hash(bytes: &[u8]) -> u64 {
 /// How many bytes at the end of a token [`token_hash`] reads: within the shortest signature
 /// the filter verifies (HS256's 43 characters).
 const HASHED_TAIL: usize = 32;
-
-/// An 8-byte chunk as a little-endian word.
-fn word(chunk: &[u8]) -> u64 {
-    u64::from_le_bytes(chunk.try_into().unwrap_or_default())
-}
-
-/// Byte-for-byte equality compared four words at a time, then a word at a time: `==` on byte
-/// slices is a call to `memcmp`, which on wasm32 is a loop over single bytes. A hit compares
-/// the whole token (hundreds of bytes), so the loop's own cost counts (measured with
-/// `make profile`).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut a, mut b) = (a, b);
-    while let (Some((x, a_rest)), Some((y, b_rest))) =
-        (a.split_first_chunk::<32>(), b.split_first_chunk::<32>())
-    {
-        let differ = (word(&x[..8]) ^ word(&y[..8]))
-            | (word(&x[8..16]) ^ word(&y[8..16]))
-            | (word(&x[16..24]) ^ word(&y[16..24]))
-            | (word(&x[24..]) ^ word(&y[24..]));
-        if differ != 0 {
-            return false;
-        }
-        (a, b) = (a_rest, b_rest);
-    }
-    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    wa.remainder() == wb.remainder() && wa.zip(wb).all(|(x, y)| word(x) == word(y))
-}
 
 /// The map's hasher for keys that are already hashes ([`token_hash`]): it passes them on.
 #[derive(Default)]
@@ -388,24 +356,6 @@ mod tests {
         assert_eq!(hashes() - before, 1, "a miss hashes the token once");
         check_token_cached(&provider, token.as_bytes(), &env(&cache)).unwrap();
         assert_eq!(hashes() - before, 2, "a hit hashes it once");
-    }
-
-    #[test]
-    fn word_wise_equality_is_byte_equality() {
-        // Every length through two four-word blocks and a partial word.
-        let base: Vec<u8> = (0u8..=80).collect();
-        for len in 0..base.len() {
-            let a = &base[..len];
-            assert!(same_bytes(a, a), "{len}");
-            for at in 0..len {
-                let mut b = a.to_vec();
-                b[at] ^= 0x01;
-                assert!(!same_bytes(a, &b), "len {len}, byte {at} differs");
-            }
-            if len > 0 {
-                assert!(!same_bytes(a, &a[..len - 1]), "a prefix, {len}");
-            }
-        }
     }
 
     /// Two tokens in one bucket (as if their hashes collided) are found, replaced and
