@@ -123,7 +123,7 @@ fn request_header_map() -> Vec<u8> {
 /// Whether the serialized map (a count, then a key and a value size per pair, then each key
 /// and value followed by a NUL) has a header named `name`.
 ///
-/// A second reader of the encoding that mesh-authn decodes in `request::map_spans`, on
+/// A second reader of the encoding that mesh-authn decodes in `filter/src/request.rs` (`Cursor`), on
 /// purpose: depending on the filter crate would put the filter's code into this floor's module.
 fn has_header(map: &[u8], name: &[u8]) -> bool {
     let word = |at: usize| -> Option<usize> {
