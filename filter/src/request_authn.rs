@@ -86,7 +86,7 @@ pub struct Attribution {
     /// provider (`payload`; `verifier.cc#addExtractedData` overwrites), and Istio's RBAC
     /// matchers read that key, so the last verified token is the request's principal.
     pub token: Option<VerifiedToken>,
-    failures: Vec<(usize, AuthnStatus)>,
+    failures: SmallVec<[(usize, AuthnStatus); 2]>,
 }
 
 /// A verified token and the rule (by index into [`RequestAuthn::providers`]) it verified under.
