@@ -298,10 +298,8 @@ fn verify_provider<'c>(
             provider: index,
             jwt: Rc::clone(&jwt),
         });
-        if !headers.is_empty() {
-            for (name, value) in headers {
-                state.add_header(name, value);
-            }
+        for (name, value) in headers {
+            state.add_header(name, value);
         }
         if !provider.forward {
             state.remove(location);
