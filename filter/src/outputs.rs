@@ -62,7 +62,7 @@ impl Outputs {
         }
         let mut out = Vec::with_capacity(self.claims.len() + 1);
         if let Some(name) = &self.payload_header {
-            out.push((name.clone(), jwt.payload_b64.as_bytes().to_vec()));
+            out.push((name.clone(), jwt.payload_b64().as_bytes().to_vec()));
         }
         if self.claims.is_empty() {
             return Ok(out);

@@ -105,7 +105,7 @@ impl PartialEq for VerifiedToken {
         self.provider == other.provider
             && match (self.jwt.payload(), other.jwt.payload()) {
                 (Ok(a), Ok(b)) => a == b,
-                _ => self.jwt.payload_b64 == other.jwt.payload_b64,
+                _ => self.jwt.payload_b64() == other.jwt.payload_b64(),
             }
     }
 }
@@ -372,8 +372,7 @@ pub fn check_token_cached(
         }
     }
     let (mut jwt, keys) = check_token_with(provider, &text(token), env)?;
-    // What the cache keeps: the claims, not the signed bytes.
-    jwt.signing_input = String::new();
+    // What the cache keeps: the token and its claims, not the decoded signature.
     jwt.signature = Vec::new();
     let jwt = Rc::new(jwt);
     cache.insert(&key, &keys, Rc::clone(&jwt));

@@ -28,6 +28,8 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
+use smallvec::SmallVec;
+
 use crate::bytes;
 use crate::jwt::{Jwks, Jwt, CLOCK_SKEW_SECS};
 
@@ -59,8 +61,8 @@ impl Default for Settings {
 }
 
 struct Entry {
-    /// The token's exact bytes.
-    token: Rc<[u8]>,
+    /// The verified token; its text ([`Jwt::text`]) is the token's exact bytes, the entry's
+    /// key, held once.
     jwt: Rc<Jwt>,
     /// The key set that verified the signature.
     keys: Weak<Jwks>,
@@ -75,14 +77,14 @@ struct Entry {
 /// hundred bytes (header, issuer, audience), so every comparison on the way down a tree scans
 /// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token's
 /// tail once; the one full comparison is made a word at a time ([`bytes::same`]).
-type Buckets = HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>;
+type Buckets = HashMap<u64, SmallVec<[Entry; 1]>, BuildHasherDefault<Prehashed>>;
 
 #[derive(Default)]
 struct Inner {
     entries: Buckets,
     len: usize,
     /// Insertion order: `(hash, token, generation)`.
-    order: VecDeque<(u64, Rc<[u8]>, u64)>,
+    order: VecDeque<(u64, Rc<Jwt>, u64)>,
     bytes: usize,
     generation: u64,
 }
@@ -136,14 +138,18 @@ impl TokenCache {
         None
     }
 
-    /// Remembers that `token` verified under `keys` (call only after every check passed).
+    /// Remembers that `jwt`, parsed from exactly `token`'s bytes, verified under `keys` (call
+    /// only after every check passed). A token whose text is not `token` is not remembered.
     pub fn insert(&self, token: &TokenKey<'_>, keys: &Rc<Jwks>, jwt: Rc<Jwt>) {
         let TokenKey { token, hash } = *token;
         let bytes = token
             .len()
-            .saturating_add(jwt.payload_b64.len().saturating_mul(2))
+            .saturating_add(jwt.payload_b64().len().saturating_mul(2))
             .saturating_add(ENTRY_OVERHEAD);
-        if self.settings.max_entries == 0 || bytes > self.settings.max_bytes {
+        if self.settings.max_entries == 0
+            || bytes > self.settings.max_bytes
+            || !bytes::same(jwt.text().as_bytes(), token)
+        {
             return;
         }
         let Ok(mut inner) = self.inner.try_borrow_mut() else {
@@ -159,13 +165,11 @@ impl TokenCache {
         }
         inner.generation = inner.generation.wrapping_add(1);
         let generation = inner.generation;
-        let key: Rc<[u8]> = Rc::from(token);
-        inner.order.push_back((hash, Rc::clone(&key), generation));
+        inner.order.push_back((hash, Rc::clone(&jwt), generation));
         inner.compact(self.settings.max_entries);
         inner.bytes = inner.bytes.saturating_add(bytes);
         inner.len = inner.len.saturating_add(1);
         inner.entries.entry(hash).or_default().push(Entry {
-            token: key,
             jwt,
             keys: Rc::downgrade(keys),
             bytes,
@@ -199,16 +203,16 @@ impl Inner {
         self.entries
             .get(&hash)?
             .iter()
-            .find(|e| bytes::same(&e.token, token))
+            .find(|e| bytes::same(e.jwt.text().as_bytes(), token))
     }
 
     /// Whether the entry for this queue record is still the one it recorded: the record
-    /// shares the entry's `token` allocation, so identity is enough (no byte comparison).
-    fn is_live(&self, hash: u64, token: &Rc<[u8]>, generation: u64) -> bool {
+    /// shares the entry's token allocation, so identity is enough (no byte comparison).
+    fn is_live(&self, hash: u64, jwt: &Rc<Jwt>, generation: u64) -> bool {
         self.entries.get(&hash).is_some_and(|bucket| {
             bucket
                 .iter()
-                .any(|e| Rc::ptr_eq(&e.token, token) && e.generation == generation)
+                .any(|e| Rc::ptr_eq(&e.jwt, jwt) && e.generation == generation)
         })
     }
 
@@ -229,7 +233,7 @@ impl Inner {
     }
 
     fn remove(&mut self, hash: u64, token: &[u8]) {
-        self.take(hash, |e| bytes::same(&e.token, token));
+        self.take(hash, |e| bytes::same(e.jwt.text().as_bytes(), token));
         // Its queue record goes stale (generation mismatch); trim stale records at the front
         // so the queue stays proportional to the map.
         self.trim_front();
@@ -261,7 +265,7 @@ impl Inner {
             return false;
         };
         // After the trim the record is live: its entry holds the same allocation.
-        self.take(hash, |e| Rc::ptr_eq(&e.token, &key));
+        self.take(hash, |e| Rc::ptr_eq(&e.jwt, &key));
         true
     }
 }
@@ -362,39 +366,37 @@ mod tests {
     /// removed apart, and the byte bound follows.
     #[test]
     fn entries_sharing_a_hash_are_kept_apart() {
-        let jwt = Rc::new(
-            Jwt::parse(concat!(
-                "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhIn0.",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-            ))
-            .unwrap(),
-        );
-        let entry = |token: &[u8], generation| Entry {
-            token: Rc::from(token),
-            jwt: Rc::clone(&jwt),
-            keys: Weak::new(),
-            bytes: 10,
-            generation,
+        let parse = |signature: &str| {
+            Rc::new(
+                Jwt::parse(&format!("eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhIn0.{signature}")).unwrap(),
+            )
         };
+        let (a, b) = (parse("AAAA"), parse("BBBB"));
         let mut inner = Inner::default();
-        for (token, generation) in [(&b"token-a"[..], 1), (b"token-b", 2)] {
-            let e = entry(token, generation);
-            inner.order.push_back((7, Rc::clone(&e.token), generation));
-            inner.entries.entry(7).or_default().push(e);
+        for (jwt, generation) in [(&a, 1), (&b, 2)] {
+            inner.order.push_back((7, Rc::clone(jwt), generation));
+            inner.entries.entry(7).or_default().push(Entry {
+                jwt: Rc::clone(jwt),
+                keys: Weak::new(),
+                bytes: 10,
+                generation,
+            });
             inner.len += 1;
             inner.bytes += 10;
         }
-        assert_eq!(inner.find(7, b"token-a").unwrap().generation, 1);
-        assert_eq!(inner.find(7, b"token-b").unwrap().generation, 2);
-        assert!(inner.find(7, b"token-c").is_none());
-        assert!(inner.find(8, b"token-a").is_none());
-        inner.remove(7, b"token-a");
-        assert!(inner.find(7, b"token-a").is_none());
-        assert_eq!(inner.find(7, b"token-b").unwrap().generation, 2);
+        let (a, b) = (a.text().as_bytes(), b.text().as_bytes());
+        let c = b"eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhIn0.CCCC";
+        assert_eq!(inner.find(7, a).unwrap().generation, 1);
+        assert_eq!(inner.find(7, b).unwrap().generation, 2);
+        assert!(inner.find(7, c).is_none());
+        assert!(inner.find(8, a).is_none());
+        inner.remove(7, a);
+        assert!(inner.find(7, a).is_none());
+        assert_eq!(inner.find(7, b).unwrap().generation, 2);
         assert_eq!((inner.len, inner.bytes), (1, 10));
-        // token-a's queue record was stale and trimmed; token-b's is next to evict.
+        // a's queue record was stale and trimmed; b's is next to evict.
         assert!(inner.evict_oldest());
-        assert!(inner.find(7, b"token-b").is_none());
+        assert!(inner.find(7, b).is_none());
         assert_eq!((inner.len, inner.bytes, inner.entries.len()), (0, 0, 0));
         assert!(!inner.evict_oldest());
     }
@@ -439,5 +441,26 @@ mod tests {
         assert_eq!(token_hash(real), token_hash(forged));
         assert!(cache.get(&TokenKey::new(forged), &keys, 0).is_none());
         assert!(cache.get(&TokenKey::new(real), &keys, 0).is_some());
+    }
+
+    /// An entry's key is its token's own text: a token parsed from other bytes is not filed
+    /// under a key it was not parsed from (a caller's mistake must not make a forged token a
+    /// hit).
+    #[test]
+    fn a_token_is_filed_only_under_its_own_text() {
+        let (parsed, other) = (
+            "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhIn0.c2lnbmF0dXJl",
+            "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJiIn0.c2lnbmF0dXJl",
+        );
+        let keys = Rc::new(Jwks::parse(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap());
+        let cache = TokenCache::new(Settings::default());
+        let jwt = Rc::new(Jwt::parse(parsed).unwrap());
+        cache.insert(&TokenKey::new(other.as_bytes()), &keys, Rc::clone(&jwt));
+        assert_eq!(cache.len(), 0);
+        assert!(cache
+            .get(&TokenKey::new(other.as_bytes()), &keys, 0)
+            .is_none());
+        cache.insert(&TokenKey::new(parsed.as_bytes()), &keys, jwt);
+        assert_eq!(cache.len(), 1);
     }
 }

@@ -60,7 +60,7 @@ fn signature_cases_through_envoy_verify_signature() {
             let pure = PureRust.verify(
                 jwt.alg,
                 &jwk.key,
-                jwt.signing_input.as_bytes(),
+                jwt.signing_input().as_bytes(),
                 &jwt.signature,
             );
             pairs += 1;

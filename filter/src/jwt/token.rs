@@ -2,6 +2,8 @@
 //! checks in the same order, each failure with its own status.
 
 use std::cell::OnceCell;
+use std::ops::Range;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -94,14 +96,17 @@ pub struct Jwt {
     pub nbf: u64,
     /// Payload `exp`; 0 when absent, meaning "never expires".
     pub exp: u64,
-    /// The payload's base64url text exactly as it stood in the token.
-    pub payload_b64: String,
+    /// The token's text, kept once: the payload's base64url text and the signing input are
+    /// spans of it, and the verified-token cache files the token under it (no other copy).
+    text: Rc<str>,
+    /// Where the payload's base64url text stands in `text`.
+    payload_b64: Range<usize>,
+    /// `header "." payload`, the bytes the signature covers.
+    signing_input: SigningInput,
     /// The payload's JSON text (decoded from base64).
     payload_json: Vec<u8>,
     /// The payload object, read from `payload_json` on first use (`None`: it could not be).
     payload: OnceCell<Option<Map<String, Value>>>,
-    /// `header "." payload`, the bytes the signature covers.
-    pub signing_input: String,
     /// The decoded signature.
     pub signature: Vec<u8>,
 }
@@ -113,12 +118,19 @@ impl Jwt {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthnStatus::JwtBadFormat);
         }
-        let mut sections = token.split('.').filter(|s| !s.is_empty());
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        let mut sections = sections(token);
+        let (Some(header_span), Some(payload_span), Some(signature_span), None) = (
             sections.next(),
             sections.next(),
             sections.next(),
             sections.next(),
+        ) else {
+            return Err(AuthnStatus::JwtBadFormat);
+        };
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64)) = (
+            token.get(header_span.clone()),
+            token.get(payload_span.clone()),
+            token.get(signature_span),
         ) else {
             return Err(AuthnStatus::JwtBadFormat);
         };
@@ -182,10 +194,11 @@ impl Jwt {
 
         let signature =
             b64::decode(signature_b64).ok_or(AuthnStatus::JwtSignatureParseErrorBadBase64)?;
-        let mut signing_input = String::with_capacity(header_b64.len() + 1 + payload_b64.len());
-        signing_input.push_str(header_b64);
-        signing_input.push('.');
-        signing_input.push_str(payload_b64);
+        let signing_input = if header_span.end.checked_add(1) == Some(payload_span.start) {
+            SigningInput::Span(header_span.start..payload_span.end)
+        } else {
+            SigningInput::Apart(format!("{header_b64}.{payload_b64}").into_boxed_str())
+        };
 
         Ok(Jwt {
             alg,
@@ -196,12 +209,31 @@ impl Jwt {
             iat,
             nbf,
             exp,
-            payload_b64: payload_b64.to_owned(),
+            text: Rc::from(token),
+            payload_b64: payload_span,
+            signing_input,
             payload_json,
             payload: OnceCell::new(),
-            signing_input,
             signature,
         })
+    }
+
+    /// The token's text as parsed.
+    pub fn text(&self) -> &Rc<str> {
+        &self.text
+    }
+
+    /// The payload's base64url text exactly as it stood in the token.
+    pub fn payload_b64(&self) -> &str {
+        self.text.get(self.payload_b64.clone()).unwrap_or_default()
+    }
+
+    /// `header "." payload`, the bytes the signature covers.
+    pub fn signing_input(&self) -> &str {
+        match &self.signing_input {
+            SigningInput::Span(span) => self.text.get(span.clone()).unwrap_or_default(),
+            SigningInput::Apart(text) => text,
+        }
     }
 
     /// The payload object, read on first use; the outcome, failure included, is kept.
@@ -235,6 +267,31 @@ impl Jwt {
         }
         Ok(())
     }
+}
+
+/// Where a token's signing input is: jwt_verify_lib signs `header "." payload` as split, which
+/// is the token's own bytes unless empty sections stood between them (`a..b.c`).
+#[derive(Debug, Clone)]
+enum SigningInput {
+    /// This span of the token's text.
+    Span(Range<usize>),
+    /// Joined apart from the text.
+    Apart(Box<str>),
+}
+
+/// Where the token's `.`-separated sections stand, empty ones skipped (absl's
+/// `StrSplit(.., '.', SkipEmpty())`).
+fn sections(token: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut start = 0usize;
+    token
+        .split('.')
+        .map(move |section| {
+            let end = start.saturating_add(section.len());
+            let span = start..end;
+            start = end.saturating_add(1);
+            span
+        })
+        .filter(|span| !span.is_empty())
 }
 
 #[cfg(test)]
@@ -477,7 +534,16 @@ mod tests {
         );
         // Empty sections are skipped, as absl::SkipEmpty does.
         let jwt = Jwt::parse(&format!(".{good}.")).unwrap();
-        assert_eq!(jwt.signing_input, hp);
+        assert_eq!(jwt.signing_input(), hp);
+        let (_, p) = hp.split_once('.').unwrap();
+        assert_eq!(jwt.payload_b64(), p);
+        // With empty sections between header and payload, the signed bytes are still
+        // `header "." payload`, which the token's text does not hold side by side.
+        let (_, s) = good.rsplit_once('.').unwrap();
+        let apart = Jwt::parse(&format!("{h}...{p}..{s}")).unwrap();
+        assert_eq!(apart.signing_input(), hp);
+        assert_eq!(apart.payload_b64(), p);
+        assert_eq!(apart.signature, b"s");
         let too_long = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(Jwt::parse(&too_long).unwrap_err(), JwtBadFormat);
     }

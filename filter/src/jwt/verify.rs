@@ -47,7 +47,7 @@ pub fn verify_signature(
         if crypto.verify(
             jwt.alg,
             &jwk.key,
-            jwt.signing_input.as_bytes(),
+            jwt.signing_input().as_bytes(),
             &jwt.signature,
         ) {
             return Ok(());

@@ -127,7 +127,7 @@ fn run_case(crypto: &HostCrypto, case: &Value) -> Value {
         let started = now_ms();
         let jwt = Jwt::parse(case["token"].as_str().unwrap()).unwrap();
         let jwks = Jwks::parse(case["jwks"].as_str().unwrap()).unwrap();
-        let message = jwt.signing_input.as_bytes();
+        let message = jwt.signing_input().as_bytes();
         let mut keys = Vec::new();
         for (index, jwk) in jwks.keys().iter().enumerate() {
             let candidate = (jwt.kid.is_empty() || jwk.kid.is_empty() || jwk.kid == jwt.kid)
@@ -165,7 +165,7 @@ fn bench_case(crypto: &HostCrypto, case: &Value, iterations: u64) -> Value {
     use mesh_authn::jwt::verify::PureRust;
     let jwt = Jwt::parse(case["token"].as_str().unwrap()).unwrap();
     let jwks = Jwks::parse(case["jwks"].as_str().unwrap()).unwrap();
-    let message = jwt.signing_input.as_bytes();
+    let message = jwt.signing_input().as_bytes();
     let key = &jwks
         .keys()
         .iter()
