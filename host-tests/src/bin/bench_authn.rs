@@ -27,7 +27,8 @@
 //! `BENCH_VARIANT_CONFIG=<JSON object>` (its top-level fields set over the plugin configuration
 //! of that setup, which is this build's when `BENCH_VARIANT` is not set),
 //! `BENCH_INSTRUCTIONS=1` (`make bench-instructions`; instead: instructions per request under
-//! callgrind, [`instructions`], with `BENCH_REQUESTS` (default 1000) and `BENCH_SETUPS`).
+//! callgrind, [`instructions`], with `BENCH_REQUESTS` (default 1000), `BENCH_SETUPS` and
+//! `BENCH_CACHE_SIM=1`, which adds valgrind's simulated data-cache misses per request).
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -776,6 +777,7 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
         std::process::exit(1);
     }
     let only = std::env::var("BENCH_SETUPS").unwrap_or_default();
+    let cache_sim = std::env::var_os("BENCH_CACHE_SIM").is_some();
     let selected = |name: &str| only.is_empty() || only.split(',').any(|p| name.contains(p.trim()));
     // per_request[setup][scenario]: instructions per request by object, None when not selected.
     let mut per_request: Vec<Option<Vec<Split>>> = Vec::new();
@@ -787,7 +789,7 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
         let out = dir.join(format!("callgrind-{i}"));
         std::fs::create_dir_all(&out).unwrap();
         let options = Options {
-            wrapper: callgrind::wrapper(&out),
+            wrapper: callgrind::wrapper(&out, cache_sim),
             // V8 under valgrind takes 30–60 s to start on an idle machine.
             ready_timeout: Duration::from_secs(600),
             ..quiet()
@@ -841,6 +843,32 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
                 shown(ratio(si, i, NOOP)),
                 shown(ratio(si, i, NATIVE)),
             );
+        }
+    }
+    if cache_sim {
+        println!();
+        println!("Data-cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first level as the host reports it, the last level {} bytes,line,ways; reads and writes; the whole process):", callgrind::SIMULATED_LL);
+        println!("| scenario | setup | first-level (D1) misses/request | last-level (LL) misses/request |");
+        println!("|---|---|---:|---:|");
+        for (si, sc) in scenarios.iter().enumerate() {
+            for (i, spec) in specs.iter().enumerate() {
+                let Some(Some(splits)) = per_request.get(i) else {
+                    continue;
+                };
+                let Some(misses) = splits[si].data_misses else {
+                    panic!(
+                        "{} / {}: the dump has no simulated cache misses",
+                        sc.name, spec.name
+                    );
+                };
+                println!(
+                    "| {} | {} | {:.1} | {:.1} |",
+                    sc.name,
+                    spec.name,
+                    per(misses.first_level),
+                    per(misses.last_level)
+                );
+            }
         }
     }
     println!();
