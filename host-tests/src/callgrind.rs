@@ -28,11 +28,11 @@ pub fn check_installed() -> Result<(), String> {
     Ok(())
 }
 
-/// The simulated last level (`size,line,ways`): one core's private L2 on this 2-core AMD EPYC
+/// The simulated last level (`size,ways,line`, valgrind's order): one core's private L2 on this 2-core AMD EPYC
 /// VM (lscpu: 2 MiB in 2 instances; Zen 4's L2 is 8-way), the last cache a core does not
 /// share with other tenants. Valgrind would otherwise take the VM's cpuid, which reports a
 /// 512 MiB 2-way last level in which nothing would miss after the first touch.
-pub const SIMULATED_LL: &str = "1048576,64,8";
+pub const SIMULATED_LL: &str = "1048576,8,64";
 
 /// The command prefix that runs a program under callgrind, its dumps written to
 /// `<dir>/cg.<pid>.<n>`. `--trace-children=yes` follows an `exec`, so a launcher script (the
@@ -452,5 +452,46 @@ totals: 131
             })
         );
         assert_eq!(p.split("envoy", &[]).data_misses, p.data_misses);
+    }
+
+    /// The wrapper's options are ones valgrind accepts (an option it refuses stops the
+    /// program before it starts), and with the cache simulated the dump has the last level it
+    /// was given and data misses.
+    #[test]
+    fn the_wrapper_runs_a_program_and_simulates_the_caches_it_names() {
+        check_installed().unwrap();
+        let dir = std::env::temp_dir().join(format!("callgrind-wrapper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for cache_sim in [false, true] {
+            let wrapper = wrapper(&dir, cache_sim);
+            let out = Command::new(&wrapper[0])
+                .args(&wrapper[1..])
+                .arg("true")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let dump = std::fs::read_dir(&dir)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            let text = std::fs::read_to_string(&dump).unwrap();
+            std::fs::remove_file(&dump).unwrap();
+            let profile = Profile::parse(&text).unwrap();
+            assert!(profile.total > 0);
+            assert_eq!(profile.data_misses.is_some(), cache_sim);
+            if cache_sim {
+                let (size, rest) = SIMULATED_LL.split_once(',').unwrap();
+                let (ways, line) = rest.split_once(',').unwrap();
+                let desc = format!("desc: LL cache: {size} B, {line} B, {ways}-way associative");
+                assert!(text.lines().any(|l| l == desc), "no {desc:?} in the dump");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

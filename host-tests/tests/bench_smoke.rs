@@ -63,15 +63,18 @@ fn the_side_by_side_benchmark_prints_every_setup_the_ratios_and_the_targets() {
 }
 
 /// `make bench-instructions` (README "The side-by-side benchmark"): Envoy under callgrind,
-/// instructions per request split by object. Two setups, one scenario, few requests, so it
-/// stays short. A filter adds work: Envoy without one runs fewer instructions per request than
-/// with the no-op wasm filter (an Envoy fact, not a figure of the code under test).
+/// instructions per request split by object, with `BENCH_CACHE_SIM=1` its simulated data-cache
+/// misses. Two setups, one scenario, few requests, so it stays short. A filter adds work:
+/// Envoy without one runs fewer instructions per request than with the no-op wasm filter (an
+/// Envoy fact, not a figure of the code under test); in valgrind's model a last-level miss is
+/// an access that missed the first level too, so no row has more of them.
 #[test]
 fn the_instruction_mode_counts_every_setup_and_a_filter_adds_instructions() {
     let out = run(
         env!("CARGO_BIN_EXE_bench_authn"),
         &[
             ("BENCH_INSTRUCTIONS", "1"),
+            ("BENCH_CACHE_SIM", "1"),
             ("BENCH_ONLY", "RS256 same token"),
             ("BENCH_SETUPS", "no auth filter,wasm no-op (reads header)"),
             ("BENCH_REQUESTS", "50"),
@@ -112,6 +115,27 @@ fn the_instruction_mode_counts_every_setup_and_a_filter_adds_instructions() {
         "the wasm filter's compiled code ran: {noop:?}\n{out}"
     );
     assert!(none[0] < noop[0], "{out}");
+    assert!(
+        out.contains("| scenario | setup | first-level (D1) misses/request | last-level (LL) misses/request |"),
+        "{out}"
+    );
+    for setup in ["no auth filter", "wasm no-op (reads header)"] {
+        let row = out
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(&format!("| RS256 same token | {setup} |")))
+            .unwrap_or_else(|| panic!("no miss row for {setup}:\n{out}"));
+        let misses: Vec<f64> = row
+            .split('|')
+            .skip(3)
+            .take(2)
+            .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{row}")))
+            .collect();
+        assert!(
+            misses.len() == 2 && misses[0] > 0.0 && misses[1] <= misses[0],
+            "{setup}: {misses:?}\n{out}"
+        );
+    }
     assert!(
         out.contains("Issue 17 targets judged on instruction counts"),
         "{out}"

@@ -847,7 +847,7 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
     }
     if cache_sim {
         println!();
-        println!("Data-cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first level as the host reports it, the last level {} bytes,line,ways; reads and writes; the whole process):", callgrind::SIMULATED_LL);
+        println!("Data-cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first level as the host reports it, the last level {} (bytes,ways,line); reads and writes; the whole process):", callgrind::SIMULATED_LL);
         println!("| scenario | setup | first-level (D1) misses/request | last-level (LL) misses/request |");
         println!("|---|---|---:|---:|");
         for (si, sc) in scenarios.iter().enumerate() {
