@@ -825,50 +825,51 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
     );
     println!("| scenario | setup | instructions/request | of which Envoy binary | (of it tcmalloc) | libc | JIT (wasm + V8 stubs) | vs no-op wasm | vs native jwt_authn |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (si, sc) in scenarios.iter().enumerate() {
-        for (i, spec) in specs.iter().enumerate() {
-            let Some(Some(splits)) = per_request.get(i) else {
-                continue;
-            };
-            let split = splits[si];
-            println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
-                sc.name,
-                spec.name,
-                per(split.total),
-                per(split.binary),
-                per(split.binary_unattributed),
-                per(split.libc),
-                per(split.jit),
-                shown(ratio(si, i, NOOP)),
-                shown(ratio(si, i, NATIVE)),
-            );
-        }
+    // The measured (scenario, setup) pairs in table order, with the setup's index.
+    let measured = || {
+        scenarios.iter().enumerate().flat_map(|(si, sc)| {
+            specs
+                .iter()
+                .zip(&per_request)
+                .enumerate()
+                .filter_map(move |(i, (spec, splits))| {
+                    Some((si, sc, i, spec, *splits.as_ref()?.get(si)?))
+                })
+        })
+    };
+    for (si, sc, i, spec, split) in measured() {
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            sc.name,
+            spec.name,
+            per(split.total),
+            per(split.binary),
+            per(split.binary_unattributed),
+            per(split.libc),
+            per(split.jit),
+            shown(ratio(si, i, NOOP)),
+            shown(ratio(si, i, NATIVE)),
+        );
     }
     if cache_sim {
         println!();
         println!("Data-cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first level as the host reports it, the last level {} (bytes,ways,line); reads and writes; the whole process):", callgrind::SIMULATED_LL);
         println!("| scenario | setup | first-level (D1) misses/request | last-level (LL) misses/request |");
         println!("|---|---|---:|---:|");
-        for (si, sc) in scenarios.iter().enumerate() {
-            for (i, spec) in specs.iter().enumerate() {
-                let Some(Some(splits)) = per_request.get(i) else {
-                    continue;
-                };
-                let Some(misses) = splits[si].data_misses else {
-                    panic!(
-                        "{} / {}: the dump has no simulated cache misses",
-                        sc.name, spec.name
-                    );
-                };
-                println!(
-                    "| {} | {} | {:.1} | {:.1} |",
-                    sc.name,
-                    spec.name,
-                    per(misses.first_level),
-                    per(misses.last_level)
+        for (_, sc, _, spec, split) in measured() {
+            let Some(misses) = split.data_misses else {
+                panic!(
+                    "{} / {}: the dump has no simulated cache misses",
+                    sc.name, spec.name
                 );
-            }
+            };
+            println!(
+                "| {} | {} | {:.1} | {:.1} |",
+                sc.name,
+                spec.name,
+                per(misses.first_level),
+                per(misses.last_level)
+            );
         }
     }
     println!();
