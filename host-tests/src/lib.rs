@@ -115,6 +115,13 @@ pub fn yaml_string_literal(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
+/// The artifact's size budget, checked by `tests/artifact.rs` and printed by the benchmark.
+/// 1.25 MiB since 2026-12-04: the filter at `opt-level = 2` instead of `"z"` (+179 KB, 1.17
+/// MB) runs 23% fewer instructions of its own per verified token and 36% fewer per cached one
+/// in Envoy (README "The artifact", "Performance"); 1 MiB before (issue 9's target). Raise it
+/// only deliberately, with the reason in the commit.
+pub const MAX_WASM_BYTES: u64 = 1280 * 1024;
+
 /// The audience of the demo's RequestAuthentication and of its tokens.
 pub const DEMO_AUDIENCE: &str = "demo-service";
 
