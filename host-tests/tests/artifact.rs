@@ -53,3 +53,39 @@ fn stays_within_its_size_budget() {
         "mesh_authn.wasm is {size} bytes, over the {MAX_WASM_BYTES}-byte budget"
     );
 }
+
+/// What README "The artifact" says of the build is what builds it: the budget is this
+/// constant, and the release profile's default level (the filter's) is the one it names.
+#[test]
+fn the_readme_states_the_budget_and_the_release_level_that_build_it() {
+    let root = host_tests::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let digits = MAX_WASM_BYTES.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let budget = format!("1.25 MiB = {grouped} bytes");
+    assert_eq!(
+        MAX_WASM_BYTES,
+        1280 * 1024,
+        "update the README's {budget:?}"
+    );
+    assert!(readme.contains(&budget), "README lacks {budget:?}");
+
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let release = cargo
+        .split("\n[")
+        .find(|section| section.starts_with("profile.release]"))
+        .expect("a [profile.release] section");
+    let level = release
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("opt-level = "))
+        .expect("an opt-level in [profile.release]");
+    let claim = format!("`opt-level = {level}` for the filter and its parsers");
+    assert!(readme.contains(&claim), "README lacks {claim:?}");
+}
