@@ -1,6 +1,7 @@
 //! The filter's counters: their names (Envoy-style, under one prefix) and which ones a verdict
-//! increments, by index into [`names`]. The adapter (`proxy::metrics`) defines them with host
-//! calls and increments what this module says.
+//! increments, by index into [`names`]; what a VM counted and has not yet handed to the host
+//! ([`Tally`]). The adapter (`proxy::metrics`) defines them with host calls, tallies what this
+//! module says, and adds the tally to the host's counters on the root's tick.
 //!
 //! | counter | counts |
 //! |---|---|
@@ -30,6 +31,8 @@
 //! configuration counts with its own rules, Envoy's own per-listener statistics
 //! (`http.<stat_prefix>.downstream_rq_4xx`) separate listeners, and the names stay stable
 //! across a drain.
+
+use std::cell::Cell;
 
 use crate::authz::{Action, EngineResult, Outcome, Policy};
 use crate::decision::Decision;
@@ -229,6 +232,45 @@ pub fn for_authz_policies(outcome: &Outcome<'_>) -> impl Iterator<Item = usize> 
     .flatten()
 }
 
+/// The longest time, in ms, between two flushes of a [`Tally`] to the host: the root's tick
+/// when no remote-JWKS runtime sets it, and that runtime's longest tick.
+pub const FLUSH_MS: u64 = crate::remote_jwks::runtime::IDLE_TICK_MS;
+
+/// Counts not yet added to the host's counters, one per counter of a list ([`names`] or
+/// [`authz_names`]), by the same index. A verdict adds to it in the VM; the adapter hands
+/// what it holds to the host in one call per counter that changed ([`Tally::drain`]) on the
+/// root's tick, rather than one host call per counter on every request (README "Counters").
+#[derive(Debug, Default)]
+pub struct Tally {
+    counts: Vec<Cell<u64>>,
+}
+
+impl Tally {
+    /// A tally of `len` counters, all zero.
+    pub fn new(len: usize) -> Tally {
+        Tally {
+            counts: (0..len).map(|_| Cell::new(0)).collect(),
+        }
+    }
+
+    /// Adds one to `counter`; an index past the list is ignored, as the host ignores an id it
+    /// did not define.
+    pub fn add(&self, counter: usize) {
+        if let Some(count) = self.counts.get(counter) {
+            count.set(count.get().saturating_add(1));
+        }
+    }
+
+    /// Each counter that was added to since the last drain, with what was added, in index
+    /// order; the tally is zero afterwards.
+    pub fn drain(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, count)| Some((i, count.take())).filter(|(_, n)| *n > 0))
+    }
+}
+
 /// `JwtAudienceNotAllowed` ⇒ `jwt_audience_not_allowed`.
 /// An underscore starts each word; an acronym is one word (`ECKey` ⇒ `ec_key`).
 fn snake_case(camel: &str) -> String {
@@ -263,6 +305,30 @@ mod tests {
                     .unwrap_or_else(|| format!("index {i}"))
             })
             .collect()
+    }
+
+    #[test]
+    fn a_tally_gives_what_was_added_once_and_only_for_counters_that_moved() {
+        let tally = Tally::new(4);
+        for counter in [0, 2, 2, 3, 2, 9] {
+            tally.add(counter);
+        }
+        assert_eq!(tally.drain().collect::<Vec<_>>(), [(0, 1), (2, 3), (3, 1)]);
+        assert_eq!(tally.drain().count(), 0, "a drain empties it");
+        tally.add(1);
+        assert_eq!(tally.drain().collect::<Vec<_>>(), [(1, 1)]);
+        let empty = Tally::default();
+        empty.add(0);
+        assert_eq!(empty.drain().count(), 0);
+    }
+
+    #[test]
+    fn a_drain_left_unfinished_keeps_the_counts_it_did_not_reach() {
+        let tally = Tally::new(3);
+        tally.add(0);
+        tally.add(2);
+        assert_eq!(tally.drain().next(), Some((0, 1)));
+        assert_eq!(tally.drain().collect::<Vec<_>>(), [(2, 1)]);
     }
 
     #[test]

@@ -192,6 +192,15 @@ fn render_config_with(plugin_config_yaml: &str, upstream_port: u16, options: &Op
     crate::render_envoy_template(&options.template, &values)
 }
 
+/// How long after a request mesh-authn's counters can still be short in `/stats`: the filter
+/// adds what it counted on its root's tick, at most `mesh_authn::counters::FLUSH_MS`
+/// apart, plus slack for the tick's timer.
+pub const COUNTER_FLUSH: Duration = Duration::from_millis(mesh_authn::counters::FLUSH_MS + 200);
+
+/// How long [`Envoy::assert_stats`] waits past [`COUNTER_FLUSH`] for a late tick before it
+/// reports a mismatch.
+pub const COUNTER_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A running Envoy; on drop, checked for failed VMs, then killed and waited for
 /// ([`Envoy::teardown`]).
 pub struct Envoy {
@@ -389,16 +398,27 @@ impl Envoy {
         })
     }
 
-    /// Asserts that each stat of `want` (full names) has its value; on a mismatch the message
-    /// lists every mismatch and the `/stats` lines containing any of `shown`.
+    /// Asserts that each stat of `want` (full names) has its value once mesh-authn's counts
+    /// are flushed: it waits out one flush period ([`COUNTER_FLUSH`]), then reads `/stats`
+    /// until every value matches or [`COUNTER_FLUSH_DEADLINE`] passes (a loaded machine can
+    /// delay a tick). On a mismatch the message lists every mismatch and the `/stats` lines
+    /// containing any of `shown`.
     pub fn assert_stats(&self, want: &[(String, u64)], shown: &[&str]) {
-        let wrong: Vec<String> = want
-            .iter()
-            .filter_map(|(name, value)| {
-                let got = self.stat(name);
-                (got != Some(*value)).then(|| format!("{name}: want {value}, got {got:?}"))
-            })
-            .collect();
+        std::thread::sleep(COUNTER_FLUSH);
+        let start = Instant::now();
+        let wrong = loop {
+            let wrong: Vec<String> = want
+                .iter()
+                .filter_map(|(name, value)| {
+                    let got = self.stat(name);
+                    (got != Some(*value)).then(|| format!("{name}: want {value}, got {got:?}"))
+                })
+                .collect();
+            if wrong.is_empty() || start.elapsed() > COUNTER_FLUSH_DEADLINE {
+                break wrong;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             wrong.is_empty(),
             "{}\n/stats:\n{}",

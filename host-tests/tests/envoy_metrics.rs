@@ -101,6 +101,21 @@ fn assert_counters(envoy: &Envoy, want: &[(&str, u64)]) {
     envoy.assert_stats(&want, &["mesh_authn"]);
 }
 
+/// README "Counters" says how far behind `/stats` can be: the filter's flush period, which
+/// [`Envoy::assert_stats`] waits out in these tests.
+#[test]
+fn the_readme_states_the_flush_period_of_the_counters() {
+    let readme = std::fs::read_to_string(host_tests::workspace_root().join("README.md")).unwrap();
+    let words = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let period = mesh_authn::counters::FLUSH_MS;
+    assert_eq!(period % 1000, 0, "README gives the period in seconds");
+    let want = format!(
+        "added to Envoy's counters on the plugin's tick, at most {} s apart",
+        period / 1000
+    );
+    assert!(words.contains(&want), "README lacks {want:?}");
+}
+
 #[test]
 fn counters_by_outcome_reason_and_issuer() {
     let a = RsaIssuer::generate("a");

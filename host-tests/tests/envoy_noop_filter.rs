@@ -1,8 +1,8 @@
 //! The benchmark's test-only no-op wasm filter (`host-tests/noop-filter`) does what the README
 //! ("The side-by-side benchmark") says: by default it lets `Authorization` through; with the
 //! plugin configuration `remove` it removes it (the floor of reading the header and removing
-//! it, in `make bench-instructions`); with `host-calls` it removes it too and increments its
-//! two counters once per request (the floor of mesh-authn's host calls for a cached token).
+//! it, in `make bench-instructions`); with `host-calls` it removes it too, after reading the
+//! whole header map and the clock (the floor of mesh-authn's host calls for a cached token).
 //! The upstream echoes what reached it.
 
 use host_tests::envoy::{Envoy, Options};
@@ -14,13 +14,12 @@ use serde_json::json;
 /// The `authorization` values that reached the upstream through the no-op filter configured
 /// with `configuration`.
 fn authorization_upstream(configuration: &str) -> Vec<String> {
-    through_noop(configuration, 1).0
+    through_noop(configuration, 1)
 }
 
 /// Sends `requests` requests with `Authorization` through the no-op filter configured with
-/// `configuration`: the `authorization` values of the last that reached the upstream, and
-/// Envoy's stats text afterwards.
-fn through_noop(configuration: &str, requests: usize) -> (Vec<String>, String) {
+/// `configuration`: the `authorization` values of the last that reached the upstream.
+fn through_noop(configuration: &str, requests: usize) -> Vec<String> {
     let upstream = EchoUpstream::start();
     let wasm = host_tests::built_wasm("noop-filter");
     let filter = wasm_filter("noop", &wasm.to_string_lossy(), configuration);
@@ -38,7 +37,7 @@ fn through_noop(configuration: &str, requests: usize) -> (Vec<String>, String) {
             .map(|h| h[1].as_str().unwrap().to_owned())
             .collect();
     }
-    (seen, envoy.stats())
+    seen
 }
 
 #[test]
@@ -52,15 +51,6 @@ fn configured_remove_the_no_op_filter_removes_authorization() {
 }
 
 #[test]
-fn configured_host_calls_the_no_op_filter_removes_authorization_and_counts_twice_a_request() {
-    let (seen, stats) = through_noop("host-calls", 3);
-    assert_eq!(seen, Vec::<String>::new());
-    for counter in ["noop_host_calls_a", "noop_host_calls_b"] {
-        assert!(
-            stats.lines().any(|l| l.ends_with(&format!("{counter}: 3"))),
-            "{counter} counted 3 requests: {stats}"
-        );
-    }
-    let (_, stats) = through_noop("remove", 1);
-    assert!(!stats.contains("noop_host_calls"), "only host-calls counts");
+fn configured_host_calls_the_no_op_filter_removes_authorization_on_every_request() {
+    assert_eq!(through_noop("host-calls", 3), Vec::<String>::new());
 }

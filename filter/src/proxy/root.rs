@@ -11,6 +11,7 @@ use super::http::AuthnHttp;
 use super::metrics::Metrics;
 use super::per_config::PerConfig;
 use crate::config::{FilterConfig, NodeMetadata};
+use crate::counters::FLUSH_MS;
 use crate::VERSION;
 
 /// `RootContext`: owns its configuration's state (rules, token cache, counters, remote-JWKS
@@ -28,6 +29,8 @@ impl Context for RootFilter {
     fn on_done(&mut self) -> bool {
         if let Some(state) = &self.state {
             state.with_jwks(|runtime, host| runtime.abandon(host));
+            // After the abandoned requests' denials, so that they are counted too.
+            state.count(Metrics::flush);
         }
         true
     }
@@ -90,14 +93,26 @@ impl RootContext for RootFilter {
             root_context_id: self.context_id,
         };
         state.start_jwks(&bytes);
+        // The counters are flushed on the tick; a remote-JWKS runtime sets its own, never
+        // longer than this one.
+        if state.jwks.is_none() && state.counters.is_some() {
+            let period = u32::try_from(FLUSH_MS).unwrap_or(u32::MAX);
+            if let Err(status) = host::set_tick_period_ms(period) {
+                log::error!("cannot set the tick period, counters will not be updated: {status}");
+            }
+        }
         self.state = Some(Rc::new(state));
         true
     }
 
     fn on_tick(&mut self) {
-        if let (Some(state), Ok(now)) = (&self.state, host::now_unix_millis()) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        if let Ok(now) = host::now_unix_millis() {
             state.with_jwks(|runtime, host| runtime.on_tick(now, host));
         }
+        state.count(Metrics::flush);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

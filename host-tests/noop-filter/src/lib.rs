@@ -6,16 +6,16 @@
 //! - `remove`: removes `Authorization` when present (as mesh-authn does with a verified token
 //!   by default): the floor of reading the header and removing it;
 //! - `host-calls`: makes, with no decision at all, the host calls mesh-authn makes for a
-//!   cached token: the whole request header map instead of the one header, the clock, the
-//!   removal of `Authorization`, and two counter increments (`noop_host_calls_a` and
-//!   `_b`). The floor of mesh-authn's cache hit as long as it makes those calls.
+//!   cached token: the whole request header map instead of the one header, the clock and the
+//!   removal of `Authorization` (mesh-authn's counters reach the host on its tick, not per
+//!   request). The floor of mesh-authn's cache hit as long as it makes those calls.
 //!
 //! Natively this crate is empty: it only means something inside a proxy-wasm host.
 
 #![cfg(target_arch = "wasm32")]
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
@@ -28,8 +28,8 @@ proxy_wasm::main! {{
 #[derive(Clone, Copy, Default)]
 struct Mode {
     remove: bool,
-    /// mesh-authn's hit host calls: the counters' ids.
-    host_calls: Option<(u32, u32)>,
+    /// mesh-authn's hit host calls.
+    host_calls: bool,
 }
 
 struct NoopRoot {
@@ -43,14 +43,9 @@ impl RootContext for NoopRoot {
         let config = self.get_plugin_configuration().unwrap_or_default();
         let config = String::from_utf8_lossy(&config);
         let words: Vec<&str> = config.split(',').map(str::trim).collect();
-        let counter = |name| proxy_wasm::hostcalls::define_metric(MetricType::Counter, name).ok();
         self.mode = Mode {
             remove: words.contains(&"remove"),
-            host_calls: if words.contains(&"host-calls") {
-                counter("noop_host_calls_a").zip(counter("noop_host_calls_b"))
-            } else {
-                None
-            },
+            host_calls: words.contains(&"host-calls"),
         };
         true
     }
@@ -72,7 +67,7 @@ impl Context for NoopHttp {}
 
 impl HttpContext for NoopHttp {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        if let Some((a, b)) = self.mode.host_calls {
+        if self.mode.host_calls {
             // The same calls as mesh-authn's cache hit; the results are kept so that no call
             // is optimised away.
             let headers = request_header_map();
@@ -82,8 +77,6 @@ impl HttpContext for NoopHttp {
             if present {
                 self.set_http_request_header("authorization", None);
             }
-            let _ = proxy_wasm::hostcalls::increment_metric(a, 1);
-            let _ = proxy_wasm::hostcalls::increment_metric(b, 1);
             return Action::Continue;
         }
         // Read it as an authentication filter would, and keep the length so the call is not
