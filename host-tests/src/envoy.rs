@@ -31,6 +31,8 @@ pub struct Options {
     pub wrapper: Vec<String>,
     /// How long Envoy gets to become ready.
     pub ready_timeout: Duration,
+    /// More command-line options for Envoy (e.g. `--drain-time-s`).
+    pub args: Vec<String>,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             extra_values: Vec::new(),
             wrapper: Vec::new(),
             ready_timeout: READY_TIMEOUT,
+            args: Vec::new(),
         }
     }
 }
@@ -277,6 +280,7 @@ impl Envoy {
             .arg(options.concurrency.to_string())
             .arg("-l")
             .arg(&options.log_level)
+            .args(&options.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log);

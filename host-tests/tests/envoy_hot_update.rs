@@ -2,7 +2,8 @@
 //! listener whose plugin configuration is invalid is rejected by Envoy, the old configuration
 //! keeps serving (a valid token 200, a forged one 401, and a token only the OLD policy accepts
 //! still 200), and the filter says why in one log line naming the bad field. A good update then
-//! takes effect. Expected statuses and bodies are Envoy `jwt_authn`'s.
+//! takes effect. Expected statuses and bodies are Envoy `jwt_authn`'s. What the old
+//! configuration counted just before an update still reaches `/stats` (the counts sent).
 
 use host_tests::envoy::Options;
 use host_tests::http::{self, Response};
@@ -154,4 +155,39 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
     if std::env::var_os("SHOW_ENVOY_LOG").is_some() {
         eprintln!("{log}");
     }
+}
+
+/// What the old configuration counted just before an update reaches `/stats`: its tally is
+/// flushed when Envoy removes it (`on_done`), not only on its tick (README "Counters"). With
+/// `--drain-time-s 0` the old listener is removed before its next tick, as a rule: when a tick
+/// falls between the requests and the removal, it flushes them instead.
+#[test]
+fn what_the_old_configuration_counted_just_before_an_update_is_not_lost() {
+    let upstream = EchoUpstream::start();
+    let (old_key, new_key) = (EcIssuer::generate("old"), EcIssuer::generate("new"));
+    let (old_issuer, new_issuer) = ("https://old.example", "https://new.example");
+    let options = Options {
+        args: ["--drain-time-s", "0", "--drain-strategy", "immediate"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..Options::default()
+    };
+    let mut envoy = LdsEnvoy::start(&policy(old_issuer, &old_key, &[]), upstream.port, &options)
+        .unwrap_or_else(|e| panic!("Envoy did not start: {e}"));
+    let old_token = old_key.mint(claims(old_issuer, None, 600));
+    for _ in 0..6 {
+        expect("the old policy", &get(&envoy, &old_token), 200, None);
+    }
+    assert!(
+        envoy.update(&policy(new_issuer, &new_key, &[])),
+        "Envoy rejected a good update:\n{}",
+        envoy.envoy.log()
+    );
+    let want: Vec<(String, u64)> = [("allowed", 6), ("issuer.https___old_example.allowed", 6)]
+        .iter()
+        .map(|(n, v)| (format!("wasmcustom.mesh_authn.{n}"), *v))
+        .collect();
+    envoy
+        .envoy
+        .assert_stats(&want, &["mesh_authn", "listener_manager"]);
 }
