@@ -181,7 +181,9 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStat
 
 /// Sets the root context's tick period (0 stops it). From a stream context it still sets the
 /// root's, which is how a request wakes the root up at once.
-pub fn set_tick_period_ms(period: u32) -> Result<(), HostStatus> {
+pub fn set_tick_period_ms(period: u64) -> Result<(), HostStatus> {
+    // The ABI's period is 32 bits: a longer one is the longest it can say (about 49 days).
+    let period = u32::try_from(period).unwrap_or(u32::MAX);
     // SAFETY: no pointers.
     HostStatus::check(unsafe { proxy_set_tick_period_milliseconds(period) })
 }

@@ -88,7 +88,6 @@ impl JwksHost for ProxyHost<'_> {
     }
 
     fn set_tick(&mut self, ms: u64) {
-        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
         if let Err(status) = host::set_tick_period_ms(ms) {
             log::warn!("cannot set the tick period: {status}");
         }

@@ -96,8 +96,7 @@ impl RootContext for RootFilter {
         // The counters are flushed on the tick; a remote-JWKS runtime sets its own, never
         // longer than this one.
         if state.jwks.is_none() && state.counters.is_some() {
-            let period = u32::try_from(FLUSH_MS).unwrap_or(u32::MAX);
-            if let Err(status) = host::set_tick_period_ms(period) {
+            if let Err(status) = host::set_tick_period_ms(FLUSH_MS) {
                 log::error!("cannot set the tick period, counters will not be updated: {status}");
             }
         }
