@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use smallvec::SmallVec;
 
+use crate::bytes;
 use crate::outputs::Outputs;
 use crate::request::Request;
 
@@ -269,7 +270,10 @@ impl<'r, 'c> RequestState<'r, 'c> {
         // none, the whole value is the token. (A value that starts with the prefix needs no
         // search.)
         let prefix = prefix.as_bytes();
-        let at = if joined.starts_with(prefix) {
+        let at = if joined
+            .get(..prefix.len())
+            .is_some_and(|start| bytes::same(start, prefix))
+        {
             0
         } else {
             joined.windows(prefix.len()).position(|w| w == prefix)?

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use smallvec::SmallVec;
 
+use crate::bytes;
 use crate::decision::Decision;
 use crate::extract::{text, FoundToken, Location, RequestState};
 use crate::jwt::verify::{self, SignatureVerifier};
@@ -382,7 +383,7 @@ pub fn check_token_cached(
 /// The claim checks, in Envoy's authenticator order: issuer, time, audience. The one path for
 /// a freshly parsed token and for a cache hit (which skips only the signature).
 pub fn check_claims(provider: &Provider, jwt: &Jwt, now: u64) -> Result<(), AuthnStatus> {
-    if !provider.issuer.is_empty() && provider.issuer != jwt.iss {
+    if !provider.issuer.is_empty() && !bytes::same(provider.issuer.as_bytes(), jwt.iss.as_bytes()) {
         return Err(AuthnStatus::JwtUnknownIssuer);
     }
     jwt.check_time(now, CLOCK_SKEW_SECS)?;

@@ -25,9 +25,10 @@ impl Audiences {
     /// otherwise when any token audience equals any configured one.
     pub fn allows(&self, token_audiences: &[String]) -> bool {
         self.0.is_empty()
-            || token_audiences
-                .iter()
-                .any(|aud| self.0.iter().any(|c| c == normalize(aud)))
+            || token_audiences.iter().any(|aud| {
+                let aud = normalize(aud).as_bytes();
+                self.0.iter().any(|c| crate::bytes::same(c.as_bytes(), aud))
+            })
     }
 }
 
