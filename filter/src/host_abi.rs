@@ -57,6 +57,16 @@ pub mod map {
     pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 }
 
+/// What a stream callback returns: go on to the next filter, or stop the request here (it
+/// waits, or was answered locally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `Continue` (0).
+    Continue = 0,
+    /// `Pause` (1, Envoy's `StopIteration`).
+    Pause = 1,
+}
+
 /// `proxy_continue_stream`'s stream type for the request.
 pub const STREAM_HTTP_REQUEST: u32 = 0;
 /// `proxy_define_metric`'s metric type for a counter.

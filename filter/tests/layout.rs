@@ -88,8 +88,10 @@ fn the_check_finds_each_pattern() {
 }
 
 /// The adapter holds host calls and byte moving only; what decides or encodes is the core's.
-/// Its size is the cheap alarm for logic creeping back in (issue 16).
-const PROXY_LINE_BUDGET: usize = 1200;
+/// Its size is the cheap alarm for logic creeping back in (issue 16). 1,200 until the adapter
+/// took over the proxy-wasm exports from the SDK (`proxy/dispatcher.rs` and the raw
+/// `proxy_http_call`, issue 17): routing, not deciding.
+const PROXY_LINE_BUDGET: usize = 1400;
 
 /// Lines in `src/proxy/`, when over the budget.
 fn proxy_over_budget(src: &Path, files: &[(PathBuf, String)]) -> Option<usize> {
@@ -108,6 +110,22 @@ fn the_adapter_stays_within_its_line_budget() {
         proxy_over_budget(&src, &files),
         None,
         "src/proxy/ is over {PROXY_LINE_BUDGET} lines: move what decides or encodes into the core"
+    );
+}
+
+/// README "Tests" and "Layout" state the budget this test holds.
+#[test]
+fn the_readme_states_the_line_budget() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (thousands, rest) = (PROXY_LINE_BUDGET / 1000, PROXY_LINE_BUDGET % 1000);
+    let stated = format!("{thousands},{rest:03} lines");
+    assert_eq!(
+        readme.matches(&stated).count(),
+        2,
+        "README should say {stated} twice"
     );
 }
 

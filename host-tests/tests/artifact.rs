@@ -45,6 +45,41 @@ fn imports_only_proxy_wasm_abi_and_the_allowed_wasi_functions() {
     );
 }
 
+/// What the artifact exports: the wasip1 reactor's entry, its memory, and the proxy-wasm
+/// callbacks the plugin acts on, nothing else. Envoy calls every callback a module exports
+/// (proxy-wasm-cpp-host skips only missing ones), so an export that does nothing still costs a
+/// trip into the VM on every request (response headers, response body, the access log), or on
+/// every body chunk (request and response bodies). `proxy_on_done` too: Envoy calls it for
+/// every request, and a root's last work is done in `proxy_on_delete`.
+const EXPORTS: &[&str] = &[
+    "_initialize",
+    "memory",
+    "proxy_abi_version_0_2_1",
+    "proxy_on_configure",
+    "proxy_on_context_create",
+    "proxy_on_delete",
+    "proxy_on_http_call_response",
+    "proxy_on_memory_allocate",
+    "proxy_on_request_headers",
+    "proxy_on_tick",
+    "proxy_on_vm_start",
+];
+
+#[test]
+fn exports_only_the_callbacks_it_acts_on() {
+    let bytes = std::fs::read(wasm_path()).unwrap();
+    let mut exports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::ExportSection(section) = payload.unwrap() {
+            for export in section {
+                exports.push(export.unwrap().name.to_owned());
+            }
+        }
+    }
+    exports.sort();
+    assert_eq!(exports, EXPORTS);
+}
+
 #[test]
 fn stays_within_its_size_budget() {
     let size = std::fs::metadata(wasm_path()).unwrap().len();

@@ -7,7 +7,7 @@ use std::ptr::{null, null_mut};
 
 use crate::host_abi::map::{HTTP_CALL_RESPONSE_HEADERS, HTTP_REQUEST_HEADERS};
 use crate::host_abi::{buffer, property_path, METRIC_COUNTER, STREAM_HTTP_REQUEST};
-use crate::request::Request;
+use crate::request::{encode_map, Request};
 
 pub use crate::host_abi::{HostStatus, LogLevel};
 
@@ -96,6 +96,18 @@ extern "C" {
         value_size: usize,
         cas: u32,
     ) -> u32;
+    fn proxy_http_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        trailers_data: *const u8,
+        trailers_size: usize,
+        timeout_milliseconds: u32,
+        return_token: *mut u32,
+    ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
@@ -109,8 +121,8 @@ extern "C" {
     ) -> u32;
 }
 
-/// Takes ownership of a buffer the host allocated through the SDK's
-/// `proxy_on_memory_allocate` (a leaked `Vec<u8>` of exactly `size` bytes).
+/// Takes ownership of a buffer the host allocated through the plugin's
+/// `proxy_on_memory_allocate` ([`allocate`]: a leaked boxed slice of exactly `size` bytes).
 ///
 /// # Safety
 /// `data` must be null or come from the host for this call with this `size`.
@@ -118,9 +130,16 @@ unsafe fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
     if data.is_null() {
         Vec::new()
     } else {
-        // SAFETY: the SDK allocator returned `data` as a Vec<u8> with capacity `size`.
+        // SAFETY: `allocate` returned `data` as a boxed slice of `size` bytes, the layout of a
+        // Vec<u8> with capacity `size`.
         unsafe { Vec::from_raw_parts(data, size, size) }
     }
+}
+
+/// `size` bytes for the host to fill and hand over (`proxy_on_memory_allocate`); the
+/// receiving call takes them back with [`take_host_buffer`].
+pub fn allocate(size: usize) -> *mut u8 {
+    Box::into_raw(Box::<[u8]>::new_uninit_slice(size)).cast::<u8>()
 }
 
 /// Runs a host call that hands over a buffer through its `(data, size)` out-pointers: the
@@ -186,6 +205,35 @@ pub fn set_tick_period_ms(period: u64) -> Result<(), HostStatus> {
     let period = u32::try_from(period).unwrap_or(u32::MAX);
     // SAFETY: no pointers.
     HostStatus::check(unsafe { proxy_set_tick_period_milliseconds(period) })
+}
+
+/// Dispatches an HTTP call without a body or trailers to `cluster`, from the effective context
+/// (its `proxy_on_http_call_response` names that context); the call's token.
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    timeout_ms: u64,
+) -> Result<u32, HostStatus> {
+    let headers = encode_map(headers);
+    let trailers = encode_map::<&str, &str>(&[]);
+    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+    let mut token = 0;
+    // SAFETY: each pointer and length describe a live buffer; the out-pointer is valid.
+    HostStatus::check(unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            headers.as_ptr(),
+            headers.len(),
+            null(),
+            0,
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout,
+            &mut token,
+        )
+    })?;
+    Ok(token)
 }
 
 /// Makes later host calls act on another context (a paused request, from the root).

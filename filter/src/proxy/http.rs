@@ -4,18 +4,16 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
-
 use super::apply::{self, Outcome};
 use super::host;
 use super::jwks_host;
 use super::per_config::PerConfig;
+use crate::host_abi::Action;
 use crate::local_reply::LocalReply;
 use crate::peer_authn::PeerVerdict;
 use crate::remote_jwks::NoRemoteKeys;
 
-/// `HttpContext` for one request.
+/// The HTTP context of one request, from its creation to its deletion.
 pub struct AuthnHttp {
     /// Its root's configuration and counters (`None`: the root has no valid configuration).
     state: Option<Rc<PerConfig>>,
@@ -28,51 +26,56 @@ impl AuthnHttp {
     }
 }
 
-impl Context for AuthnHttp {}
+impl AuthnHttp {
+    /// The configuration this request is decided under, and its context id.
+    pub(super) fn state(&self) -> (Option<Rc<PerConfig>>, u32) {
+        (self.state.clone(), self.context_id)
+    }
+}
 
-impl HttpContext for AuthnHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(state) = self.state.clone() else {
-            apply::refuse(None, "the plugin has no valid configuration");
+/// The request's headers arrived: decide (or pause for keys) and apply. Takes the context's
+/// state out of the dispatcher's table, which is not borrowed while this runs.
+pub(super) fn on_request_headers(state: Option<Rc<PerConfig>>, context_id: u32) -> Action {
+    let Some(state) = state else {
+        apply::refuse(None, "the plugin has no valid configuration");
+        return Action::Pause;
+    };
+    let refuse = |why: &str| {
+        apply::refuse(Some(&state), why);
+        Action::Pause
+    };
+    // PeerAuthentication first, as Istio's filter chain refuses the connection before any
+    // HTTP filter runs; a refusal never reaches the upstream nor the JWT checks.
+    match super::peer::verdict(&state.config.peer_authn) {
+        Ok(PeerVerdict::Allow) => {}
+        Ok(PeerVerdict::Deny(denial)) => {
+            state.count(|c| c.record_peer_denial(denial));
+            apply::send(&LocalReply::peer_denied(denial));
             return Action::Pause;
-        };
-        let refuse = |why: &str| {
-            apply::refuse(Some(&state), why);
+        }
+        Err(why) => return refuse(&why),
+    }
+    if state.config.request_authn.providers().is_empty() && state.config.authz.is_empty() {
+        state.count(|c| c.record_allowed());
+        return Action::Continue;
+    }
+    let now_ms = match host::now_unix_millis() {
+        Ok(now) => now,
+        Err(status) => return refuse(&format!("cannot read the clock: {status}")),
+    };
+    let outcome = match &state.jwks {
+        None => apply::decide_current(&state, &NoRemoteKeys, now_ms),
+        Some(runtime) => match runtime.try_borrow() {
+            Ok(runtime) => apply::decide_current(&state, &runtime.view(now_ms), now_ms),
+            Err(_) => return refuse("the JWKS cache is busy"),
+        },
+    };
+    match outcome {
+        Outcome::Continue => Action::Continue,
+        Outcome::Answered => Action::Pause,
+        Outcome::Wait(wait) => {
+            jwks_host::wait(&state, context_id, wait, now_ms);
             Action::Pause
-        };
-        // PeerAuthentication first, as Istio's filter chain refuses the connection before any
-        // HTTP filter runs; a refusal never reaches the upstream nor the JWT checks.
-        match super::peer::verdict(&state.config.peer_authn) {
-            Ok(PeerVerdict::Allow) => {}
-            Ok(PeerVerdict::Deny(denial)) => {
-                state.count(|c| c.record_peer_denial(denial));
-                apply::send(&LocalReply::peer_denied(denial));
-                return Action::Pause;
-            }
-            Err(why) => return refuse(&why),
-        }
-        if state.config.request_authn.providers().is_empty() && state.config.authz.is_empty() {
-            state.count(|c| c.record_allowed());
-            return Action::Continue;
-        }
-        let now_ms = match host::now_unix_millis() {
-            Ok(now) => now,
-            Err(status) => return refuse(&format!("cannot read the clock: {status}")),
-        };
-        let outcome = match &state.jwks {
-            None => apply::decide_current(&state, &NoRemoteKeys, now_ms),
-            Some(runtime) => match runtime.try_borrow() {
-                Ok(runtime) => apply::decide_current(&state, &runtime.view(now_ms), now_ms),
-                Err(_) => return refuse("the JWKS cache is busy"),
-            },
-        };
-        match outcome {
-            Outcome::Continue => Action::Continue,
-            Outcome::Answered => Action::Pause,
-            Outcome::Wait(wait) => {
-                jwks_host::wait(&state, self.context_id, wait, now_ms);
-                Action::Pause
-            }
         }
     }
 }

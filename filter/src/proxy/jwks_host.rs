@@ -3,7 +3,6 @@
 //! the tick is `remote_jwks::runtime`'s; this module moves bytes.
 
 use std::cell::RefCell;
-use std::time::Duration;
 
 use super::apply::{self, Outcome};
 use super::host::{self, HostStatus};
@@ -38,20 +37,11 @@ impl JwksHost for ProxyHost<'_> {
     }
 
     fn dispatch(&mut self, cluster: &str, uri: &HttpUri, timeout_ms: u64) -> Result<u32, String> {
-        // Dispatch as the root, whatever context was effective before.
+        // Dispatch as the root, whatever context was effective before: the response then
+        // comes to the root.
         self.back_to_root();
-        // The SDK's `dispatch_http_call`: it is the only way to register the call with the
-        // SDK's dispatcher, without which `on_http_call_response` would panic on an unknown
-        // token. It panics only on statuses Envoy's `httpCall` never returns (it returns Ok,
-        // BadArgument, InternalFailure).
-        proxy_wasm::hostcalls::dispatch_http_call(
-            cluster,
-            uri.get_headers().to_vec(),
-            None,
-            vec![],
-            Duration::from_millis(timeout_ms),
-        )
-        .map_err(|status| format!("{status:?}"))
+        host::dispatch_http_call(cluster, &uri.get_headers(), timeout_ms)
+            .map_err(|status| status.to_string())
     }
 
     fn response_status(&self) -> Option<Vec<u8>> {

@@ -8,7 +8,9 @@
 //!
 //! - `host.rs`: fallible host calls (the ABI's values are `crate::host_abi`'s);
 //!   `crypto.rs`: the core's host-crypto backend over `verify_signature`, installed VM-wide.
-//! - `root.rs`: one root context per plugin configuration; `per_config.rs`: what it owns and
+//! - `dispatcher.rs`: the proxy-wasm exports, routing Envoy's calls to root and HTTP
+//!   contexts (only the callbacks the plugin acts on); `root.rs`: one root context per plugin
+//!   configuration; `per_config.rs`: what it owns and
 //!   hands to every stream (compiled configuration, counters, remote-JWKS runtime).
 //! - `http.rs`: the HTTP context; `apply.rs`: run the core's decision on the current request
 //!   and apply it (header changes, local replies, counters), for a stream and for a resume.
@@ -18,14 +20,23 @@
 //! - `jwks_host.rs`: the remote-JWKS host seam (`remote_jwks::runtime::JwksHost`) implemented
 //!   with host calls; every decision is the core's (`remote_jwks::runtime`).
 
+// Without the `plugin` feature (the crypto probe) only the host calls and the host-crypto
+// backend are built: the contexts serve the exports alone.
+#[cfg(feature = "plugin")]
 mod apply;
 pub mod crypto;
 pub mod host;
+#[cfg(feature = "plugin")]
 mod http;
+#[cfg(feature = "plugin")]
 mod jwks_host;
+#[cfg(feature = "plugin")]
 mod metrics;
+#[cfg(feature = "plugin")]
 mod peer;
+#[cfg(feature = "plugin")]
 mod per_config;
+#[cfg(feature = "plugin")]
 mod root;
 
 use host::LogLevel;
@@ -49,17 +60,31 @@ impl log::Log for HostLogger {
     fn flush(&self) {}
 }
 
-// The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else.
-// (In a private module: the export needs no public docs.)
+// The `_initialize` export (a wasip1 reactor) that Envoy calls before anything else, and the
+// proxy-wasm callbacks. (In private modules: the exports need no public docs.)
 #[cfg(feature = "plugin")]
 mod entry {
-    proxy_wasm::main! {{
-        super::start();
-    }}
-}
+    #[cfg(target_os = "wasi")]
+    extern "C" {
+        /// The reactor's static constructors, which the linker gathers.
+        fn __wasm_call_ctors();
+    }
 
-/// Registers the logger, the panic hook and the root context. Called from `_initialize`, where
-/// Envoy allows no host calls yet.
+    #[no_mangle]
+    pub extern "C" fn _initialize() {
+        #[cfg(target_os = "wasi")]
+        // SAFETY: called once, first, as the wasip1 reactor ABI requires.
+        unsafe {
+            __wasm_call_ctors();
+        }
+        super::start();
+    }
+}
+#[cfg(feature = "plugin")]
+mod dispatcher;
+
+/// Registers the logger and the panic hook. Called from `_initialize`, where Envoy allows no
+/// host calls yet.
 pub fn start() {
     // Our own logger, not the SDK's: the SDK unwraps the result of every log call.
     if log::set_logger(&LOGGER).is_ok() {
@@ -69,10 +94,4 @@ pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         host::log(LogLevel::Critical, &format!("mesh-authn panicked: {info}"));
     }));
-    proxy_wasm::set_root_context(|context_id| {
-        Box::new(root::RootFilter {
-            state: None,
-            context_id,
-        })
-    });
 }

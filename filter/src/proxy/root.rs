@@ -2,54 +2,46 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
-
 use super::crypto::{self, HostCrypto};
 use super::host::{self, LogLevel};
-use super::http::AuthnHttp;
 use super::metrics::Metrics;
 use super::per_config::PerConfig;
 use crate::config::{FilterConfig, NodeMetadata};
 use crate::counters::FLUSH_MS;
 use crate::VERSION;
 
-/// `RootContext`: owns its configuration's state (rules, token cache, counters, remote-JWKS
-/// runtime) and hands it to each of its streams; installs the VM's signature backend.
+/// The root context of one plugin configuration: owns its state (rules, token cache, counters,
+/// remote-JWKS runtime) and hands it to each of its streams; installs the VM's signature
+/// backend. The [`dispatcher`](super::dispatcher) calls it.
 pub struct RootFilter {
     /// This root's configuration (`None` until configured): other roots in the same VM have
     /// their own.
     pub(super) state: Option<Rc<PerConfig>>,
-    pub(super) context_id: u32,
 }
 
-impl Context for RootFilter {
+impl RootFilter {
+    /// A root context before `on_vm_start` and `on_configure`.
+    pub(super) fn new() -> RootFilter {
+        RootFilter { state: None }
+    }
+
     /// The plugin is being removed (a new configuration replaces it): no paused request may
-    /// be left hanging.
-    fn on_done(&mut self) -> bool {
+    /// be left hanging, and what was counted since the last tick is flushed.
+    pub(super) fn on_done(&self) {
         if let Some(state) = &self.state {
             state.with_jwks(|runtime, host| runtime.abandon(host));
             // After the abandoned requests' denials, so that they are counted too.
             state.count(Metrics::flush);
         }
-        true
     }
 
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        _num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
+    pub(super) fn on_http_call_response(&self, token_id: u32, body_size: usize) {
         if let (Some(state), Ok(now)) = (&self.state, host::now_unix_millis()) {
             state.with_jwks(|rt, host| rt.on_http_call_response(token_id, body_size, now, host));
         }
     }
-}
 
-impl RootContext for RootFilter {
-    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+    pub(super) fn on_vm_start() -> bool {
         // Follow the host's log level, so debug lines cost nothing unless Envoy wants them.
         log::set_max_level(LogLevel::filter(host::log_level()));
         log::info!("mesh-authn {VERSION} started");
@@ -60,24 +52,27 @@ impl RootContext for RootFilter {
         true
     }
 
-    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+    /// This root's state for the plugin configuration the host holds now; `None` (logged)
+    /// when it cannot be read or is not valid.
+    pub(super) fn configure(
+        context_id: u32,
+        plugin_configuration_size: usize,
+    ) -> Option<PerConfig> {
         let bytes = match host::plugin_configuration(plugin_configuration_size) {
             Ok(bytes) => bytes,
             Err(status) => {
                 log::error!("cannot read the plugin configuration: host returned {status}");
-                return false;
+                return None;
             }
         };
         let node = match NodeMetadata::read(host::get_property) {
             Ok(node) => node,
             Err(why) => {
                 log::error!("cannot read Envoy's node metadata: {why}");
-                return false;
+                return None;
             }
         };
-        let Some(config) = FilterConfig::configure(&bytes, &node) else {
-            return false;
-        };
+        let config = FilterConfig::configure(&bytes, &node)?;
         let counters = match Metrics::define(config.request_authn.providers()) {
             Ok(metrics) => Some(metrics),
             Err(status) => {
@@ -90,7 +85,7 @@ impl RootContext for RootFilter {
             config,
             counters,
             jwks: None,
-            root_context_id: self.context_id,
+            root_context_id: context_id,
         };
         state.start_jwks(&bytes);
         // The counters are flushed on the tick; a remote-JWKS runtime sets its own, never
@@ -100,11 +95,10 @@ impl RootContext for RootFilter {
                 log::error!("cannot set the tick period, counters will not be updated: {status}");
             }
         }
-        self.state = Some(Rc::new(state));
-        true
+        Some(state)
     }
 
-    fn on_tick(&mut self) {
+    pub(super) fn on_tick(&self) {
         let Some(state) = &self.state else {
             return;
         };
@@ -112,13 +106,5 @@ impl RootContext for RootFilter {
             state.with_jwks(|runtime, host| runtime.on_tick(now, host));
         }
         state.count(Metrics::flush);
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AuthnHttp::new(self.state.clone(), context_id)))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }
