@@ -158,7 +158,7 @@ fn a_bad_plugin_config_update_is_rejected_and_the_old_config_keeps_serving() {
 }
 
 /// What the old configuration counted just before an update reaches `/stats`: its tally is
-/// flushed when Envoy removes it (`on_done`), not only on its tick (README "Counters"). With
+/// flushed when Envoy removes it (`proxy_on_delete`), not only on its tick (README "Counters"). With
 /// `--drain-time-s 0` the old listener is removed before its next tick, as a rule: when a tick
 /// falls between the requests and the removal, it flushes them instead.
 #[test]

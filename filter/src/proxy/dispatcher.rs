@@ -1,8 +1,8 @@
 //! The proxy-wasm exports: Envoy's calls into the plugin, routed to the root context of a
 //! configuration or to the HTTP context of a request. Only the callbacks the plugin acts on are
 //! exported, because Envoy calls every export it finds: the SDK's full set cost each request
-//! three more trips into the VM that did nothing (response headers, response body, access log;
-//! README "Performance"). An unknown context id is ignored, or refused for a request, never a
+//! four more trips into the VM that did nothing (response headers, response body, the access
+//! log, `on_done`; README "Performance"). An unknown context id is ignored, or refused for a request, never a
 //! panic (the SDK's dispatcher panics there, which takes the VM down).
 
 use std::cell::RefCell;
