@@ -20,7 +20,9 @@
 //! - [`remote_jwks`]: `jwksUri` and OIDC discovery: what to fetch, the shared cache state, and
 //!   the runtime (fetches, shared records, paused requests) over a host seam;
 //! - [`request`]: the request as bytes, and the proxy-wasm map encoding;
-//! - [`bytes`]: byte-slice comparison a word at a time (the token cache);
+//! - [`bytes`]: byte-slice comparison a word at a time (the token cache, header names, claims);
+//! - [`key_hasher`]: the hasher of maps whose keys no client chooses (the token cache's
+//!   buckets, the adapter's context tables);
 //! - [`host_abi`]: the proxy-wasm ABI's statuses, log levels and property paths;
 //! - [`token_cache`]: the verified-token cache (a hit skips only the signature check);
 //! - [`proxy`]: the only module that talks to the host (proxy-wasm root and HTTP contexts,
@@ -39,6 +41,7 @@ pub mod export;
 pub mod extract;
 pub mod host_abi;
 pub mod jwt;
+pub mod key_hasher;
 pub mod local_reply;
 pub mod outputs;
 pub mod peer_authn;

@@ -23,15 +23,15 @@
 //! oldest entries are evicted first.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
 use smallvec::SmallVec;
 
 use crate::bytes;
 use crate::jwt::{Jwks, Jwt, CLOCK_SKEW_SECS};
+use crate::key_hasher::KeyMap;
 
 /// Default bound on entries per VM.
 pub const DEFAULT_MAX_ENTRIES: usize = 1000;
@@ -77,7 +77,7 @@ struct Entry {
 /// hundred bytes (header, issuer, audience), so every comparison on the way down a tree scans
 /// them again, and in wasm32 a byte comparison is a loop over bytes. A hash reads the token's
 /// tail once; the one full comparison is made a word at a time ([`bytes::same`]).
-type Buckets = HashMap<u64, SmallVec<[Entry; 1]>, BuildHasherDefault<Prehashed>>;
+type Buckets = KeyMap<u64, SmallVec<[Entry; 1]>>;
 
 #[derive(Default)]
 struct Inner {
@@ -298,27 +298,6 @@ fn token_hash(token: &[u8]) -> u64 {
 /// How many bytes at the end of a token [`token_hash`] reads: within the shortest signature
 /// the filter verifies (HS256's 43 characters).
 const HASHED_TAIL: usize = 32;
-
-/// The map's hasher for keys that are already hashes ([`token_hash`]): it passes them on.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (the keys are u64); fold anything else in all the same.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
 
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

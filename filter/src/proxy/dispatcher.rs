@@ -6,40 +6,14 @@
 //! panic (the SDK's dispatcher panics there, which takes the VM down).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::host;
 use super::http::{self, AuthnHttp};
 use super::root::RootFilter;
+use crate::key_hasher::KeyMap;
 
-/// Context ids as keys: Envoy numbers contexts one after another, and a multiply by an odd
-/// constant spreads consecutive numbers over every bucket (a client cannot choose them, so no
-/// keyed hash is needed).
-#[derive(Default)]
-struct ContextIdHasher(u64);
-
-impl Hasher for ContextIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u32` is used (the keys are u32); fold anything else in all the same.
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(SPREAD);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(SPREAD);
-    }
-}
-
-/// 2^64 divided by the golden ratio, odd.
-const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
-
-type Table<V> = HashMap<u32, V, BuildHasherDefault<ContextIdHasher>>;
+/// Keyed by context id ([`KeyMap`]: Envoy numbers contexts, a client cannot choose them).
+type Table<V> = KeyMap<u32, V>;
 
 thread_local! {
     static ROOTS: RefCell<Table<RootFilter>> = RefCell::new(Table::default());
