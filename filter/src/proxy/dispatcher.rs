@@ -2,10 +2,11 @@
 //! configuration or to the HTTP context of a request. Only the callbacks the plugin acts on are
 //! exported, because Envoy calls every export it finds: the SDK's full set cost each request
 //! four more trips into the VM that did nothing (response headers, response body, the access
-//! log, `on_done`; README "Performance"). An unknown context id is ignored, or refused for a request, never a
-//! panic (the SDK's dispatcher panics there, which takes the VM down).
+//! log, `on_done`; README "Performance"). An unknown context id is ignored, or refused for a
+//! request, never a panic (the SDK's dispatcher panics there, which takes the VM down).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use super::host;
 use super::http::{self, AuthnHttp};
@@ -71,7 +72,7 @@ pub extern "C" fn proxy_on_configure(
     let Some(state) = RootFilter::configure(root_context_id, plugin_configuration_size) else {
         return 0;
     };
-    let state = Some(std::rc::Rc::new(state));
+    let state = Some(Rc::new(state));
     u32::from(with_root(root_context_id, |root| root.state = state).is_some())
 }
 
@@ -125,6 +126,6 @@ pub extern "C" fn proxy_on_delete(context_id: u32) {
     }
     let root = ROOTS.with(|roots| roots.try_borrow_mut().ok()?.remove(&context_id));
     if let Some(root) = root {
-        root.on_done();
+        root.on_delete();
     }
 }

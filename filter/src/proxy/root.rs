@@ -25,9 +25,9 @@ impl RootFilter {
         RootFilter { state: None }
     }
 
-    /// The plugin is being removed (a new configuration replaces it): no paused request may
-    /// be left hanging, and what was counted since the last tick is flushed.
-    pub(super) fn on_done(&self) {
+    /// The root is deleted (its configuration is removed, or Envoy stops): no paused request
+    /// may be left hanging, and what was counted since the last tick is flushed.
+    pub(super) fn on_delete(&self) {
         if let Some(state) = &self.state {
             state.with_jwks(|runtime, host| runtime.abandon(host));
             // After the abandoned requests' denials, so that they are counted too.
